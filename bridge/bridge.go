@@ -1,0 +1,240 @@
+package bridge
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/redis/go-redis/v9"
+
+	"github.com/jetsync/jetsync/infra/platform"
+)
+
+// Bridge carries changes of the configured prefixes from Redis to JetStream.
+type Bridge struct {
+	cfg    Config
+	log    *slog.Logger
+	rdb    *redis.Client
+	nc     *nats.Conn
+	js     jetstream.JetStream
+	shards *shards
+	// resync has one signal channel per prefix; a signal while a resync of
+	// that prefix runs makes it run once more.
+	resync map[string]chan struct{}
+	runID  string
+}
+
+// New connects to Redis and NATS, checks the keyspace notification setting
+// and creates or updates the stream. Every error it returns is one a person
+// has to act on.
+func New(ctx context.Context, cfg Config, log *slog.Logger) (*Bridge, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	tlsCfg, _ := cfg.Redis.tlsConfig() // Validate checked it
+	pw := cfg.Redis.password()
+	rdb := redis.NewClient(&redis.Options{
+		Addr: cfg.Redis.Addr,
+		DB:   cfg.Redis.DB,
+		CredentialsProvider: func() (string, string) {
+			p, err := pw.Read()
+			if err != nil {
+				log.Error("redis password", "err", err)
+			}
+			return cfg.Redis.Username, p
+		},
+		TLSConfig: tlsCfg,
+		PoolSize:  cfg.Workers + 4,
+	})
+	b := &Bridge{cfg: cfg, log: log, rdb: rdb, shards: newShards(cfg.Workers, 4*cfg.Batch), resync: map[string]chan struct{}{}, runID: newRunID()}
+	for _, p := range cfg.Prefixes {
+		b.resync[p] = make(chan struct{}, 1)
+	}
+	if err := rdb.Ping(ctx).Err(); err != nil {
+		rdb.Close()
+		return nil, fmt.Errorf("connect to Redis at %s: %w", cfg.Redis.Addr, err)
+	}
+	if err := ensureNotifications(ctx, rdb, cfg, log); err != nil {
+		rdb.Close()
+		return nil, err
+	}
+	nc, err := cfg.NATS.Connect("jetsync-bridge", log)
+	if err != nil {
+		rdb.Close()
+		return nil, err
+	}
+	js, err := jetstream.New(nc, jetstream.WithPublishAsyncMaxPending(cfg.Workers*cfg.Batch))
+	if err == nil {
+		_, err = platform.EnsureStream(ctx, js, cfg.StreamConfig)
+	}
+	if err != nil {
+		nc.Close()
+		rdb.Close()
+		return nil, err
+	}
+	b.nc, b.js = nc, js
+	return b, nil
+}
+
+// Run subscribes, resyncs and publishes until ctx is done, then publishes
+// what it has already read (for at most ShutdownGrace) and closes.
+func (b *Bridge) Run(ctx context.Context) error {
+	defer b.rdb.Close()
+	defer b.nc.Close()
+
+	// Publishing outlives ctx by the grace period so that read changes reach
+	// the stream; what is still queued after that is covered by the next
+	// start's resync.
+	pubCtx, cancelPub := context.WithCancel(context.WithoutCancel(ctx))
+	defer cancelPub()
+	var workers sync.WaitGroup
+	for _, q := range b.shards.queues {
+		workers.Add(1)
+		go func() {
+			defer workers.Done()
+			b.work(pubCtx, q)
+		}()
+	}
+	var resyncs sync.WaitGroup
+	for prefix, sig := range b.resync {
+		resyncs.Add(1)
+		go func() {
+			defer resyncs.Done()
+			b.resyncLoop(ctx, prefix, sig)
+		}()
+	}
+
+	err := b.subscribe(ctx)
+
+	resyncs.Wait()
+	b.shards.close()
+	done := make(chan struct{})
+	go func() { workers.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(b.cfg.ShutdownGrace):
+		cancelPub()
+		<-done
+		b.log.Warn("shutdown grace over; keys still queued will be resynced at the next start", "grace", b.cfg.ShutdownGrace)
+	}
+	if err := b.nc.Flush(); err != nil && !errors.Is(err, nats.ErrConnectionClosed) {
+		b.log.Warn("nats flush", "err", err)
+	}
+	return err
+}
+
+// subscribe receives keyspace notifications until ctx is done. Every
+// subscription confirmation (the first one and each one after go-redis
+// reconnected) triggers a resync of its prefix.
+func (b *Bridge) subscribe(ctx context.Context) error {
+	patterns := make([]string, 0, len(b.cfg.Prefixes))
+	byPattern := map[string]string{}
+	for _, p := range b.cfg.Prefixes {
+		pat := fmt.Sprintf("__keyspace@%d__:%s:*", b.cfg.Redis.DB, p)
+		patterns = append(patterns, pat)
+		byPattern[pat] = p
+	}
+	chanPrefix := fmt.Sprintf("__keyspace@%d__:", b.cfg.Redis.DB)
+	ps := b.rdb.PSubscribe(ctx, patterns...)
+	stop := context.AfterFunc(ctx, func() { ps.Close() })
+	defer stop()
+	defer ps.Close()
+
+	backoff := platform.Backoff{Min: 100 * time.Millisecond, Max: 5 * time.Second}
+	for {
+		msg, err := ps.ReceiveTimeout(ctx, 15*time.Second)
+		if ctx.Err() != nil {
+			return nil
+		}
+		if err != nil {
+			var ne net.Error
+			if errors.As(err, &ne) && ne.Timeout() {
+				// Quiet channel: make sure the connection is still alive.
+				if err := ps.Ping(ctx); err != nil {
+					b.log.Warn("redis pubsub ping failed; reconnecting", "err", err)
+				}
+				continue
+			}
+			b.log.Warn("redis pubsub receive failed; reconnecting", "err", err)
+			if !backoff.Wait(ctx) {
+				return nil
+			}
+			continue
+		}
+		backoff.Reset()
+		switch m := msg.(type) {
+		case *redis.Subscription:
+			if m.Kind == "psubscribe" {
+				if prefix, ok := byPattern[m.Channel]; ok {
+					b.log.Info("subscribed; resyncing prefix", "prefix", prefix, "pattern", m.Channel)
+					b.requestResync(prefix)
+				}
+			}
+		case *redis.Message:
+			key := strings.TrimPrefix(m.Channel, chanPrefix)
+			switch b.cfg.classify(m.Payload) {
+			case writeEvent:
+				b.shards.mark(key, false, false)
+			case deletionEvent:
+				b.shards.mark(key, true, false)
+			}
+		}
+	}
+}
+
+func (b *Bridge) requestResync(prefix string) {
+	select {
+	case b.resync[prefix] <- struct{}{}:
+	default: // one is already pending
+	}
+}
+
+// resyncLoop SCANs prefix each time it is signalled and queues every hash
+// key, waiting for room in the queues so that memory stays bounded.
+func (b *Bridge) resyncLoop(ctx context.Context, prefix string, sig <-chan struct{}) {
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-sig:
+		}
+		start := time.Now()
+		n, err := b.scan(ctx, prefix)
+		if ctx.Err() != nil {
+			return
+		}
+		if err != nil {
+			b.log.Warn("resync failed; retrying", "prefix", prefix, "keys", n, "err", err)
+			time.Sleep(time.Second)
+			b.requestResync(prefix)
+			continue
+		}
+		b.log.Info("resync queued", "prefix", prefix, "keys", n, "took", time.Since(start).Round(time.Millisecond))
+	}
+}
+
+func (b *Bridge) scan(ctx context.Context, prefix string) (int, error) {
+	var cursor uint64
+	n := 0
+	for {
+		keys, next, err := b.rdb.ScanType(ctx, cursor, prefix+":*", 1000, "hash").Result()
+		if err != nil {
+			return n, err
+		}
+		for _, k := range keys {
+			b.shards.mark(k, false, true)
+		}
+		n += len(keys)
+		if next == 0 {
+			return n, nil
+		}
+		cursor = next
+	}
+}

@@ -1,0 +1,119 @@
+package bridge
+
+import (
+	"crypto/tls"
+	"crypto/x509"
+	"fmt"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/jetsync/jetsync/bridge/change"
+	"github.com/jetsync/jetsync/infra/platform"
+)
+
+// Config is the bridge's configuration; main fills it from JETSYNC_*
+// variables with envconfig.
+type Config struct {
+	Redis RedisConfig         `envconfig:"REDIS"`
+	NATS  platform.NATSConfig `envconfig:"NATS"`
+	platform.StreamConfig
+	platform.LogConfig
+
+	// Prefixes are the key prefixes to carry: "person,car".
+	Prefixes []string `envconfig:"PREFIXES" required:"true"`
+	// OnExpired and OnEvicted say what an expired or evicted key does to its
+	// row: "ignore" (a cache eviction is not a deletion of the data) or "delete".
+	OnExpired string `envconfig:"ON_EXPIRED" default:"ignore"`
+	OnEvicted string `envconfig:"ON_EVICTED" default:"ignore"`
+	// Workers is how many keys are read and published concurrently, in
+	// batches of up to Batch keys each.
+	Workers int `envconfig:"WORKERS" default:"4"`
+	Batch   int `envconfig:"BATCH" default:"256"`
+	// ShutdownGrace bounds how long a stopping bridge keeps publishing what
+	// it has already read.
+	ShutdownGrace time.Duration `envconfig:"SHUTDOWN_GRACE" default:"10s"`
+}
+
+// RedisConfig is how the bridge reaches Redis.
+type RedisConfig struct {
+	Addr         string          `envconfig:"ADDR" default:"127.0.0.1:6379"`
+	Username     string          `envconfig:"USERNAME"`
+	Password     platform.Secret `envconfig:"PASSWORD"`
+	PasswordFile string          `envconfig:"PASSWORD_FILE"`
+	DB           int             `envconfig:"DB" default:"0"`
+	TLS          bool            `envconfig:"TLS" default:"false"`
+	CAFile       string          `envconfig:"CA_FILE"`
+	// ConfigureNotifications lets the bridge CONFIG SET
+	// notify-keyspace-events when the server lacks what it needs.
+	ConfigureNotifications bool `envconfig:"CONFIGURE_NOTIFICATIONS" default:"true"`
+}
+
+func (c RedisConfig) password() platform.SecretSource {
+	return platform.SecretSource{Name: "JETSYNC_REDIS_PASSWORD", Literal: c.Password, File: c.PasswordFile}
+}
+
+func (c RedisConfig) tlsConfig() (*tls.Config, error) {
+	if !c.TLS {
+		return nil, nil
+	}
+	cfg := &tls.Config{MinVersion: tls.VersionTLS12}
+	if c.CAFile != "" {
+		pem, err := os.ReadFile(c.CAFile)
+		if err != nil {
+			return nil, fmt.Errorf("JETSYNC_REDIS_CA_FILE: %w", err)
+		}
+		cfg.RootCAs = x509.NewCertPool()
+		if !cfg.RootCAs.AppendCertsFromPEM(pem) {
+			return nil, fmt.Errorf("JETSYNC_REDIS_CA_FILE=%s holds no PEM certificate", c.CAFile)
+		}
+	}
+	return cfg, nil
+}
+
+// Validate reports the first setting a person has to fix.
+func (c Config) Validate() error {
+	if len(c.Prefixes) == 0 {
+		return fmt.Errorf("JETSYNC_PREFIXES is empty: name the key prefixes to carry, e.g. person,car")
+	}
+	seen := map[string]bool{}
+	for _, p := range c.Prefixes {
+		if err := change.ValidPrefix(p); err != nil {
+			return fmt.Errorf("JETSYNC_PREFIXES: %w", err)
+		}
+		if seen[p] {
+			return fmt.Errorf("JETSYNC_PREFIXES names %q twice", p)
+		}
+		seen[p] = true
+	}
+	for name, v := range map[string]string{"JETSYNC_ON_EXPIRED": c.OnExpired, "JETSYNC_ON_EVICTED": c.OnEvicted} {
+		if v != "ignore" && v != "delete" {
+			return fmt.Errorf("%s=%q: use ignore or delete", name, v)
+		}
+	}
+	if c.Workers < 1 || c.Workers > 256 {
+		return fmt.Errorf("JETSYNC_WORKERS=%d: use 1 to 256", c.Workers)
+	}
+	if c.Batch < 1 || c.Batch > 10000 {
+		return fmt.Errorf("JETSYNC_BATCH=%d: use 1 to 10000", c.Batch)
+	}
+	if c.Redis.Addr == "" || !strings.Contains(c.Redis.Addr, ":") {
+		return fmt.Errorf("JETSYNC_REDIS_ADDR=%q: want host:port", c.Redis.Addr)
+	}
+	if c.Redis.DB < 0 {
+		return fmt.Errorf("JETSYNC_REDIS_DB=%d: must not be negative", c.Redis.DB)
+	}
+	if err := c.Redis.password().Validate(); err != nil {
+		return err
+	}
+	if _, err := c.Redis.tlsConfig(); err != nil {
+		return err
+	}
+	if err := c.NATS.Validate(); err != nil {
+		return err
+	}
+	if err := c.StreamConfig.Validate(); err != nil {
+		return err
+	}
+	return c.LogConfig.Validate()
+}

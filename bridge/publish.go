@@ -1,0 +1,149 @@
+package bridge
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"strconv"
+	"sync/atomic"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/redis/go-redis/v9"
+
+	"github.com/jetsync/jetsync/bridge/change"
+	"github.com/jetsync/jetsync/infra/platform"
+)
+
+// msgSeq numbers the messages of this process; with the run id it makes each
+// message's Nats-Msg-Id unique, and the same on every retry of that message.
+var msgSeq atomic.Uint64
+
+func newRunID() string {
+	b := make([]byte, 8)
+	_, _ = rand.Read(b)
+	return hex.EncodeToString(b)
+}
+
+// work takes batches of dirty keys from q, reads them in one pipeline and
+// publishes them, until q is closed and empty or ctx is done.
+func (b *Bridge) work(ctx context.Context, q *dirtyQueue) {
+	var batch []pending
+	backoff := platform.Backoff{Min: 50 * time.Millisecond, Max: 5 * time.Second}
+	for {
+		batch = q.take(b.cfg.Batch, batch[:0])
+		if len(batch) == 0 || ctx.Err() != nil {
+			return
+		}
+		msgs, err := b.read(ctx, batch)
+		if err != nil {
+			// Redis is unreachable: put the keys back and try again.
+			b.log.Warn("reading keys from redis failed; will retry", "keys", len(batch), "err", err)
+			for _, p := range batch {
+				q.mark(p.key, p.deletion, false)
+			}
+			if !backoff.Wait(ctx) {
+				return
+			}
+			continue
+		}
+		backoff.Reset()
+		b.publish(ctx, msgs)
+	}
+}
+
+// read pipelines HGETALL for every key and returns the messages to publish.
+func (b *Bridge) read(ctx context.Context, batch []pending) ([]*nats.Msg, error) {
+	pipe := b.rdb.Pipeline()
+	cmds := make([]*redis.MapStringStringCmd, len(batch))
+	for i, p := range batch {
+		cmds[i] = pipe.HGetAll(ctx, p.key)
+	}
+	_, err := pipe.Exec(ctx)
+	if err != nil && !isKeyError(err) {
+		return nil, err
+	}
+	now := time.Now().UTC()
+	msgs := make([]*nats.Msg, 0, len(batch))
+	for i, p := range batch {
+		fields, err := cmds[i].Result()
+		if err != nil {
+			// WRONGTYPE: a key of the prefix that is not a hash.
+			b.log.Warn("skipping key that cannot be read as a hash", "key", p.key, "err", err)
+			continue
+		}
+		op := change.Upsert
+		if len(fields) == 0 {
+			if !p.deletion {
+				continue // gone, but not by a deletion (e.g. an ignored expiry)
+			}
+			op, fields = change.Delete, nil
+		}
+		c, err := change.New(p.key, op, fields, now)
+		if err != nil {
+			b.log.Warn("skipping key without an id", "key", p.key, "err", err)
+			continue
+		}
+		body, err := c.Encode()
+		if err != nil {
+			b.log.Error("encode change", "key", p.key, "err", err)
+			continue
+		}
+		m := nats.NewMsg(change.Subject(c.Prefix, c.ID))
+		m.Data = body
+		m.Header.Set(jetstream.MsgIDHeader, b.runID+"-"+strconv.FormatUint(msgSeq.Add(1), 10))
+		msgs = append(msgs, m)
+	}
+	return msgs, nil
+}
+
+// isKeyError reports whether a pipeline error belongs to one key (WRONGTYPE)
+// rather than to the connection.
+func isKeyError(err error) bool {
+	var re redis.Error
+	return errors.As(err, &re)
+}
+
+// publish sends msgs asynchronously and waits for every PubAck. Failed
+// messages are sent again, with the same Nats-Msg-Id, until they are stored
+// or ctx is done. No newer change of these keys is published meanwhile,
+// because the worker takes its next batch only after this returns.
+func (b *Bridge) publish(ctx context.Context, msgs []*nats.Msg) {
+	backoff := platform.Backoff{Min: 50 * time.Millisecond, Max: 5 * time.Second}
+	for len(msgs) > 0 {
+		futures := make([]jetstream.PubAckFuture, len(msgs))
+		var failed []*nats.Msg
+		var lastErr error
+		for i, m := range msgs {
+			f, err := b.js.PublishMsgAsync(m)
+			if err != nil {
+				failed, lastErr = append(failed, m), err
+				continue
+			}
+			futures[i] = f
+		}
+		for i, f := range futures {
+			if f == nil {
+				continue
+			}
+			select {
+			case <-f.Ok():
+			case err := <-f.Err():
+				failed, lastErr = append(failed, msgs[i]), err
+			case <-ctx.Done():
+				b.log.Warn("stopped before publishing; the next start's resync covers these keys", "changes", len(msgs))
+				return
+			}
+		}
+		if len(failed) == 0 {
+			return
+		}
+		b.log.Warn("publish failed; retrying", "changes", len(failed), "err", lastErr)
+		if !backoff.Wait(ctx) {
+			return
+		}
+		msgs = failed
+	}
+}

@@ -1,0 +1,54 @@
+package mysql
+
+import (
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/jetsync/jetsync/infra/platform"
+)
+
+// Config is how the connector reaches the database; variables are
+// JETSYNC_MYSQL_*.
+type Config struct {
+	Addr         string          `envconfig:"ADDR" default:"127.0.0.1:3306"`
+	User         string          `envconfig:"USER" default:"root"`
+	Password     platform.Secret `envconfig:"PASSWORD"`
+	PasswordFile string          `envconfig:"PASSWORD_FILE"`
+	Database     string          `envconfig:"DATABASE" default:"test"`
+	// TLS is the driver's tls parameter: false, true, skip-verify or preferred.
+	TLS string `envconfig:"TLS" default:"false"`
+	// MaxConns bounds the connection pool.
+	MaxConns int `envconfig:"MAX_CONNS" default:"4"`
+	// Timeout bounds connecting; statement time is bounded by the write's context.
+	Timeout time.Duration `envconfig:"TIMEOUT" default:"5s"`
+}
+
+func (c Config) password() platform.SecretSource {
+	return platform.SecretSource{Name: "JETSYNC_MYSQL_PASSWORD", Literal: c.Password, File: c.PasswordFile}
+}
+
+// Validate reports the first setting a person has to fix.
+func (c Config) Validate() error {
+	if c.Addr == "" || !strings.Contains(c.Addr, ":") {
+		return fmt.Errorf("JETSYNC_MYSQL_ADDR=%q: want host:port", c.Addr)
+	}
+	if c.User == "" {
+		return fmt.Errorf("JETSYNC_MYSQL_USER is empty")
+	}
+	if c.Database == "" {
+		return fmt.Errorf("JETSYNC_MYSQL_DATABASE is empty")
+	}
+	switch c.TLS {
+	case "false", "true", "skip-verify", "preferred":
+	default:
+		return fmt.Errorf("JETSYNC_MYSQL_TLS=%q: use false, true, skip-verify or preferred", c.TLS)
+	}
+	if c.MaxConns < 1 {
+		return fmt.Errorf("JETSYNC_MYSQL_MAX_CONNS=%d: use at least 1", c.MaxConns)
+	}
+	if c.Timeout <= 0 {
+		return fmt.Errorf("JETSYNC_MYSQL_TIMEOUT=%s: must be positive", c.Timeout)
+	}
+	return c.password().Validate()
+}

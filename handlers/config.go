@@ -1,0 +1,109 @@
+package handlers
+
+import (
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/jetsync/jetsync/bridge/change"
+	"github.com/jetsync/jetsync/infra/platform"
+)
+
+// Config is the runtime's configuration; a function's main fills it from
+// JETSYNC_* variables with envconfig.
+type Config struct {
+	// Name names the function and its durable consumer.
+	Name string `envconfig:"FUNCTION_NAME" required:"true"`
+	// Version is dotted integers ("1", "2.3"). A newer version with the same
+	// name takes over the consumer; an older one refuses to start.
+	Version string `envconfig:"FUNCTION_VERSION" default:"1"`
+	// Prefix is the key prefix whose changes the function gets.
+	Prefix string              `envconfig:"PREFIX" required:"true"`
+	Stream string              `envconfig:"STREAM" default:"JETSYNC"`
+	NATS   platform.NATSConfig `envconfig:"NATS"`
+	platform.LogConfig
+
+	// BatchSize is the most changes written in one transaction.
+	BatchSize int `envconfig:"BATCH_SIZE" default:"500"`
+	// BatchWait is how long a batch waits to fill after its first change.
+	BatchWait time.Duration `envconfig:"BATCH_WAIT" default:"10ms"`
+	// AckWait is how long JetStream waits for an ack before redelivering; the
+	// runtime keeps it alive while it retries.
+	AckWait time.Duration `envconfig:"ACK_WAIT" default:"30s"`
+	// RetryMax caps the backoff between retries of a failed write.
+	RetryMax time.Duration `envconfig:"RETRY_MAX" default:"30s"`
+	// ShutdownGrace bounds how long a stopping function keeps writing what
+	// it has already fetched; the rest is redelivered to the next instance.
+	ShutdownGrace time.Duration `envconfig:"SHUTDOWN_GRACE" default:"10s"`
+}
+
+// Validate reports the first setting a person has to fix.
+func (c Config) Validate() error {
+	if err := platform.ValidName("JETSYNC_FUNCTION_NAME", c.Name); err != nil {
+		return err
+	}
+	if _, err := parseVersion(c.Version); err != nil {
+		return fmt.Errorf("JETSYNC_FUNCTION_VERSION: %w", err)
+	}
+	if err := change.ValidPrefix(c.Prefix); err != nil {
+		return fmt.Errorf("JETSYNC_PREFIX: %w", err)
+	}
+	if err := platform.ValidName("JETSYNC_STREAM", c.Stream); err != nil {
+		return err
+	}
+	if c.BatchSize < 1 || c.BatchSize > 100000 {
+		return fmt.Errorf("JETSYNC_BATCH_SIZE=%d: use 1 to 100000", c.BatchSize)
+	}
+	if c.BatchWait < 0 {
+		return fmt.Errorf("JETSYNC_BATCH_WAIT=%s: must not be negative", c.BatchWait)
+	}
+	if c.AckWait < time.Second {
+		return fmt.Errorf("JETSYNC_ACK_WAIT=%s: use at least 1s", c.AckWait)
+	}
+	if c.RetryMax < 10*time.Millisecond {
+		return fmt.Errorf("JETSYNC_RETRY_MAX=%s: use at least 10ms", c.RetryMax)
+	}
+	if err := c.NATS.Validate(); err != nil {
+		return err
+	}
+	return c.LogConfig.Validate()
+}
+
+// parseVersion reads dotted non-negative integers: "1", "2.10.3".
+func parseVersion(v string) ([]int, error) {
+	if v == "" {
+		return nil, fmt.Errorf("version is empty")
+	}
+	parts := strings.Split(v, ".")
+	out := make([]int, len(parts))
+	for i, p := range parts {
+		n, err := strconv.Atoi(p)
+		if err != nil || n < 0 {
+			return nil, fmt.Errorf("version %q: want dotted non-negative integers like 1 or 2.3", v)
+		}
+		out[i] = n
+	}
+	return out, nil
+}
+
+// compareVersions returns -1, 0 or 1 as a is older than, the same as, or
+// newer than b; missing parts count as 0 ("2" == "2.0").
+func compareVersions(a, b []int) int {
+	for i := range max(len(a), len(b)) {
+		var x, y int
+		if i < len(a) {
+			x = a[i]
+		}
+		if i < len(b) {
+			y = b[i]
+		}
+		if x != y {
+			if x < y {
+				return -1
+			}
+			return 1
+		}
+	}
+	return 0
+}

@@ -1,0 +1,365 @@
+package handlers
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/jetsync/jetsync/bridge/change"
+	"github.com/jetsync/jetsync/infra/platform"
+)
+
+// ErrOlderVersion is returned by Run when a newer version of the function
+// has taken over its consumer.
+var ErrOlderVersion = errors.New("a newer version of this function owns its consumer")
+
+// metaVersion is the consumer metadata key that records the function version.
+const metaVersion = "jetsync_version"
+
+// Runner runs one function.
+type Runner struct {
+	cfg  Config
+	fn   Function
+	sink Sink
+	log  *slog.Logger
+	js   jetstream.JetStream
+	// degraded is true while writes fail transiently; logged on change only.
+	degraded bool
+}
+
+// New returns a runner of fn that writes through sink. It validates cfg.
+func New(cfg Config, fn Function, sink Sink, log *slog.Logger) (*Runner, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	return &Runner{cfg: cfg, fn: fn, sink: sink, log: log.With("function", cfg.Name)}, nil
+}
+
+// Run consumes and applies changes until ctx is done, then finishes the batch
+// in hand (for at most ShutdownGrace), closes the sink and the connection.
+// It returns an error only when the function cannot start.
+func (r *Runner) Run(ctx context.Context) error {
+	defer r.sink.Close()
+	nc, err := r.cfg.NATS.Connect("jetsync-function-"+r.cfg.Name, r.log)
+	if err != nil {
+		return err
+	}
+	defer nc.Close()
+	js, err := jetstream.New(nc)
+	if err != nil {
+		return err
+	}
+	r.js = js
+	if _, err := platform.EnsureDeadLetterStream(ctx, js, r.cfg.Stream); err != nil {
+		return err
+	}
+	cons, err := r.register(ctx)
+	if err != nil {
+		return err
+	}
+	it, err := cons.Messages(jetstream.PullMaxMessages(2 * r.cfg.BatchSize))
+	if err != nil {
+		return fmt.Errorf("consume %s/%s: %w", r.cfg.Stream, r.cfg.Name, err)
+	}
+	// Drain on shutdown: Next hands out what is buffered, then says closed.
+	stopDrain := context.AfterFunc(ctx, it.Drain)
+	defer stopDrain()
+	defer it.Stop()
+
+	work, cancelWork := context.WithCancel(context.WithoutCancel(ctx))
+	defer cancelWork()
+	context.AfterFunc(ctx, func() {
+		t := time.AfterFunc(r.cfg.ShutdownGrace, cancelWork)
+		context.AfterFunc(work, func() { t.Stop() })
+	})
+
+	r.log.Info("function started", "version", r.cfg.Version, "prefix", r.cfg.Prefix, "stream", r.cfg.Stream)
+	for {
+		msgs, closed := r.collect(it)
+		if len(msgs) > 0 {
+			r.process(work, msgs)
+		}
+		if closed || work.Err() != nil {
+			r.log.Info("function stopped")
+			return nil
+		}
+	}
+}
+
+// register creates or updates the function's durable consumer, after
+// checking that no newer version owns it. It waits for the stream (the
+// bridge creates it) and for NATS.
+func (r *Runner) register(ctx context.Context) (jetstream.Consumer, error) {
+	mine, _ := parseVersion(r.cfg.Version) // Validate checked it
+	backoff := platform.Backoff{Min: 200 * time.Millisecond, Max: 5 * time.Second}
+	waiting := false
+	for {
+		existing, err := r.js.Consumer(ctx, r.cfg.Stream, r.cfg.Name)
+		if err == nil {
+			theirs := existing.CachedInfo().Config.Metadata[metaVersion]
+			if v, perr := parseVersion(theirs); perr == nil && compareVersions(mine, v) < 0 {
+				return nil, fmt.Errorf("%w: function %q version %s refuses to start because version %s has taken over consumer %s/%s; deploy version %s or newer",
+					ErrOlderVersion, r.cfg.Name, r.cfg.Version, theirs, r.cfg.Stream, r.cfg.Name, theirs)
+			}
+		}
+		if err == nil || errors.Is(err, jetstream.ErrConsumerNotFound) {
+			cons, cerr := r.js.CreateOrUpdateConsumer(ctx, r.cfg.Stream, jetstream.ConsumerConfig{
+				Durable:       r.cfg.Name,
+				Description:   "jetsync function " + r.cfg.Name,
+				FilterSubject: change.Filter(r.cfg.Prefix),
+				DeliverPolicy: jetstream.DeliverAllPolicy,
+				AckPolicy:     jetstream.AckExplicitPolicy,
+				AckWait:       r.cfg.AckWait,
+				MaxAckPending: max(1000, 4*r.cfg.BatchSize),
+				Metadata:      map[string]string{metaVersion: r.cfg.Version, "jetsync_prefix": r.cfg.Prefix},
+			})
+			if cerr == nil {
+				return cons, nil
+			}
+			err = cerr
+		}
+		if ctx.Err() != nil {
+			return nil, ctx.Err()
+		}
+		if errors.Is(err, jetstream.ErrStreamNotFound) {
+			if !waiting {
+				r.log.Warn("waiting for the stream; is the bridge running?", "stream", r.cfg.Stream)
+				waiting = true
+			}
+		} else {
+			r.log.Warn("cannot register the consumer yet; retrying", "stream", r.cfg.Stream, "err", err)
+		}
+		if !backoff.Wait(ctx) {
+			return nil, ctx.Err()
+		}
+	}
+}
+
+// collect returns the next batch: it waits for a first message, then takes
+// more until the batch is full or BatchWait has passed. closed is true when
+// the iterator has ended (after Drain).
+func (r *Runner) collect(it jetstream.MessagesContext) (msgs []jetstream.Msg, closed bool) {
+	m, err := it.Next()
+	if err != nil {
+		if errors.Is(err, jetstream.ErrMsgIteratorClosed) {
+			return nil, true
+		}
+		r.log.Warn("consumer", "err", err)
+		return nil, false
+	}
+	msgs = append(msgs, m)
+	deadline := time.Now().Add(r.cfg.BatchWait)
+	for len(msgs) < r.cfg.BatchSize {
+		// Past the deadline, take only what arrives within a millisecond.
+		wait := max(time.Until(deadline), time.Millisecond)
+		m, err := it.Next(jetstream.NextMaxWait(wait))
+		if err != nil {
+			return msgs, errors.Is(err, jetstream.ErrMsgIteratorClosed)
+		}
+		msgs = append(msgs, m)
+	}
+	return msgs, false
+}
+
+// process applies one batch of messages and acks every message whose change
+// is committed, dead-lettered or superseded. When ctx ends before that, the
+// messages are left unacked and JetStream redelivers them.
+func (r *Runner) process(ctx context.Context, msgs []jetstream.Msg) {
+	var changes []Change
+	byKey := map[string]int{} // key -> index in changes of its latest change
+	source := map[uint64]jetstream.Msg{}
+	for _, m := range msgs {
+		meta, err := m.Metadata()
+		if err != nil {
+			r.log.Error("message without JetStream metadata; leaving it unacked", "subject", m.Subject(), "err", err)
+			continue
+		}
+		c, err := decode(m, meta.Sequence.Stream)
+		if err != nil {
+			if !r.deadLetter(ctx, m, nil, err) {
+				return
+			}
+			continue
+		}
+		source[c.Seq] = m
+		if i, ok := byKey[c.Key]; ok {
+			changes[i].Seq = 0 // superseded: coalesced away
+		}
+		byKey[c.Key] = len(changes)
+		changes = append(changes, c)
+	}
+	live := changes[:0]
+	for _, c := range changes {
+		if c.Seq != 0 {
+			live = append(live, c)
+		}
+	}
+	keepAlive := func() {
+		for _, m := range msgs {
+			_ = m.InProgress()
+		}
+	}
+	for _, dl := range r.apply(ctx, live, keepAlive) {
+		if !r.deadLetter(ctx, source[dl.change.Seq], &dl.change, dl.err) {
+			return
+		}
+	}
+	if ctx.Err() != nil {
+		return
+	}
+	for _, m := range msgs {
+		if err := m.Ack(); err != nil {
+			r.log.Warn("ack failed; the change will be redelivered and applied again", "subject", m.Subject(), "err", err)
+		}
+	}
+}
+
+// decode parses a message into a Change and checks it against its subject.
+func decode(m jetstream.Msg, seq uint64) (Change, error) {
+	c, err := change.Decode(m.Data())
+	if err != nil {
+		return Change{}, err
+	}
+	prefix, id, err := change.ParseSubject(m.Subject())
+	if err != nil {
+		return Change{}, err
+	}
+	if prefix != c.Prefix || id != c.ID {
+		return Change{}, fmt.Errorf("%w: subject %q does not match key %q", change.ErrMalformed, m.Subject(), c.Key)
+	}
+	return Change{Change: c, Seq: seq, Subject: m.Subject()}, nil
+}
+
+type deadLetter struct {
+	change Change
+	err    error
+}
+
+// apply writes changes, retrying transient failures until they succeed or
+// ctx ends. A permanent failure is narrowed down by halving the batch until
+// the guilty changes stand alone; they are returned to be dead-lettered and
+// everything else is committed.
+func (r *Runner) apply(ctx context.Context, changes []Change, keepAlive func()) []deadLetter {
+	if len(changes) == 0 {
+		return nil
+	}
+	err := r.write(ctx, changes, keepAlive)
+	switch {
+	case err == nil || ctx.Err() != nil:
+		return nil
+	case len(changes) == 1:
+		return []deadLetter{{changes[0], err}}
+	}
+	half := len(changes) / 2
+	dls := r.apply(ctx, changes[:half], keepAlive)
+	return append(dls, r.apply(ctx, changes[half:], keepAlive)...)
+}
+
+// write hands changes to the function and its ops to the sink, retrying
+// transient errors with capped, jittered backoff. It returns nil, a
+// permanent error, or ctx's error.
+func (r *Runner) write(ctx context.Context, changes []Change, keepAlive func()) error {
+	backoff := platform.Backoff{Min: 100 * time.Millisecond, Max: r.cfg.RetryMax}
+	lastKeepAlive := time.Now()
+	for {
+		b := &Batch{Changes: changes}
+		err := r.fn.Handle(ctx, b)
+		if err == nil {
+			err = r.sink.Write(ctx, b.ops)
+		}
+		if err == nil || IsPermanent(err) {
+			r.setDegraded(false, nil)
+			return err
+		}
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		r.setDegraded(true, err)
+		if time.Since(lastKeepAlive) > r.cfg.AckWait/3 {
+			keepAlive()
+			lastKeepAlive = time.Now()
+		}
+		// Sleep in steps short enough to keep the messages in progress.
+		deadline := time.Now().Add(backoff.Next())
+		for time.Now().Before(deadline) {
+			step := min(time.Until(deadline), r.cfg.AckWait/3)
+			select {
+			case <-ctx.Done():
+				return ctx.Err()
+			case <-time.After(step):
+			}
+			if time.Since(lastKeepAlive) > r.cfg.AckWait/3 {
+				keepAlive()
+				lastKeepAlive = time.Now()
+			}
+		}
+	}
+}
+
+func (r *Runner) setDegraded(degraded bool, err error) {
+	if degraded == r.degraded {
+		return
+	}
+	r.degraded = degraded
+	if degraded {
+		r.log.Warn("writes failing; retrying with backoff until the target is back", "err", err)
+	} else {
+		r.log.Info("writes succeed again")
+	}
+}
+
+// deadLetter publishes m (with the reason err) to the dead-letter stream and
+// acks it. It retries until the dead letter is stored or ctx ends, and
+// reports whether it succeeded.
+func (r *Runner) deadLetter(ctx context.Context, m jetstream.Msg, c *Change, reason error) bool {
+	meta, _ := m.Metadata()
+	var seq, delivered uint64
+	if meta != nil {
+		seq, delivered = meta.Sequence.Stream, meta.NumDelivered
+	}
+	dl := nats.NewMsg(platform.DeadLetterRoot + "." + r.cfg.Name + "." + trimRoot(m.Subject()))
+	dl.Data = m.Data()
+	dl.Header.Set(jetstream.MsgIDHeader, fmt.Sprintf("%s-%d", r.cfg.Name, seq))
+	dl.Header.Set("Jetsync-Function", r.cfg.Name)
+	dl.Header.Set("Jetsync-Version", r.cfg.Version)
+	dl.Header.Set("Jetsync-Error-Class", "permanent")
+	dl.Header.Set("Jetsync-Error", reason.Error())
+	dl.Header.Set("Jetsync-Subject", m.Subject())
+	dl.Header.Set("Jetsync-Stream-Seq", fmt.Sprint(seq))
+	dl.Header.Set("Jetsync-Delivered", fmt.Sprint(delivered))
+	dl.Header.Set("Jetsync-Time", time.Now().UTC().Format(time.RFC3339Nano))
+	log := r.log.With("subject", m.Subject(), "seq", seq)
+	if c != nil {
+		log = log.With("key", c.Key, "op", string(c.Op))
+	}
+	backoff := platform.Backoff{Min: 100 * time.Millisecond, Max: r.cfg.RetryMax}
+	for {
+		_, err := r.js.PublishMsg(ctx, dl)
+		if err == nil {
+			break
+		}
+		log.Warn("dead letter not stored yet; retrying", "err", err)
+		if !backoff.Wait(ctx) {
+			return false
+		}
+	}
+	log.Error("change dead-lettered", "err", reason)
+	if err := m.Ack(); err != nil {
+		log.Warn("ack of dead-lettered change failed", "err", err)
+	}
+	return true
+}
+
+// trimRoot drops the leading "jetsync." of a change subject, keeping the
+// rest as it is (a malformed subject still makes a valid dead-letter subject).
+func trimRoot(subject string) string {
+	if len(subject) > len(change.Root)+1 && subject[:len(change.Root)+1] == change.Root+"." {
+		return subject[len(change.Root)+1:]
+	}
+	return "unknown"
+}
