@@ -46,6 +46,8 @@ func Open(ctx context.Context, cfg Config, log *slog.Logger) (*Sink, error) {
 	})); err != nil {
 		return nil, err
 	}
+	// The driver logs dropped connections on its own; route that to slog.
+	_ = driver.SetLogger(driverLog{log})
 	conn, err := driver.NewConnector(dc)
 	if err != nil {
 		return nil, fmt.Errorf("mysql config: %w", err)
@@ -74,6 +76,12 @@ func Open(ctx context.Context, cfg Config, log *slog.Logger) (*Sink, error) {
 		}
 	}
 }
+
+// driverLog sends the driver's own log lines to slog at debug level: the
+// errors behind them reach Write and are logged there.
+type driverLog struct{ log *slog.Logger }
+
+func (l driverLog) Print(v ...any) { l.log.Debug("mysql driver", "msg", fmt.Sprint(v...)) }
 
 // isConfigError reports errors that no retry fixes: access denied, unknown
 // database.

@@ -1,0 +1,228 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/jetsync/jetsync/infra/testenv"
+)
+
+// TestSeedLifecycle follows one person through HSET, update, HDEL and DEL.
+func TestSeedLifecycle(t *testing.T) {
+	t.Parallel()
+	w := newWorld(t)
+	ctx := context.Background()
+	prefix, table := w.prefix("person"), w.personsTable()
+	w.startBridge(prefix)
+	w.startFunction(w.tableConfig(testenv.Name("persons"), prefix, table, "person_id", "first_name:first,last_name:last,age:age", testenv.MySQLAddr()))
+	key := prefix + ":5"
+
+	check := func(step string, want func(p person, ok bool) error) {
+		t.Helper()
+		testenv.Eventually(t, 10*time.Second, func() error {
+			p, ok, err := w.person(table, "5")
+			if err != nil {
+				return err
+			}
+			if err := want(p, ok); err != nil {
+				return fmt.Errorf("%s: %w", step, err)
+			}
+			return nil
+		})
+	}
+
+	w.rdb.HSet(ctx, key, "first_name", "Marek", "last_name", "Michalski", "age", "27", "unmapped", "x")
+	check("HSET", func(p person, ok bool) error {
+		if !ok || p.first.String != "Marek" || p.last.String != "Michalski" || p.age.Int64 != 27 {
+			return fmt.Errorf("row %+v (present %v)", p, ok)
+		}
+		return nil
+	})
+	// A column the mapping does not name keeps what the database holds.
+	testenv.Exec(t, w.db, fmt.Sprintf("UPDATE %s SET note = 'kept' WHERE person_id = '5'", table))
+
+	w.rdb.HSet(ctx, key, "age", "28")
+	check("update", func(p person, ok bool) error {
+		if !ok || p.age.Int64 != 28 || p.first.String != "Marek" || p.note.String != "kept" {
+			return fmt.Errorf("row %+v", p)
+		}
+		return nil
+	})
+
+	w.rdb.HDel(ctx, key, "last_name")
+	check("HDEL", func(p person, ok bool) error {
+		if !ok || p.last.Valid || p.first.String != "Marek" || p.note.String != "kept" {
+			return fmt.Errorf("row %+v, want last NULL and note kept", p)
+		}
+		return nil
+	})
+
+	w.rdb.Del(ctx, key)
+	check("DEL", func(_ person, ok bool) error {
+		if ok {
+			return fmt.Errorf("row still there")
+		}
+		return nil
+	})
+}
+
+// TestExpiryKeepsRow: an expired cache key is not a deletion of the data.
+func TestExpiryKeepsRow(t *testing.T) {
+	t.Parallel()
+	w := newWorld(t)
+	ctx := context.Background()
+	prefix, table := w.prefix("person"), w.personsTable()
+	w.startBridge(prefix)
+	w.startFunction(w.tableConfig(testenv.Name("persons"), prefix, table, "person_id", "age:age", testenv.MySQLAddr()))
+
+	w.rdb.HSet(ctx, prefix+":1", "age", "1")
+	w.rdb.PExpire(ctx, prefix+":1", 300*time.Millisecond)
+	w.waitRows(table, map[string]int{"1": 1}, 10*time.Second)
+	testenv.Eventually(t, 5*time.Second, func() error {
+		if n := w.rdb.Exists(ctx, prefix+":1").Val(); n != 0 {
+			return fmt.Errorf("key not expired yet")
+		}
+		return nil
+	})
+	// A later change of another key proves the pipeline moved past the expiry.
+	w.rdb.HSet(ctx, prefix+":2", "age", "2")
+	w.waitRows(table, map[string]int{"1": 1, "2": 2}, 10*time.Second)
+}
+
+// TestPersonsAndCars runs the seed's two mappings side by side on one stream.
+func TestPersonsAndCars(t *testing.T) {
+	t.Parallel()
+	w := newWorld(t)
+	ctx := context.Background()
+	pp, cp := w.prefix("person"), w.prefix("car")
+	persons := w.personsTable()
+	cars := testenv.Name("cars")
+	testenv.Exec(t, w.db, fmt.Sprintf("CREATE TABLE %s (car_id VARCHAR(255) PRIMARY KEY, id VARCHAR(255), color VARCHAR(255))", cars))
+	t.Cleanup(func() { w.db.Exec("DROP TABLE " + cars) })
+
+	w.startBridge(pp, cp)
+	w.startFunction(w.tableConfig(testenv.Name("persons"), pp, persons, "person_id", "first_name:first,last_name:last,age:age", testenv.MySQLAddr()))
+	w.startFunction(w.tableConfig(testenv.Name("cars"), cp, cars, "car_id", "id:id,color:color", testenv.MySQLAddr()))
+
+	for i := range 50 {
+		w.rdb.HSet(ctx, fmt.Sprintf("%s:%d", pp, i), "first_name", "P", "age", strconv.Itoa(i))
+		w.rdb.HSet(ctx, fmt.Sprintf("%s:%d", cp, i), "id", fmt.Sprintf("WX%03d", i), "color", "red")
+	}
+	want := map[string]int{}
+	for i := range 50 {
+		want[strconv.Itoa(i)] = i
+	}
+	w.waitRows(persons, want, 15*time.Second)
+	testenv.Eventually(t, 15*time.Second, func() error {
+		var n int
+		if err := w.db.QueryRow(fmt.Sprintf("SELECT COUNT(*) FROM %s WHERE color = 'red' AND id LIKE 'WX%%'", cars)).Scan(&n); err != nil {
+			return err
+		}
+		if n != 50 {
+			return fmt.Errorf("%d cars, want 50", n)
+		}
+		return nil
+	})
+	// Each function has its own consumer; nothing crossed over.
+	if n := w.count(persons); n != 50 {
+		t.Fatalf("persons has %d rows, want 50", n)
+	}
+}
+
+// TestResyncAfterBridgeRestart: writes made while no bridge runs reach the
+// table once a bridge starts.
+func TestResyncAfterBridgeRestart(t *testing.T) {
+	t.Parallel()
+	w := newWorld(t)
+	ctx := context.Background()
+	prefix, table := w.prefix("person"), w.personsTable()
+	stop := w.startBridge(prefix)
+	w.startFunction(w.tableConfig(testenv.Name("persons"), prefix, table, "person_id", "age:age", testenv.MySQLAddr()))
+	w.rdb.HSet(ctx, prefix+":warmup", "age", "0")
+	w.waitRows(table, map[string]int{"warmup": 0}, 10*time.Second)
+	stop()
+
+	want := map[string]int{"warmup": 0}
+	pipe := w.rdb.Pipeline()
+	for i := range 1000 {
+		id := fmt.Sprintf("k%d", i%700) // some keys written twice: the last value must win
+		pipe.HSet(ctx, prefix+":"+id, "age", strconv.Itoa(i))
+		want[id] = i
+	}
+	if _, err := pipe.Exec(ctx); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(200 * time.Millisecond)
+	if n := w.count(table); n != 1 {
+		t.Fatalf("with the bridge stopped the table has %d rows, want 1", n)
+	}
+	w.startBridge(prefix)
+	w.waitRows(table, want, 30*time.Second)
+}
+
+// TestDatabaseOutage: MariaDB unreachable for 10 s pauses the function;
+// it catches up alone.
+func TestDatabaseOutage(t *testing.T) {
+	t.Parallel()
+	w := newWorld(t)
+	ctx := context.Background()
+	prefix, table := w.prefix("person"), w.personsTable()
+	proxy := testenv.NewProxy(t, testenv.MySQLAddr())
+	w.startBridge(prefix)
+	w.startFunction(w.tableConfig(testenv.Name("persons"), prefix, table, "person_id", "age:age", proxy.Addr))
+	w.rdb.HSet(ctx, prefix+":before", "age", "1")
+	w.waitRows(table, map[string]int{"before": 1}, 10*time.Second)
+
+	proxy.Cut()
+	want := map[string]int{"before": 1}
+	for i := range 200 {
+		w.rdb.HSet(ctx, fmt.Sprintf("%s:%d", prefix, i), "age", strconv.Itoa(i))
+		want[strconv.Itoa(i)] = i
+	}
+	time.Sleep(10 * time.Second)
+	if n := w.count(table); n != 1 {
+		t.Fatalf("during the outage the table has %d rows, want 1", n)
+	}
+	proxy.Restore()
+	w.waitRows(table, want, 40*time.Second)
+}
+
+// TestBadConfigStops: a configuration that cannot work stops the function at
+// start with a message naming the problem.
+func TestBadConfigStops(t *testing.T) {
+	t.Parallel()
+	w := newWorld(t)
+	table := w.personsTable()
+	tests := []struct {
+		name, table, key, mappings string
+		want                       []string
+	}{
+		{"missing table", "no_such_table_x", "person_id", "age:age", []string{`table "no_such_table_x" does not exist`}},
+		{"unknown column", table, "person_id", "first_name:frist,age:age", []string{"has no column frist"}},
+		{"unknown key column", table, "id", "age:age", []string{"has no column id"}},
+		{"key not unique", table, "first", "age:age", []string{"not its primary key or a unique key"}},
+		{"bad mapping syntax", table, "person_id", "first_name:first,,age", []string{"JETSYNC_MAPPINGS", "entry 2 is empty"}},
+		{"mapping without column", table, "person_id", "first_name:", []string{"JETSYNC_MAPPINGS", "no column after ':'"}},
+		{"mapping onto the key", table, "person_id", "id:person_id", []string{"key column"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			cfg := w.tableConfig(testenv.Name("persons"), "person", tt.table, tt.key, tt.mappings, testenv.MySQLAddr())
+			ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+			defer cancel()
+			err := run(ctx, cfg, testenv.Logger(t))
+			if err == nil || ctx.Err() != nil {
+				t.Fatalf("run returned %v (context %v); want a configuration error", err, ctx.Err())
+			}
+			for _, s := range tt.want {
+				if !strings.Contains(err.Error(), s) {
+					t.Errorf("error %q does not say %q", err, s)
+				}
+			}
+		})
+	}
+}

@@ -1,0 +1,236 @@
+package testenv
+
+import (
+	"context"
+	"crypto/rand"
+	"database/sql"
+	"encoding/hex"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	driver "github.com/go-sql-driver/mysql"
+	"github.com/nats-io/nats-server/v2/server"
+	"github.com/redis/go-redis/v9"
+)
+
+// Name returns base with a random suffix: a prefix, table, stream or
+// function name no other test uses.
+func Name(base string) string {
+	b := make([]byte, 4)
+	_, _ = rand.Read(b)
+	return base + "_" + hex.EncodeToString(b)
+}
+
+// Logger returns a logger that writes to the test log (visible with -v or
+// on failure).
+func Logger(t testing.TB) *slog.Logger {
+	return slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelDebug}))
+}
+
+type testWriter struct{ t testing.TB }
+
+func (w testWriter) Write(p []byte) (int, error) {
+	w.t.Helper()
+	w.t.Log(strings.TrimRight(string(p), "\n"))
+	return len(p), nil
+}
+
+// NATS starts an embedded JetStream server on a free loopback port with its
+// store in a temporary directory, and returns its URL.
+func NATS(t testing.TB) string {
+	t.Helper()
+	s := NATSAt(t, -1, t.TempDir())
+	return s.ClientURL()
+}
+
+// NATSAt starts an embedded JetStream server on port (-1: any free port)
+// with its store in dir; stop and start it again on the same port and dir to
+// restart it with its data.
+func NATSAt(t testing.TB, port int, dir string) *server.Server {
+	t.Helper()
+	s, err := server.NewServer(&server.Options{
+		Host:      "127.0.0.1",
+		Port:      port,
+		JetStream: true,
+		StoreDir:  dir,
+		NoSigs:    true,
+		NoLog:     true,
+	})
+	if err != nil {
+		t.Fatalf("embedded nats-server: %v", err)
+	}
+	s.Start()
+	if !s.ReadyForConnections(10 * time.Second) {
+		t.Fatal("embedded nats-server did not start in 10s")
+	}
+	t.Cleanup(s.Shutdown)
+	return s
+}
+
+func env(name, def string) string {
+	if v := os.Getenv(name); v != "" {
+		return v
+	}
+	return def
+}
+
+// RedisAddr is the Redis the tests use.
+func RedisAddr() string { return env("JETSYNC_TEST_REDIS_ADDR", "127.0.0.1:6379") }
+
+// Redis returns a client of the test Redis; it fails the test when Redis is
+// not running.
+func Redis(t testing.TB) *redis.Client {
+	t.Helper()
+	rdb := redis.NewClient(&redis.Options{Addr: RedisAddr()})
+	if err := rdb.Ping(context.Background()).Err(); err != nil {
+		t.Fatalf("redis at %s: %v (start it with infra/local/up.sh)", RedisAddr(), err)
+	}
+	t.Cleanup(func() { rdb.Close() })
+	return rdb
+}
+
+// DeletePrefix removes every key of prefix when the test ends.
+func DeletePrefix(t testing.TB, rdb *redis.Client, prefix string) {
+	t.Cleanup(func() {
+		ctx := context.Background()
+		iter := rdb.Scan(ctx, 0, prefix+":*", 1000).Iterator()
+		for iter.Next(ctx) {
+			rdb.Del(ctx, iter.Val())
+		}
+	})
+}
+
+// MySQLAddr is the MariaDB/MySQL the tests use (root, no password, database test).
+func MySQLAddr() string { return env("JETSYNC_TEST_MYSQL_ADDR", "127.0.0.1:3306") }
+
+// MySQL returns a connection pool to database test; it fails the test when
+// the server is not running.
+func MySQL(t testing.TB) *sql.DB {
+	t.Helper()
+	cfg := driver.NewConfig()
+	cfg.Net, cfg.Addr, cfg.User, cfg.DBName = "tcp", MySQLAddr(), "root", "test"
+	cfg.MultiStatements = true
+	db, err := sql.Open("mysql", cfg.FormatDSN())
+	if err == nil {
+		err = db.Ping()
+	}
+	if err != nil {
+		t.Fatalf("mariadb at %s: %v (start it with infra/local/up.sh)", MySQLAddr(), err)
+	}
+	t.Cleanup(func() { db.Close() })
+	return db
+}
+
+// Exec runs statements and fails the test on error.
+func Exec(t testing.TB, db *sql.DB, query string, args ...any) {
+	t.Helper()
+	if _, err := db.Exec(query, args...); err != nil {
+		t.Fatalf("%s: %v", query, err)
+	}
+}
+
+// Eventually calls check every 50ms until it returns nil, and fails the test
+// with check's last error when timeout passes first.
+func Eventually(t testing.TB, timeout time.Duration, check func() error) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for {
+		err := check()
+		if err == nil {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("after %s: %v", timeout, err)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// Proxy forwards TCP connections from a loopback port to a target, and can
+// cut every connection and refuse new ones, as a network outage would.
+type Proxy struct {
+	Addr   string
+	target string
+	ln     net.Listener
+	mu     sync.Mutex
+	cut    bool
+	conns  map[net.Conn]bool
+}
+
+// NewProxy starts a proxy to target; it stops when the test ends.
+func NewProxy(t testing.TB, target string) *Proxy {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := &Proxy{Addr: ln.Addr().String(), target: target, ln: ln, conns: map[net.Conn]bool{}}
+	go p.serve()
+	t.Cleanup(func() {
+		ln.Close()
+		p.Cut()
+	})
+	return p
+}
+
+func (p *Proxy) serve() {
+	for {
+		c, err := p.ln.Accept()
+		if err != nil {
+			return
+		}
+		p.mu.Lock()
+		if p.cut {
+			p.mu.Unlock()
+			c.Close()
+			continue
+		}
+		up, err := net.DialTimeout("tcp", p.target, 5*time.Second)
+		if err != nil {
+			p.mu.Unlock()
+			c.Close()
+			continue
+		}
+		p.conns[c], p.conns[up] = true, true
+		p.mu.Unlock()
+		go p.pipe(c, up)
+		go p.pipe(up, c)
+	}
+}
+
+func (p *Proxy) pipe(dst, src net.Conn) {
+	_, _ = io.Copy(dst, src)
+	dst.Close()
+	src.Close()
+	p.mu.Lock()
+	delete(p.conns, dst)
+	delete(p.conns, src)
+	p.mu.Unlock()
+}
+
+// Cut closes every connection and refuses new ones until Restore.
+func (p *Proxy) Cut() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.cut = true
+	for c := range p.conns {
+		c.Close()
+	}
+}
+
+// Restore accepts connections again.
+func (p *Proxy) Restore() {
+	p.mu.Lock()
+	p.cut = false
+	p.mu.Unlock()
+}
+
+// String is the proxy's address.
+func (p *Proxy) String() string { return fmt.Sprintf("proxy %s -> %s", p.Addr, p.target) }
