@@ -37,6 +37,8 @@ func Open(ctx context.Context, cfg Config, log *slog.Logger) (*Sink, error) {
 	// Values are escaped by the driver and sent with the statement: one round
 	// trip per statement instead of prepare, execute and close.
 	dc.InterpolateParams = true
+	// The driver logs dropped connections on its own; route that to slog.
+	dc.Logger = driverLog{log}
 	dc.Params = map[string]string{"sql_mode": "'STRICT_ALL_TABLES,NO_ENGINE_SUBSTITUTION'"}
 	pw := cfg.password()
 	if err := dc.Apply(driver.BeforeConnect(func(_ context.Context, c *driver.Config) error {
@@ -46,8 +48,6 @@ func Open(ctx context.Context, cfg Config, log *slog.Logger) (*Sink, error) {
 	})); err != nil {
 		return nil, err
 	}
-	// The driver logs dropped connections on its own; route that to slog.
-	_ = driver.SetLogger(driverLog{log})
 	conn, err := driver.NewConnector(dc)
 	if err != nil {
 		return nil, fmt.Errorf("mysql config: %w", err)

@@ -1,0 +1,238 @@
+package bridge
+
+import (
+	"context"
+	"fmt"
+	"strconv"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/jetsync/jetsync/bridge/change"
+	"github.com/jetsync/jetsync/infra/testenv"
+)
+
+// recorder collects every message the stream stores for a prefix.
+type recorder struct {
+	mu   sync.Mutex
+	msgs []jetstream.Msg
+}
+
+func (r *recorder) changes(t *testing.T, key string) []change.Change {
+	t.Helper()
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	var out []change.Change
+	for _, m := range r.msgs {
+		c, err := change.Decode(m.Data())
+		if err != nil {
+			t.Fatalf("stored message %s does not decode: %v", m.Subject(), err)
+		}
+		if c.Key == key {
+			out = append(out, c)
+		}
+	}
+	return out
+}
+
+// runBridge starts a bridge with cfg and records what it stores.
+func runBridge(t *testing.T, cfg Config) *recorder {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	b, err := New(ctx, cfg, testenv.Logger(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- b.Run(ctx) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Error(err)
+		}
+	})
+
+	nc, err := nats.Connect(cfg.NATS.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(nc.Close)
+	js, _ := jetstream.New(nc)
+	cons, err := js.OrderedConsumer(ctx, cfg.StreamConfig.Name, jetstream.OrderedConsumerConfig{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rec := &recorder{}
+	cc, err := cons.Consume(func(m jetstream.Msg) {
+		rec.mu.Lock()
+		rec.msgs = append(rec.msgs, m)
+		rec.mu.Unlock()
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(cc.Stop)
+	return rec
+}
+
+// waitFor waits until key's last stored change satisfies ok.
+func (r *recorder) waitFor(t *testing.T, key string, ok func(last change.Change, all []change.Change) error) {
+	t.Helper()
+	testenv.Eventually(t, 10*time.Second, func() error {
+		all := r.changes(t, key)
+		if len(all) == 0 {
+			return fmt.Errorf("no change of %s stored", key)
+		}
+		return ok(all[len(all)-1], all)
+	})
+}
+
+func TestBridgePublishes(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	rdb := testenv.Redis(t)
+	prefix := testenv.Name("p")
+	testenv.DeletePrefix(t, rdb, prefix)
+	cfg := testConfig(testenv.RedisAddr(), testenv.NATS(t), prefix)
+	rec := runBridge(t, cfg)
+
+	t.Run("hset is an upsert of the whole hash", func(t *testing.T) {
+		key := prefix + ":1"
+		rdb.HSet(ctx, key, "a", "1", "b", "2")
+		rdb.HSet(ctx, key, "c", "3")
+		rec.waitFor(t, key, func(last change.Change, _ []change.Change) error {
+			if last.Op != change.Upsert || fmt.Sprint(last.Fields) != "map[a:1 b:2 c:3]" || last.ID != "1" || last.Prefix != prefix {
+				return fmt.Errorf("last change %+v", last)
+			}
+			return nil
+		})
+		rec.mu.Lock()
+		m := rec.msgs[len(rec.msgs)-1]
+		rec.mu.Unlock()
+		if m.Headers().Get(jetstream.MsgIDHeader) == "" {
+			t.Fatal("stored message has no Nats-Msg-Id")
+		}
+	})
+	t.Run("hdel drops the field", func(t *testing.T) {
+		key := prefix + ":2"
+		rdb.HSet(ctx, key, "a", "1", "b", "2")
+		rdb.HDel(ctx, key, "a")
+		rec.waitFor(t, key, func(last change.Change, _ []change.Change) error {
+			if fmt.Sprint(last.Fields) != "map[b:2]" {
+				return fmt.Errorf("last change %+v", last)
+			}
+			return nil
+		})
+	})
+	t.Run("del and unlink are deletes", func(t *testing.T) {
+		for _, key := range []string{prefix + ":3", prefix + ":4"} {
+			rdb.HSet(ctx, key, "a", "1")
+		}
+		rdb.Del(ctx, prefix+":3")
+		rdb.Unlink(ctx, prefix+":4")
+		for _, key := range []string{prefix + ":3", prefix + ":4"} {
+			rec.waitFor(t, key, func(last change.Change, _ []change.Change) error {
+				if last.Op != change.Delete || len(last.Fields) != 0 {
+					return fmt.Errorf("last change %+v", last)
+				}
+				return nil
+			})
+		}
+	})
+	t.Run("ids that are not subject tokens", func(t *testing.T) {
+		for _, id := range []string{"a.b", "x y", "*", ">", "Łódź", "a:b:c"} {
+			key := prefix + ":" + id
+			rdb.HSet(ctx, key, "v", id)
+			rec.waitFor(t, key, func(last change.Change, _ []change.Change) error {
+				if last.ID != id || last.Fields["v"] != id {
+					return fmt.Errorf("last change %+v", last)
+				}
+				return nil
+			})
+		}
+		rec.mu.Lock()
+		defer rec.mu.Unlock()
+		for _, m := range rec.msgs {
+			_, id, err := change.ParseSubject(m.Subject())
+			if err != nil {
+				t.Fatal(err)
+			}
+			c, _ := change.Decode(m.Data())
+			if id != c.ID {
+				t.Fatalf("subject %q decodes to id %q, body says %q", m.Subject(), id, c.ID)
+			}
+		}
+	})
+	t.Run("per-key order", func(t *testing.T) {
+		key := prefix + ":counter"
+		for range 300 {
+			rdb.HIncrBy(ctx, key, "n", 1)
+		}
+		rec.waitFor(t, key, func(last change.Change, all []change.Change) error {
+			if last.Fields["n"] != "300" {
+				return fmt.Errorf("last n=%s", last.Fields["n"])
+			}
+			prev := 0
+			for _, c := range all {
+				n, _ := strconv.Atoi(c.Fields["n"])
+				if n < prev {
+					return fmt.Errorf("n went back from %d to %d", prev, n)
+				}
+				prev = n
+			}
+			return nil
+		})
+	})
+	t.Run("expiry is not a delete by default", func(t *testing.T) {
+		key := prefix + ":exp"
+		rdb.HSet(ctx, key, "a", "1")
+		rdb.PExpire(ctx, key, 50*time.Millisecond)
+		rec.waitFor(t, key, func(last change.Change, _ []change.Change) error { return nil })
+		testenv.Eventually(t, 5*time.Second, func() error {
+			if rdb.Exists(ctx, key).Val() != 0 {
+				return fmt.Errorf("not expired yet")
+			}
+			return nil
+		})
+		// A later key's change proves the bridge handled the expiry event.
+		rdb.HSet(ctx, prefix+":after-exp", "a", "1")
+		rec.waitFor(t, prefix+":after-exp", func(change.Change, []change.Change) error { return nil })
+		for _, c := range rec.changes(t, key) {
+			if c.Op == change.Delete {
+				t.Fatalf("expiry published a delete: %+v", c)
+			}
+		}
+	})
+	t.Run("a key of another type is skipped", func(t *testing.T) {
+		rdb.Set(ctx, prefix+":str", "x", 0)
+		rdb.Rename(ctx, prefix+":str", prefix+":str2")
+		rdb.HSet(ctx, prefix+":after-str", "a", "1")
+		rec.waitFor(t, prefix+":after-str", func(change.Change, []change.Change) error { return nil })
+		if n := len(rec.changes(t, prefix+":str2")); n != 0 {
+			t.Fatalf("%d changes published for a string key", n)
+		}
+	})
+}
+
+func TestBridgeExpiryAsDelete(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	rdb := testenv.Redis(t)
+	prefix := testenv.Name("p")
+	testenv.DeletePrefix(t, rdb, prefix)
+	cfg := testConfig(testenv.RedisAddr(), testenv.NATS(t), prefix)
+	cfg.OnExpired = "delete"
+	rec := runBridge(t, cfg)
+	key := prefix + ":1"
+	rdb.HSet(ctx, key, "a", "1")
+	rdb.PExpire(ctx, key, 50*time.Millisecond)
+	rec.waitFor(t, key, func(last change.Change, _ []change.Change) error {
+		if last.Op != change.Delete {
+			return fmt.Errorf("last change %+v, want a delete", last)
+		}
+		return nil
+	})
+}

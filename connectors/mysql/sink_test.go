@@ -1,0 +1,248 @@
+package mysql_test
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/jetsync/jetsync/connectors/mysql"
+	"github.com/jetsync/jetsync/handlers"
+	"github.com/jetsync/jetsync/infra/testenv"
+)
+
+func config(addr string) mysql.Config {
+	return mysql.Config{Addr: addr, User: "root", Database: "test", TLS: "false", MaxConns: 2, Timeout: 2 * time.Second}
+}
+
+func open(t *testing.T, cfg mysql.Config) *mysql.Sink {
+	t.Helper()
+	s, err := mysql.Open(context.Background(), cfg, testenv.Logger(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	return s
+}
+
+func table(t *testing.T, db *sql.DB, columns string) string {
+	t.Helper()
+	name := testenv.Name("t")
+	testenv.Exec(t, db, fmt.Sprintf("CREATE TABLE %s (%s) DEFAULT CHARSET=utf8mb4", name, columns))
+	t.Cleanup(func() { db.Exec("DROP TABLE " + name) })
+	return name
+}
+
+func col(name string, v any) handlers.Column { return handlers.Column{Name: name, Value: v} }
+
+func TestWrite(t *testing.T) {
+	t.Parallel()
+	db := testenv.MySQL(t)
+	s := open(t, config(testenv.MySQLAddr()))
+	tb := table(t, db, "id VARCHAR(64) PRIMARY KEY, name VARCHAR(64), age INT, note VARCHAR(16) DEFAULT 'keep'")
+	ctx := context.Background()
+	key := func(id string) []handlers.Column { return []handlers.Column{col("id", id)} }
+
+	err := s.Write(ctx, []handlers.Op{
+		{Table: tb, Key: key("1"), Values: []handlers.Column{col("name", "Marek"), col("age", "27")}},
+		{Table: tb, Key: key("2"), Values: []handlers.Column{col("name", "Łucja ☃"), col("age", nil)}},
+		{Table: tb, Key: key("3"), Values: []handlers.Column{col("name", "gone"), col("age", "1")}},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = s.Write(ctx, []handlers.Op{
+		{Table: tb, Key: key("1"), Values: []handlers.Column{col("name", "Marek"), col("age", "28")}},
+		{Delete: true, Table: tb, Key: key("3")},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rows, err := db.Query(fmt.Sprintf("SELECT id, name, age, note FROM %s ORDER BY id", tb))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	var got []string
+	for rows.Next() {
+		var id, name, note sql.NullString
+		var age sql.NullInt64
+		if err := rows.Scan(&id, &name, &age, &note); err != nil {
+			t.Fatal(err)
+		}
+		got = append(got, fmt.Sprintf("%s|%s|%v|%d|%s", id.String, name.String, age.Valid, age.Int64, note.String))
+	}
+	want := "1|Marek|true|28|keep 2|Łucja ☃|false|0|keep"
+	if strings.Join(got, " ") != want {
+		t.Fatalf("rows %q, want %q", strings.Join(got, " "), want)
+	}
+}
+
+func TestWriteIsOneTransaction(t *testing.T) {
+	t.Parallel()
+	db := testenv.MySQL(t)
+	s := open(t, config(testenv.MySQLAddr()))
+	tb := table(t, db, "id VARCHAR(64) PRIMARY KEY, name VARCHAR(4)")
+	err := s.Write(context.Background(), []handlers.Op{
+		{Table: tb, Key: []handlers.Column{col("id", "1")}, Values: []handlers.Column{col("name", "ok")}},
+		{Delete: true, Table: tb, Key: []handlers.Column{col("id", "x")}},
+		{Table: tb, Key: []handlers.Column{col("id", "2")}, Values: []handlers.Column{col("name", "too long")}},
+	})
+	if err == nil {
+		t.Fatal("write of a too-long value succeeded")
+	}
+	var n int
+	if err := db.QueryRow("SELECT COUNT(*) FROM " + tb).Scan(&n); err != nil {
+		t.Fatal(err)
+	}
+	if n != 0 {
+		t.Fatalf("%d rows after a failed write, want 0 (rolled back)", n)
+	}
+}
+
+func TestErrorClasses(t *testing.T) {
+	t.Parallel()
+	db := testenv.MySQL(t)
+	s := open(t, config(testenv.MySQLAddr()))
+	tb := table(t, db, "id VARCHAR(64) PRIMARY KEY, name VARCHAR(4) NOT NULL DEFAULT '', age TINYINT")
+	tests := []struct {
+		name      string
+		values    []handlers.Column
+		permanent bool
+	}{
+		{"too long", []handlers.Column{col("name", "12345")}, true},
+		{"wrong type", []handlers.Column{col("age", "twenty")}, true},
+		{"out of range", []handlers.Column{col("age", "1000")}, true},
+		{"not null", []handlers.Column{col("name", nil)}, true},
+		{"fine", []handlers.Column{col("name", "ok"), col("age", "5")}, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			err := s.Write(context.Background(), []handlers.Op{{Table: tb, Key: []handlers.Column{col("id", tt.name)}, Values: tt.values}})
+			if tt.permanent != handlers.IsPermanent(err) || (!tt.permanent && err != nil) {
+				t.Fatalf("Write error = %v, permanent %v; want permanent %v", err, handlers.IsPermanent(err), tt.permanent)
+			}
+		})
+	}
+
+	t.Run("server stopped is transient", func(t *testing.T) {
+		proxy := testenv.NewProxy(t, testenv.MySQLAddr())
+		s := open(t, config(proxy.Addr))
+		proxy.Cut()
+		err := s.Write(context.Background(), []handlers.Op{{Table: tb, Key: []handlers.Column{col("id", "p")}, Values: []handlers.Column{col("name", "ok")}}})
+		if err == nil || handlers.IsPermanent(err) {
+			t.Fatalf("Write error = %v; want a transient error", err)
+		}
+		proxy.Restore()
+		testenv.Eventually(t, 10*time.Second, func() error {
+			return s.Write(context.Background(), []handlers.Op{{Table: tb, Key: []handlers.Column{col("id", "p")}, Values: []handlers.Column{col("name", "ok")}}})
+		})
+	})
+}
+
+func TestCheckTable(t *testing.T) {
+	t.Parallel()
+	db := testenv.MySQL(t)
+	s := open(t, config(testenv.MySQLAddr()))
+	tb := table(t, db, "id VARCHAR(64) PRIMARY KEY, a INT, b INT, UNIQUE KEY ab (a, b)")
+	ctx := context.Background()
+	tests := []struct {
+		name    string
+		table   string
+		key     []string
+		columns []string
+		want    string
+	}{
+		{"ok", tb, []string{"id"}, []string{"a", "b"}, ""},
+		{"case-insensitive", tb, []string{"ID"}, []string{"A"}, ""},
+		{"composite unique key", tb, []string{"b", "a"}, []string{"id"}, ""},
+		{"missing table", "nope_" + tb, []string{"id"}, nil, "does not exist"},
+		{"missing columns", tb, []string{"id"}, []string{"a", "c", "d"}, "has no column c, d"},
+		{"not unique", tb, []string{"a"}, nil, "not its primary key or a unique key"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			err := s.CheckTable(ctx, tt.table, tt.key, tt.columns)
+			if tt.want == "" && err != nil || tt.want != "" && (err == nil || !strings.Contains(err.Error(), tt.want)) {
+				t.Fatalf("CheckTable = %v, want %q", err, tt.want)
+			}
+		})
+	}
+}
+
+// TestPasswordFileRotation: the password file is read again for every new
+// connection, so a rotated secret works without a restart.
+func TestPasswordFileRotation(t *testing.T) {
+	t.Parallel()
+	db := testenv.MySQL(t)
+	user := testenv.Name("u")
+	testenv.Exec(t, db, fmt.Sprintf("CREATE USER '%s'@'%%' IDENTIFIED BY 'first-secret'", user))
+	t.Cleanup(func() { db.Exec(fmt.Sprintf("DROP USER '%s'@'%%'", user)) })
+	tb := table(t, db, "id VARCHAR(64) PRIMARY KEY")
+	testenv.Exec(t, db, fmt.Sprintf("GRANT ALL ON test.%s TO '%s'@'%%'", tb, user))
+
+	pwFile := filepath.Join(t.TempDir(), "password")
+	if err := os.WriteFile(pwFile, []byte("first-secret\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cfg := config(testenv.MySQLAddr())
+	cfg.User, cfg.PasswordFile = user, pwFile
+	s := open(t, cfg)
+	write := func(id string) error {
+		return s.Write(context.Background(), []handlers.Op{{Table: tb, Key: []handlers.Column{col("id", id)}}})
+	}
+	if err := write("1"); err != nil {
+		t.Fatal(err)
+	}
+
+	testenv.Exec(t, db, fmt.Sprintf("ALTER USER '%s'@'%%' IDENTIFIED BY 'second-secret'", user))
+	if err := os.WriteFile(pwFile, []byte("second-secret"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	// Drop the sink's open connections so that it must log in again.
+	rows, err := db.Query("SELECT ID FROM information_schema.PROCESSLIST WHERE USER = ?", user)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ids []int64
+	for rows.Next() {
+		var id int64
+		rows.Scan(&id)
+		ids = append(ids, id)
+	}
+	rows.Close()
+	if len(ids) == 0 {
+		t.Fatal("the sink has no open connection to drop")
+	}
+	for _, id := range ids {
+		db.Exec(fmt.Sprintf("KILL %d", id))
+	}
+	testenv.Eventually(t, 10*time.Second, func() error { return write("2") })
+
+	// The old password no longer works: a sink that keeps it is refused.
+	cfg.PasswordFile, cfg.Password = "", "first-secret"
+	_, err = mysql.Open(context.Background(), cfg, testenv.Logger(t))
+	if err == nil || !strings.Contains(err.Error(), "Access denied") {
+		t.Fatalf("Open with the old password: %v, want access denied", err)
+	}
+	if strings.Contains(err.Error(), "first-secret") {
+		t.Fatalf("error shows the password: %v", err)
+	}
+}
+
+func TestOpenRejectsBadConfig(t *testing.T) {
+	cfg := config(testenv.MySQLAddr())
+	cfg.Database = "no_such_database_jetsync"
+	_, err := mysql.Open(context.Background(), cfg, testenv.Logger(t))
+	if err == nil || !strings.Contains(err.Error(), "Unknown database") {
+		t.Fatalf("Open = %v, want unknown database", err)
+	}
+	cfg = config("localhost")
+	if _, err := mysql.Open(context.Background(), cfg, testenv.Logger(t)); err == nil || !strings.Contains(err.Error(), "JETSYNC_MYSQL_ADDR") {
+		t.Fatalf("Open = %v, want an error naming JETSYNC_MYSQL_ADDR", err)
+	}
+}

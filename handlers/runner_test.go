@@ -1,0 +1,262 @@
+package handlers_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/jetsync/jetsync/bridge/change"
+	"github.com/jetsync/jetsync/connectors/mysql"
+	"github.com/jetsync/jetsync/handlers"
+	"github.com/jetsync/jetsync/infra/platform"
+	"github.com/jetsync/jetsync/infra/testenv"
+)
+
+// rig is a stream on an embedded NATS server, a table in MariaDB, and a
+// runner of a one-table function between them.
+type rig struct {
+	t      *testing.T
+	js     jetstream.JetStream
+	cfg    handlers.Config
+	table  string
+	prefix string
+}
+
+func newRig(t *testing.T) *rig {
+	t.Helper()
+	url := testenv.NATS(t)
+	nc, err := nats.Connect(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(nc.Close)
+	js, _ := jetstream.New(nc)
+	stream := testenv.Name("JETSYNC")
+	if _, err := platform.EnsureStream(context.Background(), js, platform.StreamConfig{Name: stream, MaxBytes: -1, Replicas: 1}); err != nil {
+		t.Fatal(err)
+	}
+	db := testenv.MySQL(t)
+	table := testenv.Name("people")
+	testenv.Exec(t, db, fmt.Sprintf("CREATE TABLE %s (id VARCHAR(64) PRIMARY KEY, name VARCHAR(8), age INT)", table))
+	t.Cleanup(func() { db.Exec("DROP TABLE " + table) })
+	return &rig{
+		t: t, js: js, table: table, prefix: "p",
+		cfg: handlers.Config{
+			Name: testenv.Name("people"), Version: "1", Prefix: "p", Stream: stream,
+			NATS:      platform.NATSConfig{URL: url},
+			LogConfig: platform.LogConfig{Format: "text", Level: "info"},
+			BatchSize: 500, BatchWait: 20 * time.Millisecond, AckWait: 5 * time.Second,
+			RetryMax: 200 * time.Millisecond, ShutdownGrace: 5 * time.Second,
+		},
+	}
+}
+
+// function maps fields name and age to the rig's table.
+func (r *rig) function() handlers.Function {
+	m, _ := handlers.ParseMapping("name,age")
+	return handlers.FunctionFunc(func(_ context.Context, b *handlers.Batch) error {
+		for _, c := range b.Changes {
+			key := []handlers.Column{{Name: "id", Value: c.ID}}
+			if c.Op == change.Delete {
+				b.Delete(r.table, key)
+			} else {
+				b.Upsert(r.table, key, m.Values(c.Fields))
+			}
+		}
+		return nil
+	})
+}
+
+// start runs cfg's runner until the test ends; it returns Run's result channel.
+func (r *rig) start(cfg handlers.Config) <-chan error {
+	r.t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	sink, err := mysql.Open(ctx, mysql.Config{Addr: testenv.MySQLAddr(), User: "root", Database: "test", TLS: "false", MaxConns: 2, Timeout: 2 * time.Second}, testenv.Logger(r.t))
+	if err != nil {
+		r.t.Fatal(err)
+	}
+	runner, err := handlers.New(cfg, r.function(), sink, testenv.Logger(r.t))
+	if err != nil {
+		r.t.Fatal(err)
+	}
+	done, finished := make(chan error, 1), make(chan struct{})
+	go func() {
+		done <- runner.Run(ctx)
+		close(finished)
+	}()
+	r.t.Cleanup(func() {
+		cancel()
+		select {
+		case <-finished:
+		case <-time.After(10 * time.Second):
+			r.t.Error("runner did not stop in 10s")
+		}
+	})
+	return done
+}
+
+func (r *rig) publish(id string, fields map[string]string) {
+	r.t.Helper()
+	c, err := change.New(r.prefix+":"+id, change.Upsert, fields, time.Now())
+	if err != nil {
+		r.t.Fatal(err)
+	}
+	body, _ := c.Encode()
+	r.publishRaw(change.Subject(r.prefix, id), body)
+}
+
+func (r *rig) publishRaw(subject string, body []byte) {
+	r.t.Helper()
+	if _, err := r.js.Publish(context.Background(), subject, body); err != nil {
+		r.t.Fatal(err)
+	}
+}
+
+func (r *rig) count() int {
+	var n int
+	if err := testenv.MySQL(r.t).QueryRow("SELECT COUNT(*) FROM " + r.table).Scan(&n); err != nil {
+		r.t.Fatal(err)
+	}
+	return n
+}
+
+// deadLetters reads every message of the rig's dead-letter stream.
+func (r *rig) deadLetters(want int) []*jetstream.RawStreamMsg {
+	r.t.Helper()
+	ctx := context.Background()
+	var out []*jetstream.RawStreamMsg
+	testenv.Eventually(r.t, 15*time.Second, func() error {
+		s, err := r.js.Stream(ctx, platform.DeadLetterStream(r.cfg.Stream))
+		if err != nil {
+			return err
+		}
+		info, err := s.Info(ctx)
+		if err != nil {
+			return err
+		}
+		if int(info.State.Msgs) != want {
+			return fmt.Errorf("%d dead letters, want %d", info.State.Msgs, want)
+		}
+		out = out[:0]
+		for seq := info.State.FirstSeq; seq <= info.State.LastSeq; seq++ {
+			m, err := s.GetMsg(ctx, seq)
+			if err != nil {
+				return err
+			}
+			out = append(out, m)
+		}
+		return nil
+	})
+	return out
+}
+
+// TestMalformedGoesToDeadLetters: messages that are not changes are
+// dead-lettered with their reason and the good ones keep flowing.
+func TestMalformedGoesToDeadLetters(t *testing.T) {
+	t.Parallel()
+	r := newRig(t)
+	r.start(r.cfg)
+	r.publish("1", map[string]string{"name": "a", "age": "1"})
+	r.publishRaw("jetsync.p.2", []byte("{not json"))
+	r.publishRaw("jetsync.p.3", []byte(`{"v":99,"key":"p:3","prefix":"p","id":"3","op":"upsert"}`))
+	r.publishRaw("jetsync.p.4", []byte(`{"v":1,"key":"p:","prefix":"p","id":"","op":"upsert"}`))
+	r.publishRaw("jetsync.p.5", []byte(`{"v":1,"key":"p:6","prefix":"p","id":"6","op":"upsert"}`))
+	r.publish("7", map[string]string{"name": "b", "age": "7"})
+
+	dls := r.deadLetters(4)
+	wantReasons := []string{"malformed change", "unknown change format version", "change has no id", "does not match key"}
+	for i, m := range dls {
+		h := m.Header
+		if !strings.Contains(h.Get("Jetsync-Error"), wantReasons[i]) {
+			t.Errorf("dead letter %d: reason %q, want %q", i, h.Get("Jetsync-Error"), wantReasons[i])
+		}
+		if h.Get("Jetsync-Function") != r.cfg.Name || h.Get("Jetsync-Version") != "1" || h.Get("Jetsync-Error-Class") != "permanent" ||
+			h.Get("Jetsync-Subject") == "" || h.Get("Jetsync-Stream-Seq") == "" || h.Get("Jetsync-Delivered") != "1" || h.Get("Jetsync-Time") == "" {
+			t.Errorf("dead letter %d: headers %v", i, h)
+		}
+		if !strings.HasPrefix(m.Subject, platform.DeadLetterRoot+"."+r.cfg.Name+".p.") {
+			t.Errorf("dead letter %d: subject %q", i, m.Subject)
+		}
+	}
+	testenv.Eventually(t, 10*time.Second, func() error {
+		if n := r.count(); n != 2 {
+			return fmt.Errorf("%d rows, want 2", n)
+		}
+		return nil
+	})
+}
+
+// TestPermanentErrorIsIsolated: one change the database refuses (a value too
+// long for its column) is dead-lettered; the other 999 in its batches land.
+func TestPermanentErrorIsIsolated(t *testing.T) {
+	t.Parallel()
+	r := newRig(t)
+	for i := range 1000 {
+		name := "ok"
+		if i == 437 {
+			name = "far too long for VARCHAR(8)"
+		}
+		r.publish(fmt.Sprint(i), map[string]string{"name": name, "age": fmt.Sprint(i)})
+	}
+	r.start(r.cfg) // everything is waiting: the first batch is full
+	dls := r.deadLetters(1)
+	if got := dls[0].Header.Get("Jetsync-Error"); !strings.Contains(got, "Data too long") {
+		t.Fatalf("reason %q, want the database's 'Data too long'", got)
+	}
+	if !strings.HasSuffix(dls[0].Subject, ".p.437") {
+		t.Fatalf("dead letter subject %q, want the change of p:437", dls[0].Subject)
+	}
+	testenv.Eventually(t, 15*time.Second, func() error {
+		if n := r.count(); n != 999 {
+			return fmt.Errorf("%d rows, want 999", n)
+		}
+		return nil
+	})
+}
+
+// TestVersionedRegistration: a newer version takes over the consumer; an
+// older one refuses to start with a clear error.
+func TestVersionedRegistration(t *testing.T) {
+	t.Parallel()
+	r := newRig(t)
+	v2 := r.cfg
+	v2.Version = "2"
+	r.start(v2)
+	r.publish("1", map[string]string{"name": "a"})
+	testenv.Eventually(t, 10*time.Second, func() error {
+		if r.count() != 1 {
+			return errors.New("no row yet")
+		}
+		return nil
+	})
+
+	v1 := r.cfg
+	select {
+	case err := <-r.start(v1):
+		if !errors.Is(err, handlers.ErrOlderVersion) || !strings.Contains(err.Error(), "version 1 refuses to start because version 2") {
+			t.Fatalf("version 1: %v, want ErrOlderVersion naming both versions", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("version 1 did not refuse to start")
+	}
+
+	v3 := r.cfg
+	v3.Version = "2.1"
+	r.start(v3)
+	testenv.Eventually(t, 10*time.Second, func() error {
+		c, err := r.js.Consumer(context.Background(), r.cfg.Stream, r.cfg.Name)
+		if err != nil {
+			return err
+		}
+		if v := c.CachedInfo().Config.Metadata["jetsync_version"]; v != "2.1" {
+			return fmt.Errorf("consumer version %q, want 2.1", v)
+		}
+		return nil
+	})
+}
