@@ -17,6 +17,9 @@ func (Secret) String() string { return "[redacted]" }
 // GoString hides the value from %#v too.
 func (Secret) GoString() string { return "[redacted]" }
 
+// MarshalText hides the value from JSON and text encoders (slog's too).
+func (Secret) MarshalText() ([]byte, error) { return []byte("[redacted]"), nil }
+
 // SecretSource is a secret given either literally (VAR) or as the path of a
 // file holding it (VAR_FILE, a mounted secret). The file is read on every
 // Read, so a rotated secret is picked up by the next connection.
