@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"log/slog"
 	"testing"
 	"time"
 
@@ -19,16 +20,24 @@ import (
 
 // world is one test's servers and names.
 type world struct {
-	t       *testing.T
+	t       testing.TB
+	quiet   bool // log warnings only (benchmarks)
 	natsURL string
 	stream  string
 	rdb     *redis.Client
 	db      *sql.DB
 }
 
-func newWorld(t *testing.T) *world {
+func newWorld(t testing.TB) *world {
 	t.Helper()
 	return &world{t: t, natsURL: testenv.NATS(t), stream: testenv.Name("JETSYNC"), rdb: testenv.Redis(t), db: testenv.MySQL(t)}
+}
+
+func (w *world) logger() *slog.Logger {
+	if w.quiet {
+		return testenv.QuietLogger(w.t)
+	}
+	return testenv.Logger(w.t)
 }
 
 func (w *world) bridgeConfig(prefixes ...string) bridge.Config {
@@ -40,8 +49,8 @@ func (w *world) bridgeConfig(prefixes ...string) bridge.Config {
 		Prefixes:      prefixes,
 		OnExpired:     "ignore",
 		OnEvicted:     "ignore",
-		Workers:       2,
-		Batch:         128,
+		Workers:       4,
+		Batch:         256,
 		ShutdownGrace: 5 * time.Second,
 	}
 }
@@ -50,7 +59,7 @@ func (w *world) bridgeConfig(prefixes ...string) bridge.Config {
 func (w *world) startBridge(prefixes ...string) (stop func()) {
 	w.t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
-	b, err := bridge.New(ctx, w.bridgeConfig(prefixes...), testenv.Logger(w.t).With("component", "bridge"))
+	b, err := bridge.New(ctx, w.bridgeConfig(prefixes...), w.logger().With("component", "bridge"))
 	if err != nil {
 		cancel()
 		w.t.Fatalf("bridge: %v", err)
@@ -91,7 +100,7 @@ func (w *world) startFunction(cfg Config) (stop func()) {
 	w.t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
-	go func() { done <- run(ctx, cfg, testenv.Logger(w.t).With("component", cfg.Name)) }()
+	go func() { done <- run(ctx, cfg, w.logger().With("component", cfg.Name)) }()
 	stopped := false
 	stop = func() {
 		if stopped {
