@@ -13,11 +13,13 @@ import (
 // Config is the runtime's configuration; a function's main fills it from
 // JETSYNC_* variables with envconfig.
 type Config struct {
-	// Name names the function and its durable consumer.
-	Name string `envconfig:"FUNCTION_NAME" required:"true"`
+	// Name names the function and its durable consumer. When empty, a Named
+	// function's Name is used.
+	Name string `envconfig:"FUNCTION_NAME"`
 	// Version is dotted integers ("1", "2.3"). A newer version with the same
-	// name takes over the consumer; an older one refuses to start.
-	Version string `envconfig:"FUNCTION_VERSION" default:"1"`
+	// name takes over the consumer; an older one refuses to start. When
+	// empty, a Named function's Version is used, else "1".
+	Version string `envconfig:"FUNCTION_VERSION"`
 	// Prefix is the key prefix whose changes the function gets.
 	Prefix string              `envconfig:"PREFIX" required:"true"`
 	Stream string              `envconfig:"STREAM" default:"JETSYNC"`
@@ -38,8 +40,27 @@ type Config struct {
 	ShutdownGrace time.Duration `envconfig:"SHUTDOWN_GRACE" default:"10s"`
 }
 
+// withIdentity fills an empty name and version from fn.
+func (c Config) withIdentity(fn Function) Config {
+	if n, ok := fn.(Named); ok {
+		if c.Name == "" {
+			c.Name = n.Name()
+		}
+		if c.Version == "" {
+			c.Version = n.Version()
+		}
+	}
+	if c.Version == "" {
+		c.Version = "1"
+	}
+	return c
+}
+
 // Validate reports the first setting a person has to fix.
 func (c Config) Validate() error {
+	if c.Name == "" {
+		return fmt.Errorf("JETSYNC_FUNCTION_NAME is empty: name the function (it names its consumer)")
+	}
 	if err := platform.ValidName("JETSYNC_FUNCTION_NAME", c.Name); err != nil {
 		return err
 	}

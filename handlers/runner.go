@@ -32,8 +32,11 @@ type Runner struct {
 	degraded bool
 }
 
-// New returns a runner of fn that writes through sink. It validates cfg.
+// New returns a runner of fn that writes through sink. The name and version
+// come from cfg or, where cfg leaves them empty, from fn when it is Named. It
+// validates cfg.
 func New(cfg Config, fn Function, sink Sink, log *slog.Logger) (*Runner, error) {
+	cfg = cfg.withIdentity(fn)
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
@@ -171,7 +174,6 @@ func (r *Runner) collect(it jetstream.MessagesContext) (msgs []jetstream.Msg, cl
 // messages are left unacked and JetStream redelivers them.
 func (r *Runner) process(ctx context.Context, msgs []jetstream.Msg) {
 	var changes []Change
-	byKey := map[string]int{} // key -> index in changes of its latest change
 	source := map[uint64]jetstream.Msg{}
 	for _, m := range msgs {
 		meta, err := m.Metadata()
@@ -181,39 +183,36 @@ func (r *Runner) process(ctx context.Context, msgs []jetstream.Msg) {
 		}
 		c, err := decode(m, meta.Sequence.Stream)
 		if err != nil {
-			if !r.deadLetter(ctx, m, nil, err) {
+			if r.publishDeadLetter(ctx, m, nil, err) != nil {
 				return
 			}
 			continue
 		}
 		source[c.Seq] = m
-		if i, ok := byKey[c.Key]; ok {
-			changes[i].Seq = 0 // superseded: coalesced away
-		}
-		byKey[c.Key] = len(changes)
 		changes = append(changes, c)
 	}
-	live := changes[:0]
-	for _, c := range changes {
-		if c.Seq != 0 {
-			live = append(live, c)
-		}
+	lastKeepAlive := time.Now()
+	a := applier{
+		fn: r.fn, sink: r.sink,
+		retry: func(ctx context.Context, attempt func() error) error {
+			return r.retry(ctx, attempt, func() {
+				if time.Since(lastKeepAlive) > r.cfg.AckWait/3 {
+					for _, m := range msgs {
+						_ = m.InProgress()
+					}
+					lastKeepAlive = time.Now()
+				}
+			})
+		},
+		deadLetter: func(ctx context.Context, dl DeadLetter) error {
+			return r.publishDeadLetter(ctx, source[dl.Change.Seq], &dl.Change, dl.Err)
+		},
 	}
-	keepAlive := func() {
-		for _, m := range msgs {
-			_ = m.InProgress()
-		}
-	}
-	for _, dl := range r.apply(ctx, live, keepAlive) {
-		if !r.deadLetter(ctx, source[dl.change.Seq], &dl.change, dl.err) {
-			return
-		}
-	}
-	if ctx.Err() != nil {
-		return
+	if err := a.apply(ctx, Coalesce(changes)); err != nil {
+		return // only ctx ends it: leave the rest for redelivery
 	}
 	for _, m := range msgs {
-		if err := m.Ack(); err != nil {
+		if err := m.Ack(); err != nil && !errors.Is(err, jetstream.ErrMsgAlreadyAckd) {
 			r.log.Warn("ack failed; the change will be redelivered and applied again", "subject", m.Subject(), "err", err)
 		}
 	}
@@ -235,43 +234,13 @@ func decode(m jetstream.Msg, seq uint64) (Change, error) {
 	return Change{Change: c, Seq: seq, Subject: m.Subject()}, nil
 }
 
-type deadLetter struct {
-	change Change
-	err    error
-}
-
-// apply writes changes, retrying transient failures until they succeed or
-// ctx ends. A permanent failure is narrowed down by halving the batch until
-// the guilty changes stand alone; they are returned to be dead-lettered and
-// everything else is committed.
-func (r *Runner) apply(ctx context.Context, changes []Change, keepAlive func()) []deadLetter {
-	if len(changes) == 0 {
-		return nil
-	}
-	err := r.write(ctx, changes, keepAlive)
-	switch {
-	case err == nil || ctx.Err() != nil:
-		return nil
-	case len(changes) == 1:
-		return []deadLetter{{changes[0], err}}
-	}
-	half := len(changes) / 2
-	dls := r.apply(ctx, changes[:half], keepAlive)
-	return append(dls, r.apply(ctx, changes[half:], keepAlive)...)
-}
-
-// write hands changes to the function and its ops to the sink, retrying
-// transient errors with capped, jittered backoff. It returns nil, a
-// permanent error, or ctx's error.
-func (r *Runner) write(ctx context.Context, changes []Change, keepAlive func()) error {
+// retry runs attempt until it returns nil or a permanent error, with capped,
+// jittered backoff between attempts; keepAlive is called at least every
+// AckWait/3 while it waits. It returns ctx's error when ctx ends first.
+func (r *Runner) retry(ctx context.Context, attempt func() error, keepAlive func()) error {
 	backoff := platform.Backoff{Min: 100 * time.Millisecond, Max: r.cfg.RetryMax}
-	lastKeepAlive := time.Now()
 	for {
-		b := &Batch{Changes: changes}
-		err := r.fn.Handle(ctx, b)
-		if err == nil {
-			err = r.sink.Write(ctx, b.ops)
-		}
+		err := attempt()
 		if err == nil || IsPermanent(err) {
 			r.setDegraded(false, nil)
 			return err
@@ -280,23 +249,16 @@ func (r *Runner) write(ctx context.Context, changes []Change, keepAlive func()) 
 			return ctx.Err()
 		}
 		r.setDegraded(true, err)
-		if time.Since(lastKeepAlive) > r.cfg.AckWait/3 {
-			keepAlive()
-			lastKeepAlive = time.Now()
-		}
+		keepAlive()
 		// Sleep in steps short enough to keep the messages in progress.
 		deadline := time.Now().Add(backoff.Next())
 		for time.Now().Before(deadline) {
-			step := min(time.Until(deadline), r.cfg.AckWait/3)
 			select {
 			case <-ctx.Done():
 				return ctx.Err()
-			case <-time.After(step):
+			case <-time.After(min(time.Until(deadline), r.cfg.AckWait/3)):
 			}
-			if time.Since(lastKeepAlive) > r.cfg.AckWait/3 {
-				keepAlive()
-				lastKeepAlive = time.Now()
-			}
+			keepAlive()
 		}
 	}
 }
@@ -313,10 +275,10 @@ func (r *Runner) setDegraded(degraded bool, err error) {
 	}
 }
 
-// deadLetter publishes m (with the reason err) to the dead-letter stream and
-// acks it. It retries until the dead letter is stored or ctx ends, and
-// reports whether it succeeded.
-func (r *Runner) deadLetter(ctx context.Context, m jetstream.Msg, c *Change, reason error) bool {
+// publishDeadLetter publishes m with its reason to the dead-letter stream
+// and acks m. It retries until the dead letter is stored; it fails only when
+// ctx ends first.
+func (r *Runner) publishDeadLetter(ctx context.Context, m jetstream.Msg, c *Change, reason error) error {
 	meta, _ := m.Metadata()
 	var seq, delivered uint64
 	if meta != nil {
@@ -345,14 +307,14 @@ func (r *Runner) deadLetter(ctx context.Context, m jetstream.Msg, c *Change, rea
 		}
 		log.Warn("dead letter not stored yet; retrying", "err", err)
 		if !backoff.Wait(ctx) {
-			return false
+			return ctx.Err()
 		}
 	}
 	log.Error("change dead-lettered", "err", reason)
 	if err := m.Ack(); err != nil {
 		log.Warn("ack of dead-lettered change failed", "err", err)
 	}
-	return true
+	return nil
 }
 
 // trimRoot drops the leading "jetsync." of a change subject, keeping the

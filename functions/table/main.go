@@ -4,28 +4,19 @@
 package main
 
 import (
-	"context"
-	"fmt"
-	"os"
-	"os/signal"
-	"syscall"
-
 	"github.com/kelseyhightower/envconfig"
 
-	"github.com/jetsync/jetsync/infra/platform"
+	"github.com/jetsync/jetsync/handlers"
 )
 
 func main() {
 	var cfg Config
 	if err := envconfig.Process("jetsync", &cfg); err != nil {
-		fmt.Fprintln(os.Stderr, "jetsync-table: configuration:", err)
-		os.Exit(2)
+		handlers.Exit(err)
 	}
-	log := platform.NewLogger(cfg.LogConfig, nil).With("component", "table")
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	if err := run(ctx, cfg, log); err != nil {
-		log.Error("function stopped", "function", cfg.Name, "err", err)
-		os.Exit(1)
+	fn, open, err := build(cfg)
+	if err != nil {
+		handlers.Exit(err)
 	}
+	handlers.Serve(cfg.Config, fn, open)
 }

@@ -26,8 +26,8 @@ var (
 	buildErr  error
 )
 
-// build compiles this command once per test run.
-func build(t *testing.T) string {
+// buildBinary compiles this command once per test run.
+func buildBinary(t *testing.T) string {
 	t.Helper()
 	buildOnce.Do(func() {
 		dir, err := os.MkdirTemp("", "jetsync-table-test")
@@ -71,7 +71,7 @@ func envOf(cfg Config) []string {
 // last value, one row per key, and the consumer has nothing left unacked.
 func TestKilledFunctionResumes(t *testing.T) {
 	t.Parallel()
-	bin := build(t)
+	bin := buildBinary(t)
 	w := newWorld(t)
 	ctx := context.Background()
 	prefix, table := w.prefix("person"), w.personsTable()
@@ -150,7 +150,7 @@ func TestKilledFunctionResumes(t *testing.T) {
 // gets wrong and checks the exit status and the message.
 func TestProcessStopsOnBadConfig(t *testing.T) {
 	t.Parallel()
-	bin := build(t)
+	bin := buildBinary(t)
 	w := newWorld(t)
 	table := w.personsTable()
 	good := envOf(w.tableConfig(testenv.Name("persons"), "person", table, "person_id", "age:age", testenv.MySQLAddr()))
@@ -160,12 +160,13 @@ func TestProcessStopsOnBadConfig(t *testing.T) {
 		code  int
 		wants string
 	}{
-		{"missing variable", []string{"JETSYNC_TABLE="}, 1, "JETSYNC_TABLE"},
+		{"missing variable", []string{"JETSYNC_TABLE="}, 2, "JETSYNC_TABLE"},
 		{"unknown column", []string{"JETSYNC_MAPPINGS=age:agee"}, 1, "has no column agee"},
 		{"bad batch size", []string{"JETSYNC_BATCH_SIZE=lots"}, 2, "BATCH_SIZE"},
-		{"unknown connector", []string{"JETSYNC_CONNECTOR=mongo"}, 1, `JETSYNC_CONNECTOR=\"mongo\"`},
-		{"bad prefix", []string{"JETSYNC_PREFIX=a.b"}, 1, "JETSYNC_PREFIX"},
-		{"password twice", []string{"JETSYNC_MYSQL_PASSWORD=x", "JETSYNC_MYSQL_PASSWORD_FILE=/nonexistent"}, 1, "both set"},
+		{"unknown connector", []string{"JETSYNC_CONNECTOR=mongo"}, 2, `JETSYNC_CONNECTOR="mongo"`},
+		{"bad prefix", []string{"JETSYNC_PREFIX=a.b"}, 2, "JETSYNC_PREFIX"},
+		{"password twice", []string{"JETSYNC_MYSQL_PASSWORD=x", "JETSYNC_MYSQL_PASSWORD_FILE=/nonexistent"}, 2, "both set"},
+		{"no function name", []string{"JETSYNC_FUNCTION_NAME="}, 2, "JETSYNC_FUNCTION_NAME is empty"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -70,25 +70,33 @@ func (t Table) Handle(_ context.Context, b *handlers.Batch) error {
 	return nil
 }
 
-// run checks the configuration and the table, then runs the function until
-// ctx is done.
-func run(ctx context.Context, cfg Config, log *slog.Logger) error {
+// build checks the configuration and returns the function and how to open
+// its sink: the connector, after which the table is checked.
+func build(cfg Config) (Table, handlers.Open, error) {
 	if err := cfg.Validate(); err != nil {
-		return err
+		return Table{}, nil, err
 	}
 	m, _ := handlers.ParseMapping(cfg.Mappings) // Validate checked it
-	sink, err := mysql.Open(ctx, cfg.MySQL, log)
+	fn := Table{Name: cfg.Table, KeyColumn: cfg.KeyColumn, Mapping: m}
+	open := func(ctx context.Context, log *slog.Logger) (handlers.Sink, error) {
+		sink, err := mysql.Open(ctx, cfg.MySQL, log)
+		if err != nil {
+			return nil, err
+		}
+		if err := sink.CheckTable(ctx, cfg.Table, []string{cfg.KeyColumn}, m.Columns()); err != nil {
+			sink.Close()
+			return nil, fmt.Errorf("JETSYNC_TABLE=%s: %w", cfg.Table, err)
+		}
+		return sink, nil
+	}
+	return fn, open, nil
+}
+
+// run is main without the process: for tests.
+func run(ctx context.Context, cfg Config, log *slog.Logger) error {
+	fn, open, err := build(cfg)
 	if err != nil {
 		return err
 	}
-	if err := sink.CheckTable(ctx, cfg.Table, []string{cfg.KeyColumn}, m.Columns()); err != nil {
-		sink.Close()
-		return fmt.Errorf("JETSYNC_TABLE=%s: %w", cfg.Table, err)
-	}
-	r, err := handlers.New(cfg.Config, Table{Name: cfg.Table, KeyColumn: cfg.KeyColumn, Mapping: m}, sink, log)
-	if err != nil {
-		sink.Close()
-		return err
-	}
-	return r.Run(ctx)
+	return handlers.Run(ctx, cfg.Config, fn, open, log)
 }
