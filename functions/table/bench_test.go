@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"fmt"
 	"strconv"
 	"testing"
 	"time"
@@ -21,18 +20,16 @@ import (
 //	go test -run '^$' -bench EndToEnd -benchtime 20000x ./functions/table/
 func BenchmarkEndToEnd(b *testing.B) {
 	w := newWorld(b)
-	w.quiet = true
+	w.Quiet = true
 	ctx := context.Background()
-	prefix := w.prefix("bench")
-	table := testenv.Name("persons")
-	testenv.Exec(b, w.db, fmt.Sprintf("CREATE TABLE %s (person_id VARCHAR(255) PRIMARY KEY, first VARCHAR(255), last VARCHAR(255), age INT) DEFAULT CHARSET=utf8mb4", table))
-	b.Cleanup(func() { w.db.Exec("DROP TABLE " + table) })
-	w.startBridge(prefix)
+	prefix := w.Prefix("bench")
+	table := w.Table("persons", "person_id VARCHAR(255) PRIMARY KEY, first VARCHAR(255), last VARCHAR(255), age INT")
+	w.StartBridge(prefix)
 	cfg := w.tableConfig(testenv.Name("persons"), prefix, table, "person_id", "first_name:first,last_name:last,age:age", testenv.MySQLAddr())
 	cfg.BatchSize = 500
 	w.startFunction(cfg)
 
-	nc, err := nats.Connect(w.natsURL)
+	nc, err := nats.Connect(w.NATSURL)
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -42,7 +39,7 @@ func BenchmarkEndToEnd(b *testing.B) {
 
 	b.ResetTimer()
 	start := time.Now()
-	pipe := w.rdb.Pipeline()
+	pipe := w.Redis.Pipeline()
 	for i := range b.N {
 		pipe.HSet(ctx, prefix+":"+strconv.Itoa(i), "first_name", "Marek"+strconv.Itoa(i), "last_name", "Michalski", "age", strconv.Itoa(i%100))
 		if pipe.Len() == 1000 {
@@ -57,11 +54,11 @@ func BenchmarkEndToEnd(b *testing.B) {
 	loaded := time.Since(start)
 	for {
 		var n int
-		if err := w.db.QueryRow("SELECT COUNT(*) FROM " + table).Scan(&n); err != nil {
+		if err := w.DB.QueryRow("SELECT COUNT(*) FROM " + table).Scan(&n); err != nil {
 			b.Fatal(err)
 		}
 		if n == b.N {
-			c, err := js.Consumer(ctx, w.stream, cfg.Name)
+			c, err := js.Consumer(ctx, w.Stream, cfg.Name)
 			if err == nil {
 				info, err := c.Info(ctx)
 				if err == nil && info.NumPending == 0 && info.NumAckPending == 0 {

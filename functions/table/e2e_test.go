@@ -16,8 +16,8 @@ func TestSeedLifecycle(t *testing.T) {
 	t.Parallel()
 	w := newWorld(t)
 	ctx := context.Background()
-	prefix, table := w.prefix("person"), w.personsTable()
-	w.startBridge(prefix)
+	prefix, table := w.Prefix("person"), w.personsTable()
+	w.StartBridge(prefix)
 	w.startFunction(w.tableConfig(testenv.Name("persons"), prefix, table, "person_id", "first_name:first,last_name:last,age:age", testenv.MySQLAddr()))
 	key := prefix + ":5"
 
@@ -35,7 +35,7 @@ func TestSeedLifecycle(t *testing.T) {
 		})
 	}
 
-	w.rdb.HSet(ctx, key, "first_name", "Marek", "last_name", "Michalski", "age", "27", "unmapped", "x")
+	w.Redis.HSet(ctx, key, "first_name", "Marek", "last_name", "Michalski", "age", "27", "unmapped", "x")
 	check("HSET", func(p person, ok bool) error {
 		if !ok || p.first.String != "Marek" || p.last.String != "Michalski" || p.age.Int64 != 27 {
 			return fmt.Errorf("row %+v (present %v)", p, ok)
@@ -43,9 +43,9 @@ func TestSeedLifecycle(t *testing.T) {
 		return nil
 	})
 	// A column the mapping does not name keeps what the database holds.
-	testenv.Exec(t, w.db, fmt.Sprintf("UPDATE %s SET note = 'kept' WHERE person_id = '5'", table))
+	testenv.Exec(t, w.DB, fmt.Sprintf("UPDATE %s SET note = 'kept' WHERE person_id = '5'", table))
 
-	w.rdb.HSet(ctx, key, "age", "28")
+	w.Redis.HSet(ctx, key, "age", "28")
 	check("update", func(p person, ok bool) error {
 		if !ok || p.age.Int64 != 28 || p.first.String != "Marek" || p.note.String != "kept" {
 			return fmt.Errorf("row %+v", p)
@@ -53,7 +53,7 @@ func TestSeedLifecycle(t *testing.T) {
 		return nil
 	})
 
-	w.rdb.HDel(ctx, key, "last_name")
+	w.Redis.HDel(ctx, key, "last_name")
 	check("HDEL", func(p person, ok bool) error {
 		if !ok || p.last.Valid || p.first.String != "Marek" || p.note.String != "kept" {
 			return fmt.Errorf("row %+v, want last NULL and note kept", p)
@@ -61,7 +61,7 @@ func TestSeedLifecycle(t *testing.T) {
 		return nil
 	})
 
-	w.rdb.Del(ctx, key)
+	w.Redis.Del(ctx, key)
 	check("DEL", func(_ person, ok bool) error {
 		if ok {
 			return fmt.Errorf("row still there")
@@ -75,21 +75,21 @@ func TestExpiryKeepsRow(t *testing.T) {
 	t.Parallel()
 	w := newWorld(t)
 	ctx := context.Background()
-	prefix, table := w.prefix("person"), w.personsTable()
-	w.startBridge(prefix)
+	prefix, table := w.Prefix("person"), w.personsTable()
+	w.StartBridge(prefix)
 	w.startFunction(w.tableConfig(testenv.Name("persons"), prefix, table, "person_id", "age:age", testenv.MySQLAddr()))
 
-	w.rdb.HSet(ctx, prefix+":1", "age", "1")
-	w.rdb.PExpire(ctx, prefix+":1", 300*time.Millisecond)
+	w.Redis.HSet(ctx, prefix+":1", "age", "1")
+	w.Redis.PExpire(ctx, prefix+":1", 300*time.Millisecond)
 	w.waitRows(table, map[string]int{"1": 1}, 10*time.Second)
 	testenv.Eventually(t, 5*time.Second, func() error {
-		if n := w.rdb.Exists(ctx, prefix+":1").Val(); n != 0 {
+		if n := w.Redis.Exists(ctx, prefix+":1").Val(); n != 0 {
 			return fmt.Errorf("key not expired yet")
 		}
 		return nil
 	})
 	// A later change of another key proves the pipeline moved past the expiry.
-	w.rdb.HSet(ctx, prefix+":2", "age", "2")
+	w.Redis.HSet(ctx, prefix+":2", "age", "2")
 	w.waitRows(table, map[string]int{"1": 1, "2": 2}, 10*time.Second)
 }
 
@@ -98,19 +98,17 @@ func TestPersonsAndCars(t *testing.T) {
 	t.Parallel()
 	w := newWorld(t)
 	ctx := context.Background()
-	pp, cp := w.prefix("person"), w.prefix("car")
+	pp, cp := w.Prefix("person"), w.Prefix("car")
 	persons := w.personsTable()
-	cars := testenv.Name("cars")
-	testenv.Exec(t, w.db, fmt.Sprintf("CREATE TABLE %s (car_id VARCHAR(255) PRIMARY KEY, id VARCHAR(255), color VARCHAR(255))", cars))
-	t.Cleanup(func() { w.db.Exec("DROP TABLE " + cars) })
+	cars := w.Table("cars", "car_id VARCHAR(255) PRIMARY KEY, id VARCHAR(255), color VARCHAR(255)")
 
-	w.startBridge(pp, cp)
+	w.StartBridge(pp, cp)
 	w.startFunction(w.tableConfig(testenv.Name("persons"), pp, persons, "person_id", "first_name:first,last_name:last,age:age", testenv.MySQLAddr()))
 	w.startFunction(w.tableConfig(testenv.Name("cars"), cp, cars, "car_id", "id:id,color:color", testenv.MySQLAddr()))
 
 	for i := range 50 {
-		w.rdb.HSet(ctx, fmt.Sprintf("%s:%d", pp, i), "first_name", "P", "age", strconv.Itoa(i))
-		w.rdb.HSet(ctx, fmt.Sprintf("%s:%d", cp, i), "id", fmt.Sprintf("WX%03d", i), "color", "red")
+		w.Redis.HSet(ctx, fmt.Sprintf("%s:%d", pp, i), "first_name", "P", "age", strconv.Itoa(i))
+		w.Redis.HSet(ctx, fmt.Sprintf("%s:%d", cp, i), "id", fmt.Sprintf("WX%03d", i), "color", "red")
 	}
 	want := map[string]int{}
 	for i := range 50 {
@@ -119,7 +117,7 @@ func TestPersonsAndCars(t *testing.T) {
 	w.waitRows(persons, want, 15*time.Second)
 	testenv.Eventually(t, 15*time.Second, func() error {
 		var n int
-		if err := w.db.QueryRow(fmt.Sprintf("SELECT COUNT(*) FROM %s WHERE color = 'red' AND id LIKE 'WX%%'", cars)).Scan(&n); err != nil {
+		if err := w.DB.QueryRow(fmt.Sprintf("SELECT COUNT(*) FROM %s WHERE color = 'red' AND id LIKE 'WX%%'", cars)).Scan(&n); err != nil {
 			return err
 		}
 		if n != 50 {
@@ -128,7 +126,7 @@ func TestPersonsAndCars(t *testing.T) {
 		return nil
 	})
 	// Each function has its own consumer; nothing crossed over.
-	if n := w.count(persons); n != 50 {
+	if n := w.Count(persons); n != 50 {
 		t.Fatalf("persons has %d rows, want 50", n)
 	}
 }
@@ -139,15 +137,15 @@ func TestResyncAfterBridgeRestart(t *testing.T) {
 	t.Parallel()
 	w := newWorld(t)
 	ctx := context.Background()
-	prefix, table := w.prefix("person"), w.personsTable()
-	stop := w.startBridge(prefix)
+	prefix, table := w.Prefix("person"), w.personsTable()
+	stop := w.StartBridge(prefix)
 	w.startFunction(w.tableConfig(testenv.Name("persons"), prefix, table, "person_id", "age:age", testenv.MySQLAddr()))
-	w.rdb.HSet(ctx, prefix+":warmup", "age", "0")
+	w.Redis.HSet(ctx, prefix+":warmup", "age", "0")
 	w.waitRows(table, map[string]int{"warmup": 0}, 10*time.Second)
 	stop()
 
 	want := map[string]int{"warmup": 0}
-	pipe := w.rdb.Pipeline()
+	pipe := w.Redis.Pipeline()
 	for i := range 1000 {
 		id := fmt.Sprintf("k%d", i%700) // some keys written twice: the last value must win
 		pipe.HSet(ctx, prefix+":"+id, "age", strconv.Itoa(i))
@@ -157,10 +155,10 @@ func TestResyncAfterBridgeRestart(t *testing.T) {
 		t.Fatal(err)
 	}
 	time.Sleep(200 * time.Millisecond)
-	if n := w.count(table); n != 1 {
+	if n := w.Count(table); n != 1 {
 		t.Fatalf("with the bridge stopped the table has %d rows, want 1", n)
 	}
-	w.startBridge(prefix)
+	w.StartBridge(prefix)
 	w.waitRows(table, want, 30*time.Second)
 }
 
@@ -170,21 +168,21 @@ func TestDatabaseOutage(t *testing.T) {
 	t.Parallel()
 	w := newWorld(t)
 	ctx := context.Background()
-	prefix, table := w.prefix("person"), w.personsTable()
+	prefix, table := w.Prefix("person"), w.personsTable()
 	proxy := testenv.NewProxy(t, testenv.MySQLAddr())
-	w.startBridge(prefix)
+	w.StartBridge(prefix)
 	w.startFunction(w.tableConfig(testenv.Name("persons"), prefix, table, "person_id", "age:age", proxy.Addr))
-	w.rdb.HSet(ctx, prefix+":before", "age", "1")
+	w.Redis.HSet(ctx, prefix+":before", "age", "1")
 	w.waitRows(table, map[string]int{"before": 1}, 10*time.Second)
 
 	proxy.Cut()
 	want := map[string]int{"before": 1}
 	for i := range 200 {
-		w.rdb.HSet(ctx, fmt.Sprintf("%s:%d", prefix, i), "age", strconv.Itoa(i))
+		w.Redis.HSet(ctx, fmt.Sprintf("%s:%d", prefix, i), "age", strconv.Itoa(i))
 		want[strconv.Itoa(i)] = i
 	}
 	time.Sleep(10 * time.Second)
-	if n := w.count(table); n != 1 {
+	if n := w.Count(table); n != 1 {
 		t.Fatalf("during the outage the table has %d rows, want 1", n)
 	}
 	proxy.Restore()

@@ -74,8 +74,8 @@ func TestKilledFunctionResumes(t *testing.T) {
 	bin := buildBinary(t)
 	w := newWorld(t)
 	ctx := context.Background()
-	prefix, table := w.prefix("person"), w.personsTable()
-	w.startBridge(prefix)
+	prefix, table := w.Prefix("person"), w.personsTable()
+	w.StartBridge(prefix)
 	cfg := w.tableConfig(testenv.Name("persons"), prefix, table, "person_id", "first_name:first,age:age", testenv.MySQLAddr())
 
 	start := func() *exec.Cmd {
@@ -101,14 +101,14 @@ func TestKilledFunctionResumes(t *testing.T) {
 	write := func(from, to int) {
 		for i := from; i < to; i++ {
 			id := strconv.Itoa(i % 300)
-			w.rdb.HSet(ctx, prefix+":"+id, "first_name", "n"+id, "age", strconv.Itoa(i))
+			w.Redis.HSet(ctx, prefix+":"+id, "first_name", "n"+id, "age", strconv.Itoa(i))
 			want[id] = i
 		}
 	}
 	write(0, 1500)
 	// Kill it while it is busy: wait until some rows landed, not all.
 	testenv.Eventually(t, 10*time.Second, func() error {
-		if w.count(table) == 0 {
+		if w.Count(table) == 0 {
 			return fmt.Errorf("no rows yet")
 		}
 		return nil
@@ -121,14 +121,14 @@ func TestKilledFunctionResumes(t *testing.T) {
 	start()
 	w.waitRows(table, want, 30*time.Second)
 
-	nc, err := nats.Connect(w.natsURL)
+	nc, err := nats.Connect(w.NATSURL)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer nc.Close()
 	js, _ := jetstream.New(nc)
 	testenv.Eventually(t, 10*time.Second, func() error {
-		c, err := js.Consumer(ctx, w.stream, cfg.Name)
+		c, err := js.Consumer(ctx, w.Stream, cfg.Name)
 		if err != nil {
 			return err
 		}
@@ -141,7 +141,7 @@ func TestKilledFunctionResumes(t *testing.T) {
 		}
 		return nil
 	})
-	if n := w.count(table); n != 300 {
+	if n := w.Count(table); n != 300 {
 		t.Fatalf("table has %d rows, want 300", n)
 	}
 }
