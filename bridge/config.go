@@ -21,32 +21,32 @@ type Config struct {
 	platform.LogConfig
 
 	// Prefixes are the key prefixes to carry: "person,car".
-	Prefixes []string `envconfig:"PREFIXES" required:"true"`
+	Prefixes []string `split_words:"true" required:"true"`
 	// OnExpired and OnEvicted say what an expired or evicted key does to its
 	// row: "ignore" (a cache eviction is not a deletion of the data) or "delete".
-	OnExpired string `envconfig:"ON_EXPIRED" default:"ignore"`
-	OnEvicted string `envconfig:"ON_EVICTED" default:"ignore"`
+	OnExpired string `split_words:"true" default:"ignore"`
+	OnEvicted string `split_words:"true" default:"ignore"`
 	// Workers is how many keys are read and published concurrently, in
 	// batches of up to Batch keys each.
-	Workers int `envconfig:"WORKERS" default:"4"`
-	Batch   int `envconfig:"BATCH" default:"256"`
+	Workers int `split_words:"true" default:"4"`
+	Batch   int `split_words:"true" default:"256"`
 	// ShutdownGrace bounds how long a stopping bridge keeps publishing what
 	// it has already read.
-	ShutdownGrace time.Duration `envconfig:"SHUTDOWN_GRACE" default:"10s"`
+	ShutdownGrace time.Duration `split_words:"true" default:"10s"`
 }
 
 // RedisConfig is how the bridge reaches Redis.
 type RedisConfig struct {
-	Addr         string          `envconfig:"ADDR" default:"127.0.0.1:6379"`
-	Username     string          `envconfig:"USERNAME"`
-	Password     platform.Secret `envconfig:"PASSWORD"`
-	PasswordFile string          `envconfig:"PASSWORD_FILE"`
-	DB           int             `envconfig:"DB" default:"0"`
-	TLS          bool            `envconfig:"TLS" default:"false"`
-	CAFile       string          `envconfig:"CA_FILE"`
+	Addr         string          `split_words:"true" default:"127.0.0.1:6379"`
+	Username     string          `split_words:"true"`
+	Password     platform.Secret `split_words:"true"`
+	PasswordFile string          `split_words:"true"`
+	DB           int             `split_words:"true" default:"0"`
+	TLS          bool            `split_words:"true" default:"false"`
+	CAFile       string          `split_words:"true"`
 	// ConfigureNotifications lets the bridge CONFIG SET
 	// notify-keyspace-events when the server lacks what it needs.
-	ConfigureNotifications bool `envconfig:"CONFIGURE_NOTIFICATIONS" default:"true"`
+	ConfigureNotifications bool `split_words:"true" default:"true"`
 }
 
 func (c RedisConfig) password() platform.SecretSource {

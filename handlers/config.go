@@ -21,23 +21,23 @@ type Config struct {
 	// empty, a Named function's Version is used, else "1".
 	Version string `envconfig:"FUNCTION_VERSION"`
 	// Prefix is the key prefix whose changes the function gets.
-	Prefix string              `envconfig:"PREFIX" required:"true"`
-	Stream string              `envconfig:"STREAM" default:"JETSYNC"`
+	Prefix string              `split_words:"true" required:"true"`
+	Stream string              `split_words:"true" default:"JETSYNC"`
 	NATS   platform.NATSConfig `envconfig:"NATS"`
 	platform.LogConfig
 
 	// BatchSize is the most changes written in one transaction.
-	BatchSize int `envconfig:"BATCH_SIZE" default:"500"`
+	BatchSize int `split_words:"true" default:"500"`
 	// BatchWait is how long a batch waits to fill after its first change.
-	BatchWait time.Duration `envconfig:"BATCH_WAIT" default:"10ms"`
+	BatchWait time.Duration `split_words:"true" default:"10ms"`
 	// AckWait is how long JetStream waits for an ack before redelivering; the
 	// runtime keeps it alive while it retries.
-	AckWait time.Duration `envconfig:"ACK_WAIT" default:"30s"`
+	AckWait time.Duration `split_words:"true" default:"30s"`
 	// RetryMax caps the backoff between retries of a failed write.
-	RetryMax time.Duration `envconfig:"RETRY_MAX" default:"30s"`
+	RetryMax time.Duration `split_words:"true" default:"30s"`
 	// ShutdownGrace bounds how long a stopping function keeps writing what
 	// it has already fetched; the rest is redelivered to the next instance.
-	ShutdownGrace time.Duration `envconfig:"SHUTDOWN_GRACE" default:"10s"`
+	ShutdownGrace time.Duration `split_words:"true" default:"10s"`
 }
 
 // withIdentity fills an empty name and version from fn.

@@ -29,9 +29,7 @@ type Open func(ctx context.Context, log *slog.Logger) (Sink, error)
 //		if err := envconfig.Process("jetsync", &cfg); err != nil {
 //			handlers.Exit(err)
 //		}
-//		handlers.Serve(cfg.Config, MyFunction{}, func(ctx context.Context, log *slog.Logger) (handlers.Sink, error) {
-//			return mysql.Open(ctx, cfg.MySQL, log)
-//		})
+//		handlers.Serve(cfg.Config, MyFunction{}, mysql.Opener(cfg.MySQL))
 //	}
 func Serve(cfg Config, fn Function, open Open) {
 	log := platform.NewLogger(cfg.LogConfig, nil)

@@ -11,17 +11,17 @@ import (
 // Config is how the connector reaches the database; variables are
 // JETSYNC_MYSQL_*.
 type Config struct {
-	Addr         string          `envconfig:"ADDR" default:"127.0.0.1:3306"`
-	User         string          `envconfig:"USER" default:"root"`
-	Password     platform.Secret `envconfig:"PASSWORD"`
-	PasswordFile string          `envconfig:"PASSWORD_FILE"`
-	Database     string          `envconfig:"DATABASE" default:"test"`
+	Addr         string          `split_words:"true" default:"127.0.0.1:3306"`
+	User         string          `split_words:"true" default:"root"`
+	Password     platform.Secret `split_words:"true"`
+	PasswordFile string          `split_words:"true"`
+	Database     string          `split_words:"true" default:"test"`
 	// TLS is the driver's tls parameter: false, true, skip-verify or preferred.
-	TLS string `envconfig:"TLS" default:"false"`
+	TLS string `split_words:"true" default:"false"`
 	// MaxConns bounds the connection pool.
-	MaxConns int `envconfig:"MAX_CONNS" default:"4"`
+	MaxConns int `split_words:"true" default:"4"`
 	// Timeout bounds connecting; statement time is bounded by the write's context.
-	Timeout time.Duration `envconfig:"TIMEOUT" default:"5s"`
+	Timeout time.Duration `split_words:"true" default:"5s"`
 }
 
 func (c Config) password() platform.SecretSource {

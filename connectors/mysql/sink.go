@@ -306,3 +306,11 @@ func deleteSQL(ops []handlers.Op) statement {
 	b.WriteString(")")
 	return statement{b.String(), args}
 }
+
+// Opener returns a handlers.Open that opens a Sink with cfg, for
+// handlers.Serve.
+func Opener(cfg Config) handlers.Open {
+	return func(ctx context.Context, log *slog.Logger) (handlers.Sink, error) {
+		return Open(ctx, cfg, log)
+	}
+}

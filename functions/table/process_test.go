@@ -6,10 +6,8 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -19,33 +17,6 @@ import (
 
 	"github.com/jetsync/jetsync/infra/testenv"
 )
-
-var (
-	buildOnce sync.Once
-	binary    string
-	buildErr  error
-)
-
-// buildBinary compiles this command once per test run.
-func buildBinary(t *testing.T) string {
-	t.Helper()
-	buildOnce.Do(func() {
-		dir, err := os.MkdirTemp("", "jetsync-table-test")
-		if err != nil {
-			buildErr = err
-			return
-		}
-		binary = filepath.Join(dir, "jetsync-table")
-		out, err := exec.Command("go", "build", "-o", binary, ".").CombinedOutput()
-		if err != nil {
-			buildErr = fmt.Errorf("go build: %v\n%s", err, out)
-		}
-	})
-	if buildErr != nil {
-		t.Fatal(buildErr)
-	}
-	return binary
-}
 
 // envOf turns a config into the JETSYNC_* environment the binary reads.
 func envOf(cfg Config) []string {
@@ -63,6 +34,9 @@ func envOf(cfg Config) []string {
 		"JETSYNC_ACK_WAIT=3s",
 		"JETSYNC_LOG_FORMAT=json",
 		"PATH=" + os.Getenv("PATH"),
+		// envconfig reads a variable's bare name when the prefixed one is
+		// unset; these would break the function if it ever did.
+		"USER=nobody-jetsync", "ADDR=127.0.0.1:1", "URL=nats://127.0.0.1:1", "DATABASE=nope",
 	}
 }
 
@@ -71,7 +45,7 @@ func envOf(cfg Config) []string {
 // last value, one row per key, and the consumer has nothing left unacked.
 func TestKilledFunctionResumes(t *testing.T) {
 	t.Parallel()
-	bin := buildBinary(t)
+	bin := testenv.Build(t, ".")
 	w := newWorld(t)
 	ctx := context.Background()
 	prefix, table := w.Prefix("person"), w.personsTable()
@@ -150,7 +124,7 @@ func TestKilledFunctionResumes(t *testing.T) {
 // gets wrong and checks the exit status and the message.
 func TestProcessStopsOnBadConfig(t *testing.T) {
 	t.Parallel()
-	bin := buildBinary(t)
+	bin := testenv.Build(t, ".")
 	w := newWorld(t)
 	table := w.personsTable()
 	good := envOf(w.tableConfig(testenv.Name("persons"), "person", table, "person_id", "age:age", testenv.MySQLAddr()))

@@ -15,11 +15,11 @@ type Config struct {
 	handlers.Config
 	// Table is the target table; KeyColumn its primary-key column, which
 	// gets the key's id.
-	Table     string `envconfig:"TABLE" required:"true"`
-	KeyColumn string `envconfig:"KEY_COLUMN" required:"true"`
+	Table     string `split_words:"true" required:"true"`
+	KeyColumn string `split_words:"true" required:"true"`
 	// Mappings maps hash fields to columns: "first_name:first,last_name:last,age:age".
-	Mappings  string       `envconfig:"MAPPINGS" required:"true"`
-	Connector string       `envconfig:"CONNECTOR" default:"mysql"`
+	Mappings  string       `split_words:"true" required:"true"`
+	Connector string       `split_words:"true" default:"mysql"`
 	MySQL     mysql.Config `envconfig:"MYSQL"`
 }
 

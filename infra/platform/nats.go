@@ -15,16 +15,16 @@ import (
 // NATSConfig is how a process reaches NATS. Secrets are re-read on every
 // (re)connect.
 type NATSConfig struct {
-	URL          string `envconfig:"URL" default:"nats://127.0.0.1:4222"`
-	User         string `envconfig:"USER"`
-	Password     Secret `envconfig:"PASSWORD"`
-	PasswordFile string `envconfig:"PASSWORD_FILE"`
-	Token        Secret `envconfig:"TOKEN"`
-	TokenFile    string `envconfig:"TOKEN_FILE"`
+	URL          string `split_words:"true" default:"nats://127.0.0.1:4222"`
+	User         string `split_words:"true"`
+	Password     Secret `split_words:"true"`
+	PasswordFile string `split_words:"true"`
+	Token        Secret `split_words:"true"`
+	TokenFile    string `split_words:"true"`
 	// CredsFile is a NATS .creds file (JWT and seed); it is read on every connect.
-	CredsFile string `envconfig:"CREDS_FILE"`
+	CredsFile string `split_words:"true"`
 	// CAFile is a PEM file of CAs to trust for tls:// URLs.
-	CAFile string `envconfig:"CA_FILE"`
+	CAFile string `split_words:"true"`
 }
 
 func (c NATSConfig) password() SecretSource {
