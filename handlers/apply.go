@@ -2,10 +2,12 @@ package handlers
 
 import (
 	"context"
+	"errors"
 )
 
 // Coalesce keeps the last change of each key, in stream order of those last
-// changes. The runtime calls it on every batch.
+// changes. The runtime calls it on every batch, unless the function keeps
+// history (see HistoryKeeper).
 func Coalesce(changes []Change) []Change {
 	last := make(map[string]int, len(changes))
 	for i, c := range changes {
@@ -20,12 +22,23 @@ func Coalesce(changes []Change) []Change {
 	return out
 }
 
-// Apply does with one batch what the runtime does, without NATS and without
-// retries: it coalesces changes, hands them to fn, and writes fn's ops
-// through sink in one transaction. Changes that fn refuses (Batch.Fail) or
-// whose write fails permanently are isolated and returned as dead letters;
-// everything else is written. A transient error is returned as it is. Test
-// kits use it; see handlers/handlertest.
+// HistoryKeeper is implemented by functions that want every change, not
+// only the last one of each key in a batch (an audit or history table).
+type HistoryKeeper interface {
+	KeepHistory() bool
+}
+
+func keepsHistory(fn Function) bool {
+	h, ok := fn.(HistoryKeeper)
+	return ok && h.KeepHistory()
+}
+
+// Apply does with one batch what the runtime does, without NATS, retries or
+// sequence guards: it coalesces changes (unless fn keeps history), hands
+// them to fn, and writes fn's ops through sink in one transaction. Changes
+// that fn refuses (Batch.Fail) or whose write fails permanently are isolated
+// and returned as dead letters; everything else is written. A transient
+// error is returned as it is. handlers/handlertest builds on it.
 func Apply(ctx context.Context, fn Function, sink Sink, changes []Change) ([]DeadLetter, error) {
 	var dls []DeadLetter
 	a := applier{
@@ -36,7 +49,10 @@ func Apply(ctx context.Context, fn Function, sink Sink, changes []Change) ([]Dea
 			return nil
 		},
 	}
-	err := a.apply(ctx, Coalesce(changes))
+	if !keepsHistory(fn) {
+		changes = Coalesce(changes)
+	}
+	err := a.apply(ctx, changes)
 	return dls, err
 }
 
@@ -44,33 +60,30 @@ func Apply(ctx context.Context, fn Function, sink Sink, changes []Change) ([]Dea
 // transient failures with backoff and a deadLetter that publishes to the
 // dead-letter stream.
 type applier struct {
-	fn   Function
-	sink Sink
+	fn Function
+	// function names the writer for the sink's sequence guards; empty: none.
+	function string
+	sink     Sink
 	// retry runs attempt until it returns nil or a permanent error (or ctx ends).
 	retry func(ctx context.Context, attempt func() error) error
 	// deadLetter stores one dead letter; it runs before the rest of the batch
 	// is committed, so a crash in between cannot lose it.
 	deadLetter func(ctx context.Context, dl DeadLetter) error
+	// stale is told about changes skipped as already applied.
+	stale func(n int)
 }
 
-// apply writes changes (already coalesced). A permanent failure is narrowed
-// down by halving the batch until the guilty change stands alone; it is
-// dead-lettered and the rest is written.
+// apply writes changes. A permanent failure is narrowed down by halving the
+// batch until the guilty change stands alone; it is dead-lettered and the
+// rest is written.
 func (a applier) apply(ctx context.Context, changes []Change) error {
 	if len(changes) == 0 {
 		return nil
 	}
 	err := a.retry(ctx, func() error {
-		b := &Batch{Changes: changes}
-		if err := a.fn.Handle(ctx, b); err != nil {
-			return err
-		}
-		for _, dl := range b.failed {
-			if err := a.deadLetter(ctx, dl); err != nil {
-				return err
-			}
-		}
-		return a.sink.Write(ctx, b.ops)
+		var err error
+		changes, err = a.attempt(ctx, changes)
+		return err
 	})
 	switch {
 	case err == nil || !IsPermanent(err):
@@ -83,4 +96,54 @@ func (a applier) apply(ctx context.Context, changes []Change) error {
 		return err
 	}
 	return a.apply(ctx, changes[half:])
+}
+
+// attempt writes changes once. Changes the sink reports as already applied
+// are dropped and the rest is written again at once; it returns the changes
+// still to write.
+func (a applier) attempt(ctx context.Context, changes []Change) ([]Change, error) {
+	for len(changes) > 0 {
+		b := &Batch{Changes: changes}
+		if err := a.fn.Handle(ctx, b); err != nil {
+			return changes, err
+		}
+		failed := map[uint64]bool{}
+		for _, dl := range b.failed {
+			if err := a.deadLetter(ctx, dl); err != nil {
+				return changes, err
+			}
+			failed[dl.Change.Seq] = true
+		}
+		w := Write{Function: a.function, Ops: b.ops}
+		if a.function != "" {
+			for _, c := range changes {
+				if !failed[c.Seq] {
+					w.Changes = append(w.Changes, KeySeq{Key: c.Key, Seq: c.Seq})
+				}
+			}
+		}
+		err := a.sink.Write(ctx, w)
+		var se *StaleError
+		if !errors.As(err, &se) {
+			return changes, err
+		}
+		stale := make(map[KeySeq]bool, len(se.Stale))
+		for _, ks := range se.Stale {
+			stale[ks] = true
+		}
+		fresh := changes[:0:0]
+		for _, c := range changes {
+			if !stale[KeySeq{Key: c.Key, Seq: c.Seq}] {
+				fresh = append(fresh, c)
+			}
+		}
+		if len(fresh) == len(changes) {
+			return changes, err // the sink named nothing of ours: treat as transient
+		}
+		if a.stale != nil {
+			a.stale(len(changes) - len(fresh))
+		}
+		changes = fresh
+	}
+	return changes, nil
 }

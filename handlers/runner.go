@@ -193,7 +193,8 @@ func (r *Runner) process(ctx context.Context, msgs []jetstream.Msg) {
 	}
 	lastKeepAlive := time.Now()
 	a := applier{
-		fn: r.fn, sink: r.sink,
+		fn: r.fn, sink: r.sink, function: r.cfg.Name,
+		stale: func(n int) { r.log.Debug("skipped changes already applied", "changes", n) },
 		retry: func(ctx context.Context, attempt func() error) error {
 			return r.retry(ctx, attempt, func() {
 				if time.Since(lastKeepAlive) > r.cfg.AckWait/3 {
@@ -208,7 +209,10 @@ func (r *Runner) process(ctx context.Context, msgs []jetstream.Msg) {
 			return r.publishDeadLetter(ctx, source[dl.Change.Seq], &dl.Change, dl.Err)
 		},
 	}
-	if err := a.apply(ctx, Coalesce(changes)); err != nil {
+	if !keepsHistory(r.fn) {
+		changes = Coalesce(changes)
+	}
+	if err := a.apply(ctx, changes); err != nil {
 		return // only ctx ends it: leave the rest for redelivery
 	}
 	for _, m := range msgs {

@@ -62,7 +62,13 @@ func Open(ctx context.Context, cfg Config, log *slog.Logger) (*Sink, error) {
 	for {
 		err := db.PingContext(ctx)
 		if err == nil {
-			return s, nil
+			if err = createStateTables(ctx, db); err == nil {
+				return s, nil
+			}
+			if isConfigError(err) {
+				db.Close()
+				return nil, fmt.Errorf("create jetsync's state tables in database %q (grant this user CREATE once, or have them created from infra/sql/mysql/jetsync_state.sql): %w", cfg.Database, err)
+			}
 		}
 		err = fmt.Errorf("mysql at %s, database %q, user %q: %w", cfg.Addr, cfg.Database, cfg.User, err)
 		if isConfigError(err) || ctx.Err() != nil {
@@ -84,10 +90,10 @@ type driverLog struct{ log *slog.Logger }
 func (l driverLog) Print(v ...any) { l.log.Debug("mysql driver", "msg", fmt.Sprint(v...)) }
 
 // isConfigError reports errors that no retry fixes: access denied, unknown
-// database.
+// database, no CREATE privilege.
 func isConfigError(err error) bool {
 	var me *driver.MySQLError
-	return errors.As(err, &me) && (me.Number == 1045 || me.Number == 1044 || me.Number == 1049 || me.Number == 1698)
+	return errors.As(err, &me) && (me.Number == 1044 || me.Number == 1045 || me.Number == 1049 || me.Number == 1142 || me.Number == 1698)
 }
 
 // Close closes the pool.
@@ -96,15 +102,39 @@ func (s *Sink) Close() error { return s.db.Close() }
 // DB returns the connection pool, for tools and tests.
 func (s *Sink) DB() *sql.DB { return s.db }
 
-// Write applies ops in one transaction.
-func (s *Sink) Write(ctx context.Context, ops []handlers.Op) error {
-	if len(ops) == 0 {
+// Write applies w in one transaction: it checks and records the sequence of
+// every change (see handlers.Write), writes the ops, and moves the
+// function's checkpoint.
+func (s *Sink) Write(ctx context.Context, w handlers.Write) error {
+	if len(w.Ops) == 0 && (w.Function == "" || len(w.Changes) == 0) {
 		return nil
 	}
 	tx, err := s.db.BeginTx(ctx, nil)
 	if err != nil {
 		return classify(err)
 	}
+	if err := s.write(ctx, tx, w); err != nil {
+		_ = tx.Rollback()
+		return err
+	}
+	if err := tx.Commit(); err != nil {
+		return classify(err)
+	}
+	return nil
+}
+
+func (s *Sink) write(ctx context.Context, tx *sql.Tx, w handlers.Write) error {
+	guarded := w.Function != "" && len(w.Changes) > 0
+	if guarded {
+		stale, err := staleChanges(ctx, tx, w)
+		if err != nil {
+			return classify(fmt.Errorf("read applied sequences: %w", err))
+		}
+		if len(stale) > 0 {
+			return &handlers.StaleError{Stale: stale}
+		}
+	}
+	ops := w.Ops
 	for i := 0; i < len(ops); {
 		j := i + 1
 		for j < len(ops) && sameShape(ops[i], ops[j]) {
@@ -112,14 +142,15 @@ func (s *Sink) Write(ctx context.Context, ops []handlers.Op) error {
 		}
 		for _, st := range statements(ops[i:j]) {
 			if _, err := tx.ExecContext(ctx, st.sql, st.args...); err != nil {
-				_ = tx.Rollback()
 				return classify(fmt.Errorf("%s %s: %w", verb(ops[i]), quote(ops[i].Table), err))
 			}
 		}
 		i = j
 	}
-	if err := tx.Commit(); err != nil {
-		return classify(err)
+	if guarded {
+		if err := recordApplied(ctx, tx, w); err != nil {
+			return classify(fmt.Errorf("record applied sequences: %w", err))
+		}
 	}
 	return nil
 }

@@ -3,10 +3,12 @@ package mysql_test
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -47,18 +49,18 @@ func TestWrite(t *testing.T) {
 	ctx := context.Background()
 	key := func(id string) []handlers.Column { return []handlers.Column{col("id", id)} }
 
-	err := s.Write(ctx, []handlers.Op{
+	err := s.Write(ctx, handlers.Write{Ops: []handlers.Op{
 		{Table: tb, Key: key("1"), Values: []handlers.Column{col("name", "Marek"), col("age", "27")}},
 		{Table: tb, Key: key("2"), Values: []handlers.Column{col("name", "Łucja ☃"), col("age", nil)}},
 		{Table: tb, Key: key("3"), Values: []handlers.Column{col("name", "gone"), col("age", "1")}},
-	})
+	}})
 	if err != nil {
 		t.Fatal(err)
 	}
-	err = s.Write(ctx, []handlers.Op{
+	err = s.Write(ctx, handlers.Write{Ops: []handlers.Op{
 		{Table: tb, Key: key("1"), Values: []handlers.Column{col("name", "Marek"), col("age", "28")}},
 		{Delete: true, Table: tb, Key: key("3")},
-	})
+	}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -87,11 +89,11 @@ func TestWriteIsOneTransaction(t *testing.T) {
 	db := testenv.MySQL(t)
 	s := open(t, config(testenv.MySQLAddr()))
 	tb := table(t, db, "id VARCHAR(64) PRIMARY KEY, name VARCHAR(4)")
-	err := s.Write(context.Background(), []handlers.Op{
+	err := s.Write(context.Background(), handlers.Write{Ops: []handlers.Op{
 		{Table: tb, Key: []handlers.Column{col("id", "1")}, Values: []handlers.Column{col("name", "ok")}},
 		{Delete: true, Table: tb, Key: []handlers.Column{col("id", "x")}},
 		{Table: tb, Key: []handlers.Column{col("id", "2")}, Values: []handlers.Column{col("name", "too long")}},
-	})
+	}})
 	if err == nil {
 		t.Fatal("write of a too-long value succeeded")
 	}
@@ -122,7 +124,7 @@ func TestErrorClasses(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			err := s.Write(context.Background(), []handlers.Op{{Table: tb, Key: []handlers.Column{col("id", tt.name)}, Values: tt.values}})
+			err := s.Write(context.Background(), handlers.Write{Ops: []handlers.Op{{Table: tb, Key: []handlers.Column{col("id", tt.name)}, Values: tt.values}}})
 			if tt.permanent != handlers.IsPermanent(err) || (!tt.permanent && err != nil) {
 				t.Fatalf("Write error = %v, permanent %v; want permanent %v", err, handlers.IsPermanent(err), tt.permanent)
 			}
@@ -133,13 +135,13 @@ func TestErrorClasses(t *testing.T) {
 		proxy := testenv.NewProxy(t, testenv.MySQLAddr())
 		s := open(t, config(proxy.Addr))
 		proxy.Cut()
-		err := s.Write(context.Background(), []handlers.Op{{Table: tb, Key: []handlers.Column{col("id", "p")}, Values: []handlers.Column{col("name", "ok")}}})
+		err := s.Write(context.Background(), handlers.Write{Ops: []handlers.Op{{Table: tb, Key: []handlers.Column{col("id", "p")}, Values: []handlers.Column{col("name", "ok")}}}})
 		if err == nil || handlers.IsPermanent(err) {
 			t.Fatalf("Write error = %v; want a transient error", err)
 		}
 		proxy.Restore()
 		testenv.Eventually(t, 10*time.Second, func() error {
-			return s.Write(context.Background(), []handlers.Op{{Table: tb, Key: []handlers.Column{col("id", "p")}, Values: []handlers.Column{col("name", "ok")}}})
+			return s.Write(context.Background(), handlers.Write{Ops: []handlers.Op{{Table: tb, Key: []handlers.Column{col("id", "p")}, Values: []handlers.Column{col("name", "ok")}}}})
 		})
 	})
 }
@@ -183,7 +185,10 @@ func TestPasswordFileRotation(t *testing.T) {
 	testenv.Exec(t, db, fmt.Sprintf("CREATE USER '%s'@'%%' IDENTIFIED BY 'first-secret'", user))
 	t.Cleanup(func() { db.Exec(fmt.Sprintf("DROP USER '%s'@'%%'", user)) })
 	tb := table(t, db, "id VARCHAR(64) PRIMARY KEY")
-	testenv.Exec(t, db, fmt.Sprintf("GRANT ALL ON test.%s TO '%s'@'%%'", tb, user))
+	open(t, config(testenv.MySQLAddr())) // root creates jetsync's state tables
+	for _, name := range []string{tb, "jetsync_applied", "jetsync_checkpoints"} {
+		testenv.Exec(t, db, fmt.Sprintf("GRANT SELECT, INSERT, UPDATE, DELETE ON test.%s TO '%s'@'%%'", name, user))
+	}
 
 	pwFile := filepath.Join(t.TempDir(), "password")
 	if err := os.WriteFile(pwFile, []byte("first-secret\n"), 0o600); err != nil {
@@ -193,7 +198,7 @@ func TestPasswordFileRotation(t *testing.T) {
 	cfg.User, cfg.PasswordFile = user, pwFile
 	s := open(t, cfg)
 	write := func(id string) error {
-		return s.Write(context.Background(), []handlers.Op{{Table: tb, Key: []handlers.Column{col("id", id)}}})
+		return s.Write(context.Background(), handlers.Write{Ops: []handlers.Op{{Table: tb, Key: []handlers.Column{col("id", id)}}}})
 	}
 	if err := write("1"); err != nil {
 		t.Fatal(err)
@@ -245,4 +250,105 @@ func TestOpenRejectsBadConfig(t *testing.T) {
 	if _, err := mysql.Open(context.Background(), cfg, testenv.Logger(t)); err == nil || !strings.Contains(err.Error(), "JETSYNC_MYSQL_ADDR") {
 		t.Fatalf("Open = %v, want an error naming JETSYNC_MYSQL_ADDR", err)
 	}
+}
+
+// TestSequenceGuard: a change not newer than the last one applied for its
+// key is refused with a StaleError and changes nothing.
+func TestSequenceGuard(t *testing.T) {
+	t.Parallel()
+	db := testenv.MySQL(t)
+	s := open(t, config(testenv.MySQLAddr()))
+	tb := table(t, db, "id VARCHAR(64) PRIMARY KEY, v VARCHAR(16)")
+	fn := testenv.Name("fn")
+	t.Cleanup(func() { s.Forget(context.Background(), fn) })
+	ctx := context.Background()
+	up := func(id, v string) handlers.Op {
+		return handlers.Op{Table: tb, Key: []handlers.Column{col("id", id)}, Values: []handlers.Column{col("v", v)}}
+	}
+	del := func(id string) handlers.Op { return handlers.Op{Delete: true, Table: tb, Key: []handlers.Column{col("id", id)}} }
+	write := func(function string, ks []handlers.KeySeq, ops ...handlers.Op) error {
+		return s.Write(ctx, handlers.Write{Function: function, Changes: ks, Ops: ops})
+	}
+	row := func() string {
+		var v sql.NullString
+		err := db.QueryRow("SELECT v FROM "+tb+" WHERE id = 'k'").Scan(&v)
+		if errors.Is(err, sql.ErrNoRows) {
+			return "none"
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		return v.String
+	}
+	k := func(seq uint64) []handlers.KeySeq { return []handlers.KeySeq{{Key: "p:k", Seq: seq}} }
+
+	steps := []struct {
+		name    string
+		err     func() error
+		stale   bool
+		wantRow string
+	}{
+		{"first", func() error { return write(fn, k(5), up("k", "five")) }, false, "five"},
+		{"older", func() error { return write(fn, k(3), up("k", "three")) }, true, "five"},
+		{"same again", func() error { return write(fn, k(5), up("k", "five-again")) }, true, "five"},
+		{"delete", func() error { return write(fn, k(7), del("k")) }, false, "none"},
+		{"stale upsert after delete", func() error { return write(fn, k(6), up("k", "six")) }, true, "none"},
+		{"another function has its own guard", func() error { return write(fn+"x", k(1), up("k", "other")) }, false, "other"},
+		{"newer", func() error { return write(fn, k(9), up("k", "nine")) }, false, "nine"},
+	}
+	for _, st := range steps {
+		err := st.err()
+		var se *handlers.StaleError
+		if st.stale != errors.As(err, &se) || (!st.stale && err != nil) {
+			t.Fatalf("%s: error %v, want stale %v", st.name, err, st.stale)
+		}
+		if got := row(); got != st.wantRow {
+			t.Fatalf("%s: row %q, want %q", st.name, got, st.wantRow)
+		}
+	}
+	if cp, err := s.Checkpoint(ctx, fn); err != nil || cp != 9 {
+		t.Fatalf("checkpoint %d, %v; want 9", cp, err)
+	}
+	// A batch with one stale change writes nothing at all.
+	err := write(fn, []handlers.KeySeq{{Key: "p:k", Seq: 8}, {Key: "p:other", Seq: 10}}, up("k", "eight"), up("other", "ten"))
+	var se *handlers.StaleError
+	if !errors.As(err, &se) || len(se.Stale) != 1 || se.Stale[0].Seq != 8 {
+		t.Fatalf("mixed batch: %v, want only p:k@8 stale", err)
+	}
+	if n := count(t, db, tb); n != 1 {
+		t.Fatalf("%d rows after a refused batch, want 1", n)
+	}
+
+	// Concurrent writers of one key: the newest sequence wins, whatever the order.
+	fn2 := testenv.Name("fn")
+	t.Cleanup(func() { s.Forget(context.Background(), fn2) })
+	var wg sync.WaitGroup
+	for i := 1; i <= 40; i++ {
+		wg.Add(1)
+		go func(seq uint64) {
+			defer wg.Done()
+			for {
+				err := write(fn2, []handlers.KeySeq{{Key: "p:hot", Seq: seq}}, up("hot", fmt.Sprint(seq)))
+				var stale *handlers.StaleError
+				if err == nil || errors.As(err, &stale) {
+					return
+				}
+				// deadlock or lock wait: transient, retry
+			}
+		}(uint64(i))
+	}
+	wg.Wait()
+	var v string
+	if err := db.QueryRow("SELECT v FROM " + tb + " WHERE id = 'hot'").Scan(&v); err != nil || v != "40" {
+		t.Fatalf("hot key %q, %v; want 40", v, err)
+	}
+}
+
+func count(t *testing.T, db *sql.DB, table string) int {
+	t.Helper()
+	var n int
+	if err := db.QueryRow("SELECT COUNT(*) FROM " + table).Scan(&n); err != nil {
+		t.Fatal(err)
+	}
+	return n
 }

@@ -1,0 +1,169 @@
+package mysql
+
+import (
+	"context"
+	"crypto/sha256"
+	"database/sql"
+	"errors"
+	"strings"
+
+	"github.com/jetsync/jetsync/handlers"
+)
+
+// jetsync keeps two tables of its own in the target database, written in the
+// same transaction as the rows:
+//
+//   - jetsync_applied: per function and Redis key (as a SHA-256), the stream
+//     sequence of the last change applied. A change at or below it is stale
+//     (redelivered, replayed, or overtaken by a newer one on another
+//     instance) and is not applied. Deleted keys keep their entry, so a stale
+//     upsert cannot bring a deleted row back.
+//   - jetsync_checkpoints: per function, the highest sequence applied and when.
+const (
+	appliedTable     = "jetsync_applied"
+	checkpointsTable = "jetsync_checkpoints"
+	// keysPerStatement bounds an IN list or a multi-row insert of keys.
+	keysPerStatement = 5000
+)
+
+// createStateTables creates the state tables unless both exist, so that a
+// user without the CREATE privilege works once a DBA has created them.
+func createStateTables(ctx context.Context, db *sql.DB) error {
+	var n int
+	if err := db.QueryRowContext(ctx, "SELECT COUNT(*) FROM information_schema.TABLES WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME IN (?, ?)",
+		appliedTable, checkpointsTable).Scan(&n); err != nil {
+		return err
+	}
+	if n == 2 {
+		return nil
+	}
+	for _, ddl := range []string{
+		"CREATE TABLE IF NOT EXISTS " + appliedTable + ` (
+  function_name VARCHAR(255) NOT NULL,
+  key_hash      BINARY(32) NOT NULL,
+  seq           BIGINT UNSIGNED NOT NULL,
+  PRIMARY KEY (function_name, key_hash)
+) ENGINE = InnoDB DEFAULT CHARSET = utf8mb4`,
+		"CREATE TABLE IF NOT EXISTS " + checkpointsTable + ` (
+  function_name VARCHAR(255) NOT NULL PRIMARY KEY,
+  seq           BIGINT UNSIGNED NOT NULL,
+  updated_at    DATETIME(6) NOT NULL
+) ENGINE = InnoDB DEFAULT CHARSET = utf8mb4`,
+	} {
+		if _, err := db.ExecContext(ctx, ddl); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func keyHash(key string) []byte {
+	h := sha256.Sum256([]byte(key))
+	return h[:]
+}
+
+// staleChanges locks the applied sequences of w's keys (FOR UPDATE, so
+// parallel instances writing the same key take turns) and returns the
+// changes that are not newer than them.
+func staleChanges(ctx context.Context, tx *sql.Tx, w handlers.Write) ([]handlers.KeySeq, error) {
+	hashes := map[string][]byte{}
+	for _, c := range w.Changes {
+		if _, ok := hashes[c.Key]; !ok {
+			hashes[c.Key] = keyHash(c.Key)
+		}
+	}
+	byHash := make(map[string]uint64, len(hashes))
+	keys := make([][]byte, 0, len(hashes))
+	for _, h := range hashes {
+		keys = append(keys, h)
+	}
+	for start := 0; start < len(keys); start += keysPerStatement {
+		chunk := keys[start:min(start+keysPerStatement, len(keys))]
+		args := make([]any, 0, len(chunk)+1)
+		args = append(args, w.Function)
+		for _, h := range chunk {
+			args = append(args, h)
+		}
+		rows, err := tx.QueryContext(ctx, "SELECT key_hash, seq FROM "+appliedTable+
+			" WHERE function_name = ? AND key_hash IN ("+placeholders(len(chunk))+") FOR UPDATE", args...)
+		if err != nil {
+			return nil, err
+		}
+		for rows.Next() {
+			var h []byte
+			var seq uint64
+			if err := rows.Scan(&h, &seq); err != nil {
+				rows.Close()
+				return nil, err
+			}
+			byHash[string(h)] = seq
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return nil, err
+		}
+	}
+	var stale []handlers.KeySeq
+	for _, c := range w.Changes {
+		if applied, ok := byHash[string(hashes[c.Key])]; ok && c.Seq <= applied {
+			stale = append(stale, c)
+		}
+	}
+	return stale, nil
+}
+
+// recordApplied stores each key's newest sequence and moves the checkpoint.
+func recordApplied(ctx context.Context, tx *sql.Tx, w handlers.Write) error {
+	newest := map[string]uint64{}
+	var top uint64
+	for _, c := range w.Changes {
+		newest[c.Key] = max(newest[c.Key], c.Seq)
+		top = max(top, c.Seq)
+	}
+	keys := make([]string, 0, len(newest))
+	for k := range newest {
+		keys = append(keys, k)
+	}
+	for start := 0; start < len(keys); start += keysPerStatement {
+		chunk := keys[start:min(start+keysPerStatement, len(keys))]
+		args := make([]any, 0, 3*len(chunk))
+		for _, k := range chunk {
+			args = append(args, w.Function, keyHash(k), newest[k])
+		}
+		_, err := tx.ExecContext(ctx, "INSERT INTO "+appliedTable+" (function_name, key_hash, seq) VALUES "+
+			strings.TrimSuffix(strings.Repeat("(?, ?, ?), ", len(chunk)), ", ")+
+			" ON DUPLICATE KEY UPDATE seq = GREATEST(seq, VALUES(seq))", args...)
+		if err != nil {
+			return err
+		}
+	}
+	_, err := tx.ExecContext(ctx, "INSERT INTO "+checkpointsTable+" (function_name, seq, updated_at) VALUES (?, ?, UTC_TIMESTAMP(6))"+
+		" ON DUPLICATE KEY UPDATE seq = GREATEST(seq, VALUES(seq)), updated_at = VALUES(updated_at)", w.Function, top)
+	return err
+}
+
+// Checkpoint returns the highest stream sequence function has applied (0:
+// none yet).
+func (s *Sink) Checkpoint(ctx context.Context, function string) (uint64, error) {
+	var seq uint64
+	err := s.db.QueryRowContext(ctx, "SELECT seq FROM "+checkpointsTable+" WHERE function_name = ?", function).Scan(&seq)
+	if errors.Is(err, sql.ErrNoRows) {
+		return 0, nil
+	}
+	return seq, err
+}
+
+// Forget drops function's applied sequences and checkpoint, so that a
+// replay from the start of the stream applies everything again.
+func (s *Sink) Forget(ctx context.Context, function string) error {
+	for _, t := range []string{appliedTable, checkpointsTable} {
+		if _, err := s.db.ExecContext(ctx, "DELETE FROM "+t+" WHERE function_name = ?", function); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func placeholders(n int) string {
+	return strings.TrimSuffix(strings.Repeat("?, ", n), ", ")
+}
