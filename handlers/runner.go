@@ -52,7 +52,10 @@ func (r *Runner) Run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	defer nc.Close()
+	defer func() {
+		_ = nc.Flush() // the last acks
+		nc.Close()
+	}()
 	js, err := jetstream.New(nc)
 	if err != nil {
 		return err
@@ -65,15 +68,6 @@ func (r *Runner) Run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	it, err := cons.Messages(jetstream.PullMaxMessages(2 * r.cfg.BatchSize))
-	if err != nil {
-		return fmt.Errorf("consume %s/%s: %w", r.cfg.Stream, r.cfg.Name, err)
-	}
-	// Drain on shutdown: Next hands out what is buffered, then says closed.
-	stopDrain := context.AfterFunc(ctx, it.Drain)
-	defer stopDrain()
-	defer it.Stop()
-
 	work, cancelWork := context.WithCancel(context.WithoutCancel(ctx))
 	defer cancelWork()
 	context.AfterFunc(ctx, func() {
@@ -82,16 +76,24 @@ func (r *Runner) Run(ctx context.Context) error {
 	})
 
 	r.log.Info("function started", "version", r.cfg.Version, "prefix", r.cfg.Prefix, "stream", r.cfg.Stream)
-	for {
-		msgs, closed := r.collect(it)
+	backoff := platform.Backoff{Min: 100 * time.Millisecond, Max: 5 * time.Second}
+	for ctx.Err() == nil {
+		msgs, err := r.collect(ctx, cons)
+		if err != nil {
+			if ctx.Err() == nil {
+				r.log.Warn("fetch failed; retrying", "err", err)
+				backoff.Wait(ctx)
+			}
+			continue
+		}
+		backoff.Reset()
 		if len(msgs) > 0 {
+			// A batch in hand is finished even during shutdown, within the grace.
 			r.process(work, msgs)
 		}
-		if closed || work.Err() != nil {
-			r.log.Info("function stopped")
-			return nil
-		}
 	}
+	r.log.Info("function stopped")
+	return nil
 }
 
 // register creates or updates the function's durable consumer, after
@@ -143,30 +145,38 @@ func (r *Runner) register(ctx context.Context) (jetstream.Consumer, error) {
 	}
 }
 
-// collect returns the next batch: it waits for a first message, then takes
-// more until the batch is full or BatchWait has passed. closed is true when
-// the iterator has ended (after Drain).
-func (r *Runner) collect(it jetstream.MessagesContext) (msgs []jetstream.Msg, closed bool) {
-	m, err := it.Next()
+// collect fetches the next batch: it waits for a first message, then takes
+// up to a full batch of what arrives within BatchWait. Nothing is fetched
+// ahead: every message the function holds is in the batch it works on, so
+// keeping that batch in progress keeps all of them from redelivery.
+func (r *Runner) collect(ctx context.Context, cons jetstream.Consumer) ([]jetstream.Msg, error) {
+	wait, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	first, err := cons.Fetch(1, jetstream.FetchContext(wait))
 	if err != nil {
-		if errors.Is(err, jetstream.ErrMsgIteratorClosed) {
-			return nil, true
-		}
-		r.log.Warn("consumer", "err", err)
-		return nil, false
+		return nil, err
 	}
-	msgs = append(msgs, m)
-	deadline := time.Now().Add(r.cfg.BatchWait)
-	for len(msgs) < r.cfg.BatchSize {
-		// Past the deadline, take only what arrives within a millisecond.
-		wait := max(time.Until(deadline), time.Millisecond)
-		m, err := it.Next(jetstream.NextMaxWait(wait))
-		if err != nil {
-			return msgs, errors.Is(err, jetstream.ErrMsgIteratorClosed)
-		}
-		msgs = append(msgs, m)
+	msgs := drain(first, nil)
+	if len(msgs) == 0 || r.cfg.BatchSize == 1 {
+		return msgs, nil
 	}
-	return msgs, false
+	var more jetstream.MessageBatch
+	if r.cfg.BatchWait > 0 {
+		more, err = cons.Fetch(r.cfg.BatchSize-1, jetstream.FetchMaxWait(r.cfg.BatchWait))
+	} else {
+		more, err = cons.FetchNoWait(r.cfg.BatchSize - 1)
+	}
+	if err != nil {
+		return msgs, nil // process what we have; the next fetch reports the trouble
+	}
+	return drain(more, msgs), nil
+}
+
+func drain(b jetstream.MessageBatch, into []jetstream.Msg) []jetstream.Msg {
+	for m := range b.Messages() {
+		into = append(into, m)
+	}
+	return into
 }
 
 // process applies one batch of messages and acks every message whose change

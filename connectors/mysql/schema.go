@@ -8,8 +8,9 @@ import (
 )
 
 // CheckTable checks that table exists with every column in key and columns,
-// and that key is its primary key or a unique key (without one, an upsert
-// would add rows instead of updating them). Its errors name what is missing.
+// and, when key is not empty, that key is its primary key or a unique key
+// (without one, an upsert would add rows instead of updating them). Its
+// errors name what is missing.
 func (s *Sink) CheckTable(ctx context.Context, table string, key, columns []string) error {
 	rows, err := s.db.QueryContext(ctx,
 		"SELECT COLUMN_NAME FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = ? ORDER BY ORDINAL_POSITION", table)
@@ -40,6 +41,9 @@ func (s *Sink) CheckTable(ctx context.Context, table string, key, columns []stri
 	}
 	if len(missing) > 0 {
 		return fmt.Errorf("table %q in database %q has no column %s; it has %s", table, s.cfg.Database, strings.Join(missing, ", "), strings.Join(have, ", "))
+	}
+	if len(key) == 0 {
+		return nil
 	}
 
 	rows, err = s.db.QueryContext(ctx,

@@ -265,13 +265,15 @@ func TestSequenceGuard(t *testing.T) {
 	up := func(id, v string) handlers.Op {
 		return handlers.Op{Table: tb, Key: []handlers.Column{col("id", id)}, Values: []handlers.Column{col("v", v)}}
 	}
-	del := func(id string) handlers.Op { return handlers.Op{Delete: true, Table: tb, Key: []handlers.Column{col("id", id)}} }
+	del := func(id string) handlers.Op {
+		return handlers.Op{Delete: true, Table: tb, Key: []handlers.Column{col("id", id)}}
+	}
 	write := func(function string, ks []handlers.KeySeq, ops ...handlers.Op) error {
 		return s.Write(ctx, handlers.Write{Function: function, Changes: ks, Ops: ops})
 	}
 	row := func() string {
 		var v sql.NullString
-		err := db.QueryRow("SELECT v FROM "+tb+" WHERE id = 'k'").Scan(&v)
+		err := db.QueryRow("SELECT v FROM " + tb + " WHERE id = 'k'").Scan(&v)
 		if errors.Is(err, sql.ErrNoRows) {
 			return "none"
 		}

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"os"
 	"strconv"
 	"strings"
 	"testing"
@@ -163,7 +164,8 @@ func TestResyncAfterBridgeRestart(t *testing.T) {
 }
 
 // TestDatabaseOutage: MariaDB unreachable for 10 s pauses the function;
-// it catches up alone.
+// it keeps its messages in progress (no redelivery although the outage is
+// five times the ack wait) and catches up alone.
 func TestDatabaseOutage(t *testing.T) {
 	t.Parallel()
 	w := newWorld(t)
@@ -171,7 +173,9 @@ func TestDatabaseOutage(t *testing.T) {
 	prefix, table := w.Prefix("person"), w.personsTable()
 	proxy := testenv.NewProxy(t, testenv.MySQLAddr())
 	w.StartBridge(prefix)
-	w.startFunction(w.tableConfig(testenv.Name("persons"), prefix, table, "person_id", "age:age", proxy.Addr))
+	cfg := w.tableConfig(testenv.Name("persons"), prefix, table, "person_id", "age:age", proxy.Addr)
+	cfg.AckWait = 2 * time.Second
+	w.startFunction(cfg)
 	w.Redis.HSet(ctx, prefix+":before", "age", "1")
 	w.waitRows(table, map[string]int{"before": 1}, 10*time.Second)
 
@@ -181,7 +185,20 @@ func TestDatabaseOutage(t *testing.T) {
 		w.Redis.HSet(ctx, fmt.Sprintf("%s:%d", prefix, i), "age", strconv.Itoa(i))
 		want[strconv.Itoa(i)] = i
 	}
-	time.Sleep(10 * time.Second)
+	held := false
+	for end := time.Now().Add(10 * time.Second); time.Now().Before(end); time.Sleep(250 * time.Millisecond) {
+		info, err := w.consumerInfo(cfg.Name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if info.NumRedelivered > 0 {
+			t.Fatalf("JetStream redelivered %d messages during the outage: the ack deadline was not kept alive", info.NumRedelivered)
+		}
+		held = held || info.NumAckPending > 0
+	}
+	if !held {
+		t.Fatal("the function held no messages during the outage")
+	}
 	if n := w.Count(table); n != 1 {
 		t.Fatalf("during the outage the table has %d rows, want 1", n)
 	}
@@ -222,5 +239,12 @@ func TestBadConfigStops(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+func writeFile(t *testing.T, path, content string) {
+	t.Helper()
+	if err := os.WriteFile(path, []byte(content), 0o600); err != nil {
+		t.Fatal(err)
 	}
 }

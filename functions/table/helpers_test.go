@@ -23,7 +23,7 @@ func newWorld(t testing.TB) *world { return &world{World: e2e.New(t), t: t} }
 func (w *world) tableConfig(name, prefix, table, key, mappings, mysqlAddr string) Config {
 	return Config{
 		Config: w.FunctionConfig(name, prefix),
-		Table:  table, KeyColumn: key, Mappings: mappings, Connector: "mysql",
+		Table:  table, KeyColumn: key, Mappings: mappings, Mode: "upsert", Connector: "mysql",
 		MySQL: w.MySQLConfig(mysqlAddr),
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"strings"
 
 	"github.com/jetsync/jetsync/bridge/change"
 	"github.com/jetsync/jetsync/connectors/mysql"
@@ -18,7 +19,11 @@ type Config struct {
 	Table     string `split_words:"true" required:"true"`
 	KeyColumn string `split_words:"true" required:"true"`
 	// Mappings maps hash fields to columns: "first_name:first,last_name:last,age:age".
-	Mappings  string       `split_words:"true" required:"true"`
+	Mappings string `split_words:"true" required:"true"`
+	// Mode is "upsert" (one row per key, the current state) or "append"
+	// (one row per change: a history table with the stream sequence, op and
+	// time in jetsync_seq, jetsync_op and jetsync_seen).
+	Mode      string       `split_words:"true" default:"upsert"`
 	Connector string       `split_words:"true" default:"mysql"`
 	MySQL     mysql.Config `envconfig:"MYSQL"`
 }
@@ -40,6 +45,14 @@ func (c Config) Validate() error {
 			return fmt.Errorf("JETSYNC_MAPPINGS maps field %q to the key column %q, which always holds the key's id", fc.Field, c.KeyColumn)
 		}
 	}
+	if c.Mode != "upsert" && c.Mode != "append" {
+		return fmt.Errorf("JETSYNC_MODE=%q: use upsert or append", c.Mode)
+	}
+	for _, fc := range m {
+		if strings.HasPrefix(fc.Column, "jetsync_") {
+			return fmt.Errorf("JETSYNC_MAPPINGS maps field %q to column %q: names starting with jetsync_ are jetsync's", fc.Field, fc.Column)
+		}
+	}
 	switch c.Connector {
 	case "mysql":
 		return c.MySQL.Validate()
@@ -48,19 +61,35 @@ func (c Config) Validate() error {
 	}
 }
 
-// Table writes each change of a prefix as one row of one table: an upsert
-// sets the key column to the key's id and every mapped column to its field
-// (NULL when the hash lacks it); a delete deletes the row.
+// Table writes each change of a prefix into one table. In upsert mode, an
+// upsert sets the key column to the key's id and every mapped column to its
+// field (NULL when the hash lacks it), and a delete deletes the row. In
+// append mode every change adds a row: the key column, the stream sequence
+// (jetsync_seq), the op (jetsync_op), when the bridge saw it (jetsync_seen)
+// and the mapped columns (NULL for a delete).
 type Table struct {
 	Name      string
 	KeyColumn string
 	Mapping   handlers.Mapping
+	Append    bool
 }
+
+// History columns of append mode.
+var historyColumns = []string{"jetsync_seq", "jetsync_op", "jetsync_seen"}
+
+// KeepHistory makes the runtime pass every change in append mode, not only
+// the last one of each key.
+func (t Table) KeepHistory() bool { return t.Append }
 
 // Handle implements handlers.Function.
 func (t Table) Handle(_ context.Context, b *handlers.Batch) error {
 	for _, c := range b.Changes {
 		key := []handlers.Column{{Name: t.KeyColumn, Value: c.ID}}
+		if t.Append {
+			values := append(key, handlers.Column{Name: "jetsync_op", Value: string(c.Op)}, handlers.Column{Name: "jetsync_seen", Value: c.Seen})
+			b.Upsert(t.Name, []handlers.Column{{Name: "jetsync_seq", Value: c.Seq}}, append(values, t.Mapping.Values(c.Fields)...))
+			continue
+		}
 		if c.Op == change.Delete {
 			b.Delete(t.Name, key)
 			continue
@@ -77,13 +106,18 @@ func build(cfg Config) (Table, handlers.Open, error) {
 		return Table{}, nil, err
 	}
 	m, _ := handlers.ParseMapping(cfg.Mappings) // Validate checked it
-	fn := Table{Name: cfg.Table, KeyColumn: cfg.KeyColumn, Mapping: m}
+	fn := Table{Name: cfg.Table, KeyColumn: cfg.KeyColumn, Mapping: m, Append: cfg.Mode == "append"}
+	key, columns := []string{cfg.KeyColumn}, m.Columns()
+	if fn.Append {
+		// A history table has many rows per key: no unique key to check.
+		key, columns = nil, append(append([]string{cfg.KeyColumn}, historyColumns...), columns...)
+	}
 	open := func(ctx context.Context, log *slog.Logger) (handlers.Sink, error) {
 		sink, err := mysql.Open(ctx, cfg.MySQL, log)
 		if err != nil {
 			return nil, err
 		}
-		if err := sink.CheckTable(ctx, cfg.Table, []string{cfg.KeyColumn}, m.Columns()); err != nil {
+		if err := sink.CheckTable(ctx, cfg.Table, key, columns); err != nil {
 			sink.Close()
 			return nil, fmt.Errorf("JETSYNC_TABLE=%s: %w", cfg.Table, err)
 		}

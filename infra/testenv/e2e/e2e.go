@@ -110,8 +110,13 @@ func (w *World) StartFunction(cfg handlers.Config, fn handlers.Function) (stop f
 // an error other than cancellation fails the test.
 func (w *World) Start(name string, run func(ctx context.Context) error) (stop func()) {
 	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- run(ctx) }()
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		if err := run(ctx); err != nil && !errors.Is(err, context.Canceled) {
+			w.T.Errorf("%s: %v", name, err)
+		}
+	}()
 	stopped := false
 	stop = func() {
 		if stopped {
@@ -119,9 +124,7 @@ func (w *World) Start(name string, run func(ctx context.Context) error) (stop fu
 		}
 		stopped = true
 		cancel()
-		if err := <-done; err != nil && !errors.Is(err, context.Canceled) {
-			w.T.Errorf("%s: %v", name, err)
-		}
+		<-done
 	}
 	w.T.Cleanup(stop)
 	return stop
