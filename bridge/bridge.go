@@ -74,6 +74,9 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (*Bridge, error) {
 	if err == nil {
 		_, err = platform.EnsureStream(ctx, js, cfg.StreamConfig)
 	}
+	if err == nil {
+		_, err = platform.EnsureDeadLetterStream(ctx, js, cfg.StreamConfig.Name)
+	}
 	if err != nil {
 		nc.Close()
 		rdb.Close()

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -206,11 +207,36 @@ func TestBridgePublishes(t *testing.T) {
 			}
 		}
 	})
-	t.Run("a key of another type is skipped", func(t *testing.T) {
+	t.Run("keys that cannot be changes are dead letters", func(t *testing.T) {
 		rdb.Set(ctx, prefix+":str", "x", 0)
 		rdb.Rename(ctx, prefix+":str", prefix+":str2")
-		rdb.HSet(ctx, prefix+":after-str", "a", "1")
-		rec.waitFor(t, prefix+":after-str", func(change.Change, []change.Change) error { return nil })
+		rdb.HSet(ctx, prefix+":", "a", "1") // no id
+		nc, err := nats.Connect(cfg.NATS.URL)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer nc.Close()
+		js, _ := jetstream.New(nc)
+		want := map[string]string{
+			"jetsync-dlq.bridge." + prefix + ".str2": `key "` + prefix + `:str2" holds a string, not a hash`,
+			"jetsync-dlq.bridge." + prefix:           "change has no id",
+		}
+		testenv.Eventually(t, 10*time.Second, func() error {
+			s, err := js.Stream(ctx, cfg.StreamConfig.Name+"_DLQ")
+			if err != nil {
+				return err
+			}
+			for subject, reason := range want {
+				m, err := s.GetLastMsgForSubject(ctx, subject)
+				if err != nil {
+					return fmt.Errorf("%s: %w", subject, err)
+				}
+				if got := m.Header.Get("Jetsync-Error"); !strings.Contains(got, reason) || m.Header.Get("Jetsync-Function") != "bridge" {
+					return fmt.Errorf("%s: reason %q, want %q", subject, got, reason)
+				}
+			}
+			return nil
+		})
 		if n := len(rec.changes(t, prefix+":str2")); n != 0 {
 			t.Fatalf("%d changes published for a string key", n)
 		}

@@ -5,7 +5,9 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
+	"fmt"
 	"strconv"
+	"strings"
 	"sync/atomic"
 	"time"
 
@@ -71,7 +73,8 @@ func (b *Bridge) read(ctx context.Context, batch []pending) ([]*nats.Msg, error)
 		fields, err := cmds[i].Result()
 		if err != nil {
 			// WRONGTYPE: a key of the prefix that is not a hash.
-			b.log.Warn("skipping key that cannot be read as a hash", "key", p.key, "err", err)
+			kind, _ := b.rdb.Type(ctx, p.key).Result()
+			msgs = append(msgs, b.deadLetter(p.key, fmt.Errorf("key %q holds a %s, not a hash: %w", p.key, kind, err)))
 			continue
 		}
 		op := change.Upsert
@@ -83,7 +86,7 @@ func (b *Bridge) read(ctx context.Context, batch []pending) ([]*nats.Msg, error)
 		}
 		c, err := change.New(p.key, op, fields, now)
 		if err != nil {
-			b.log.Warn("skipping key without an id", "key", p.key, "err", err)
+			msgs = append(msgs, b.deadLetter(p.key, err))
 			continue
 		}
 		body, err := c.Encode()
@@ -93,10 +96,41 @@ func (b *Bridge) read(ctx context.Context, batch []pending) ([]*nats.Msg, error)
 		}
 		m := nats.NewMsg(change.Subject(c.Prefix, c.ID))
 		m.Data = body
-		m.Header.Set(jetstream.MsgIDHeader, b.runID+"-"+strconv.FormatUint(msgSeq.Add(1), 10))
+		m.Header.Set(jetstream.MsgIDHeader, b.msgID())
 		msgs = append(msgs, m)
 	}
 	return msgs, nil
+}
+
+func (b *Bridge) msgID() string {
+	return b.runID + "-" + strconv.FormatUint(msgSeq.Add(1), 10)
+}
+
+// DeadLetterFunction is the function name under which the bridge files its
+// own dead letters: keys it cannot turn into a change.
+const DeadLetterFunction = "bridge"
+
+// deadLetter returns the dead letter of a key that cannot become a change
+// (not a hash, no id): subject jetsync-dlq.bridge.<prefix>.<id-token>, the
+// key as the body, the reason in the headers.
+func (b *Bridge) deadLetter(key string, reason error) *nats.Msg {
+	b.log.Error("key dead-lettered", "key", key, "err", reason)
+	subject := platform.DeadLetterRoot + "." + DeadLetterFunction
+	if prefix, id, ok := strings.Cut(key, ":"); ok && change.ValidPrefix(prefix) == nil {
+		subject += "." + prefix
+		if id != "" {
+			subject += "." + change.IDToken(id)
+		}
+	}
+	m := nats.NewMsg(subject)
+	m.Data = []byte(key)
+	m.Header.Set(jetstream.MsgIDHeader, b.msgID())
+	m.Header.Set("Jetsync-Function", DeadLetterFunction)
+	m.Header.Set("Jetsync-Error-Class", "permanent")
+	m.Header.Set("Jetsync-Error", reason.Error())
+	m.Header.Set("Jetsync-Key", key)
+	m.Header.Set("Jetsync-Time", time.Now().UTC().Format(time.RFC3339Nano))
+	return m
 }
 
 // isKeyError reports whether a pipeline error belongs to one key (WRONGTYPE)

@@ -64,6 +64,9 @@ func (c Config) Validate() error {
 	if err := platform.ValidName("JETSYNC_FUNCTION_NAME", c.Name); err != nil {
 		return err
 	}
+	if c.Name == "bridge" {
+		return fmt.Errorf("JETSYNC_FUNCTION_NAME=bridge is taken: the bridge files its own dead letters under that name")
+	}
 	if _, err := parseVersion(c.Version); err != nil {
 		return fmt.Errorf("JETSYNC_FUNCTION_VERSION: %w", err)
 	}

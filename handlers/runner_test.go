@@ -193,28 +193,43 @@ func TestMalformedGoesToDeadLetters(t *testing.T) {
 }
 
 // TestPermanentErrorIsIsolated: one change the database refuses (a value too
-// long for its column) is dead-lettered; the other 999 in its batches land.
+// long for its column) among 10,000 good ones is dead-lettered with its
+// reason; the 10,000 land.
 func TestPermanentErrorIsIsolated(t *testing.T) {
 	t.Parallel()
 	r := newRig(t)
-	for i := range 1000 {
+	var futures []jetstream.PubAckFuture
+	for i := range 10001 {
 		name := "ok"
-		if i == 437 {
+		if i == 4370 {
 			name = "far too long for VARCHAR(8)"
 		}
-		r.publish(fmt.Sprint(i), map[string]string{"name": name, "age": fmt.Sprint(i)})
+		c, _ := change.New(fmt.Sprintf("p:%d", i), change.Upsert, map[string]string{"name": name, "age": fmt.Sprint(i)}, time.Now())
+		body, _ := c.Encode()
+		f, err := r.js.PublishAsync(change.Subject("p", c.ID), body)
+		if err != nil {
+			t.Fatal(err)
+		}
+		futures = append(futures, f)
+	}
+	for _, f := range futures {
+		select {
+		case <-f.Ok():
+		case err := <-f.Err():
+			t.Fatal(err)
+		}
 	}
 	r.start(r.cfg) // everything is waiting: the first batch is full
 	dls := r.deadLetters(1)
 	if got := dls[0].Header.Get("Jetsync-Error"); !strings.Contains(got, "Data too long") {
 		t.Fatalf("reason %q, want the database's 'Data too long'", got)
 	}
-	if !strings.HasSuffix(dls[0].Subject, ".p.437") {
-		t.Fatalf("dead letter subject %q, want the change of p:437", dls[0].Subject)
+	if !strings.HasSuffix(dls[0].Subject, ".p.4370") {
+		t.Fatalf("dead letter subject %q, want the change of p:4370", dls[0].Subject)
 	}
-	testenv.Eventually(t, 15*time.Second, func() error {
-		if n := r.count(); n != 999 {
-			return fmt.Errorf("%d rows, want 999", n)
+	testenv.Eventually(t, 30*time.Second, func() error {
+		if n := r.count(); n != 10000 {
+			return fmt.Errorf("%d rows, want 10000", n)
 		}
 		return nil
 	})
@@ -232,6 +247,27 @@ func TestVersionedRegistration(t *testing.T) {
 	testenv.Eventually(t, 10*time.Second, func() error {
 		if r.count() != 1 {
 			return errors.New("no row yet")
+		}
+		return nil
+	})
+
+	same := r.cfg
+	same.Version, same.AckWait = "2", 7*time.Second
+	r.start(same) // the same version just runs, and updates the settings
+	testenv.Eventually(t, 10*time.Second, func() error {
+		c, err := r.js.Consumer(context.Background(), r.cfg.Stream, r.cfg.Name)
+		if err != nil {
+			return err
+		}
+		if c.CachedInfo().Config.AckWait != 7*time.Second {
+			return fmt.Errorf("ack wait %s, want 7s", c.CachedInfo().Config.AckWait)
+		}
+		return nil
+	})
+	r.publish("2", map[string]string{"name": "b"})
+	testenv.Eventually(t, 10*time.Second, func() error {
+		if r.count() != 2 {
+			return errors.New("second row not written")
 		}
 		return nil
 	})

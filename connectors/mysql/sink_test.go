@@ -354,3 +354,31 @@ func count(t *testing.T, db *sql.DB, table string) int {
 	}
 	return n
 }
+
+// TestLockWaitIsTransient: a row held by another transaction past the lock
+// wait timeout is a transient error (retried), not a dead letter.
+func TestLockWaitIsTransient(t *testing.T) {
+	t.Parallel()
+	db := testenv.MySQL(t)
+	cfg := config(testenv.MySQLAddr())
+	cfg.MaxConns = 1
+	s := open(t, cfg)
+	tb := table(t, db, "id VARCHAR(64) PRIMARY KEY, v INT")
+	testenv.Exec(t, db, "INSERT INTO "+tb+" VALUES ('k', 1)")
+	ctx := context.Background()
+	if _, err := s.DB().ExecContext(ctx, "SET SESSION innodb_lock_wait_timeout = 1"); err != nil {
+		t.Fatal(err)
+	}
+	holder, err := db.BeginTx(ctx, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer holder.Rollback()
+	if _, err := holder.ExecContext(ctx, "UPDATE "+tb+" SET v = 2 WHERE id = 'k'"); err != nil {
+		t.Fatal(err)
+	}
+	err = s.Write(ctx, handlers.Write{Ops: []handlers.Op{{Table: tb, Key: []handlers.Column{col("id", "k")}, Values: []handlers.Column{col("v", "3")}}}})
+	if err == nil || handlers.IsPermanent(err) || !strings.Contains(err.Error(), "Lock wait timeout") {
+		t.Fatalf("Write = %v; want a transient lock wait timeout", err)
+	}
+}
