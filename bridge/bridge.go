@@ -8,10 +8,12 @@ import (
 	"net"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/redis/go-redis/v9"
 
 	"github.com/jetsync/jetsync/infra/platform"
@@ -29,6 +31,26 @@ type Bridge struct {
 	// that prefix runs makes it run once more.
 	resync map[string]chan struct{}
 	runID  string
+	reg    *prometheus.Registry
+	m      *metrics
+	// subscribed counts prefixes whose subscription is confirmed; reset on
+	// every receive error.
+	subscribed atomic.Int32
+}
+
+// Registry holds the bridge's metrics (served on JETSYNC_HTTP_ADDR).
+func (b *Bridge) Registry() *prometheus.Registry { return b.reg }
+
+// Ready reports why the bridge is not ready, or nil: it is ready when it is
+// subscribed for every prefix and connected to NATS.
+func (b *Bridge) Ready() error {
+	if n := int(b.subscribed.Load()); n < len(b.cfg.Prefixes) {
+		return fmt.Errorf("subscribed to %d of %d prefixes", n, len(b.cfg.Prefixes))
+	}
+	if !b.nc.IsConnected() {
+		return errors.New("not connected to NATS")
+	}
+	return nil
 }
 
 // New connects to Redis and NATS, checks the keyspace notification setting
@@ -57,6 +79,14 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (*Bridge, error) {
 	for _, p := range cfg.Prefixes {
 		b.resync[p] = make(chan struct{}, 1)
 	}
+	b.reg = platform.NewRegistry()
+	b.m = newMetrics(b.reg, func() float64 {
+		n := 0
+		for _, q := range b.shards.queues {
+			n += q.len()
+		}
+		return float64(n)
+	})
 	if err := rdb.Ping(ctx).Err(); err != nil {
 		rdb.Close()
 		return nil, fmt.Errorf("connect to Redis at %s: %w", cfg.Redis.Addr, err)
@@ -91,6 +121,13 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (*Bridge, error) {
 func (b *Bridge) Run(ctx context.Context) error {
 	defer b.rdb.Close()
 	defer b.nc.Close()
+	ln, err := b.cfg.HTTPConfig.Listen()
+	if err != nil {
+		return err
+	}
+	httpCtx, stopHTTP := context.WithCancel(context.WithoutCancel(ctx))
+	defer stopHTTP()
+	go platform.ServeHTTP(httpCtx, ln, b.reg, b.Ready, b.log)
 
 	// Publishing outlives ctx by the grace period so that read changes reach
 	// the stream; what is still queued after that is covered by the next
@@ -114,7 +151,7 @@ func (b *Bridge) Run(ctx context.Context) error {
 		}()
 	}
 
-	err := b.subscribe(ctx)
+	err = b.subscribe(ctx)
 
 	resyncs.Wait()
 	b.shards.close()
@@ -165,6 +202,7 @@ func (b *Bridge) subscribe(ctx context.Context) error {
 				}
 				continue
 			}
+			b.subscribed.Store(0)
 			b.log.Warn("redis pubsub receive failed; reconnecting", "err", err)
 			if !backoff.Wait(ctx) {
 				return nil
@@ -176,6 +214,7 @@ func (b *Bridge) subscribe(ctx context.Context) error {
 		case *redis.Subscription:
 			if m.Kind == "psubscribe" {
 				if prefix, ok := byPattern[m.Channel]; ok {
+					b.subscribed.Add(1)
 					b.log.Info("subscribed; resyncing prefix", "prefix", prefix, "pattern", m.Channel)
 					b.requestResync(prefix)
 				}
@@ -184,9 +223,13 @@ func (b *Bridge) subscribe(ctx context.Context) error {
 			key := strings.TrimPrefix(m.Channel, chanPrefix)
 			switch b.cfg.classify(m.Payload) {
 			case writeEvent:
+				b.m.events.WithLabelValues("write").Inc()
 				b.shards.mark(key, false, false)
 			case deletionEvent:
+				b.m.events.WithLabelValues("deletion").Inc()
 				b.shards.mark(key, true, false)
+			default:
+				b.m.events.WithLabelValues("skip").Inc()
 			}
 		}
 	}
@@ -219,6 +262,8 @@ func (b *Bridge) resyncLoop(ctx context.Context, prefix string, sig <-chan struc
 			b.requestResync(prefix)
 			continue
 		}
+		b.m.resyncs.Inc()
+		b.m.resynced.Add(float64(n))
 		b.log.Info("resync queued", "prefix", prefix, "keys", n, "took", time.Since(start).Round(time.Millisecond))
 	}
 }

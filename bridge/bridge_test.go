@@ -3,6 +3,8 @@ package bridge
 import (
 	"context"
 	"fmt"
+	"io"
+	"net/http"
 	"strconv"
 	"strings"
 	"sync"
@@ -261,4 +263,57 @@ func TestBridgeExpiryAsDelete(t *testing.T) {
 		}
 		return nil
 	})
+}
+
+func TestBridgeHealthAndMetrics(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	rdb := testenv.Redis(t)
+	prefix := testenv.Name("p")
+	testenv.DeletePrefix(t, rdb, prefix)
+	cfg := testConfig(testenv.RedisAddr(), testenv.NATS(t), prefix)
+	cfg.HTTPAddr = fmt.Sprintf("127.0.0.1:%d", testenv.FreePort(t))
+	rec := runBridge(t, cfg)
+	get := func(path string) (int, string) {
+		resp, err := http.Get("http://" + cfg.HTTPAddr + path)
+		if err != nil {
+			return 0, err.Error()
+		}
+		defer resp.Body.Close()
+		body, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(body)
+	}
+	testenv.Eventually(t, 5*time.Second, func() error {
+		if code, body := get("/readyz"); code != 200 {
+			return fmt.Errorf("/readyz: %d %s", code, body)
+		}
+		return nil
+	})
+	for i := range 10 {
+		rdb.HSet(ctx, fmt.Sprintf("%s:%d", prefix, i), "a", "1")
+	}
+	rdb.Del(ctx, prefix+":0")
+	rec.waitFor(t, prefix+":0", func(last change.Change, _ []change.Change) error {
+		if last.Op != change.Delete {
+			return fmt.Errorf("not deleted yet")
+		}
+		return nil
+	})
+	_, body := get("/metrics")
+	for series, want := range map[string]float64{
+		`jetsync_bridge_events_total{kind="write"}`:    10,
+		`jetsync_bridge_events_total{kind="deletion"}`: 1,
+		`jetsync_bridge_resyncs_total`:                 1,
+	} {
+		if got := testenv.MetricValue(body, series); got != want {
+			t.Errorf("%s = %v, want %v", series, got, want)
+		}
+	}
+	// Key 0's upsert and delete may be coalesced into one read.
+	if got := testenv.MetricValue(body, "jetsync_bridge_published_total"); got < 10 || got > 11 {
+		t.Errorf("jetsync_bridge_published_total = %v, want 10 or 11", got)
+	}
+	if !strings.Contains(body, "go_goroutines") {
+		t.Error("/metrics lacks the Go collector")
+	}
 }

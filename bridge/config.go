@@ -19,6 +19,7 @@ type Config struct {
 	NATS  platform.NATSConfig `envconfig:"NATS"`
 	platform.StreamConfig
 	platform.LogConfig
+	platform.HTTPConfig
 
 	// Prefixes are the key prefixes to carry: "person,car".
 	Prefixes []string `split_words:"true" required:"true"`

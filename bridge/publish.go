@@ -42,6 +42,7 @@ func (b *Bridge) work(ctx context.Context, q *dirtyQueue) {
 		msgs, err := b.read(ctx, batch)
 		if err != nil {
 			// Redis is unreachable: put the keys back and try again.
+			b.m.readErrors.Inc()
 			b.log.Warn("reading keys from redis failed; will retry", "keys", len(batch), "err", err)
 			for _, p := range batch {
 				q.mark(p.key, p.deletion, false)
@@ -115,6 +116,7 @@ const DeadLetterFunction = "bridge"
 // key as the body, the reason in the headers.
 func (b *Bridge) deadLetter(key string, reason error) *nats.Msg {
 	b.log.Error("key dead-lettered", "key", key, "err", reason)
+	b.m.deadLetters.Inc()
 	subject := platform.DeadLetterRoot + "." + DeadLetterFunction
 	if prefix, id, ok := strings.Cut(key, ":"); ok && change.ValidPrefix(prefix) == nil {
 		subject += "." + prefix
@@ -171,9 +173,11 @@ func (b *Bridge) publish(ctx context.Context, msgs []*nats.Msg) {
 				return
 			}
 		}
+		b.m.published.Add(float64(len(msgs) - len(failed)))
 		if len(failed) == 0 {
 			return
 		}
+		b.m.retries.Add(float64(len(failed)))
 		b.log.Warn("publish failed; retrying", "changes", len(failed), "err", lastErr)
 		if !backoff.Wait(ctx) {
 			return

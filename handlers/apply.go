@@ -3,6 +3,7 @@ package handlers
 import (
 	"context"
 	"errors"
+	"time"
 )
 
 // Coalesce keeps the last change of each key, in stream order of those last
@@ -69,8 +70,8 @@ type applier struct {
 	// deadLetter stores one dead letter; it runs before the rest of the batch
 	// is committed, so a crash in between cannot lose it.
 	deadLetter func(ctx context.Context, dl DeadLetter) error
-	// stale is told about changes skipped as already applied.
-	stale func(n int)
+	// m counts what happens; nil: nothing is counted.
+	m *metrics
 }
 
 // apply writes changes. A permanent failure is narrowed down by halving the
@@ -89,6 +90,7 @@ func (a applier) apply(ctx context.Context, changes []Change) error {
 	case err == nil || !IsPermanent(err):
 		return err
 	case len(changes) == 1:
+		a.m.failed("permanent")
 		return a.deadLetter(ctx, DeadLetter{Change: changes[0], Err: err})
 	}
 	half := len(changes) / 2
@@ -122,7 +124,12 @@ func (a applier) attempt(ctx context.Context, changes []Change) ([]Change, error
 				}
 			}
 		}
+		start := time.Now()
 		err := a.sink.Write(ctx, w)
+		if err == nil {
+			a.m.committed(changes, time.Since(start))
+			a.m.count("applied", len(w.Changes))
+		}
 		var se *StaleError
 		if !errors.As(err, &se) {
 			return changes, err
@@ -140,9 +147,7 @@ func (a applier) attempt(ctx context.Context, changes []Change) ([]Change, error
 		if len(fresh) == len(changes) {
 			return changes, err // the sink named nothing of ours: treat as transient
 		}
-		if a.stale != nil {
-			a.stale(len(changes) - len(fresh))
-		}
+		a.m.count("stale", len(changes)-len(fresh))
 		changes = fresh
 	}
 	return changes, nil

@@ -25,6 +25,7 @@ type Config struct {
 	Stream string              `split_words:"true" default:"JETSYNC"`
 	NATS   platform.NATSConfig `envconfig:"NATS"`
 	platform.LogConfig
+	platform.HTTPConfig
 
 	// BatchSize is the most changes written in one transaction.
 	BatchSize int `split_words:"true" default:"500"`

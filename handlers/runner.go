@@ -5,10 +5,12 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"sync/atomic"
 	"time"
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/jetsync/jetsync/bridge/change"
 	"github.com/jetsync/jetsync/infra/platform"
@@ -28,8 +30,12 @@ type Runner struct {
 	sink Sink
 	log  *slog.Logger
 	js   jetstream.JetStream
+	reg  *prometheus.Registry
+	m    *metrics
 	// degraded is true while writes fail transiently; logged on change only.
-	degraded bool
+	degraded atomic.Bool
+	// consuming is true once the consumer is registered.
+	consuming atomic.Bool
 }
 
 // New returns a runner of fn that writes through sink. The name and version
@@ -40,7 +46,25 @@ func New(cfg Config, fn Function, sink Sink, log *slog.Logger) (*Runner, error) 
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	return &Runner{cfg: cfg, fn: fn, sink: sink, log: log.With("function", cfg.Name)}, nil
+	reg := platform.NewRegistry()
+	return &Runner{cfg: cfg, fn: fn, sink: sink, log: log.With("function", cfg.Name), reg: reg, m: newMetrics(reg, cfg.Name)}, nil
+}
+
+// Registry holds the function's metrics (served on JETSYNC_HTTP_ADDR).
+func (r *Runner) Registry() *prometheus.Registry { return r.reg }
+
+// Ready reports why the function is not ready, or nil: it is ready when it
+// consumes, is connected to NATS, and its writes succeed.
+func (r *Runner) Ready() error {
+	switch {
+	case !r.consuming.Load():
+		return errors.New("consumer not registered yet")
+	case r.js != nil && !r.js.Conn().IsConnected():
+		return errors.New("not connected to NATS")
+	case r.degraded.Load():
+		return errors.New("writes to the target are failing and being retried")
+	}
+	return nil
 }
 
 // Run consumes and applies changes until ctx is done, then finishes the batch
@@ -48,6 +72,13 @@ func New(cfg Config, fn Function, sink Sink, log *slog.Logger) (*Runner, error) 
 // It returns an error only when the function cannot start.
 func (r *Runner) Run(ctx context.Context) error {
 	defer r.sink.Close()
+	ln, err := r.cfg.HTTPConfig.Listen()
+	if err != nil {
+		return err
+	}
+	httpCtx, stopHTTP := context.WithCancel(context.WithoutCancel(ctx))
+	defer stopHTTP()
+	go platform.ServeHTTP(httpCtx, ln, r.reg, r.Ready, r.log)
 	nc, err := r.cfg.NATS.Connect("jetsync-function-"+r.cfg.Name, r.log)
 	if err != nil {
 		return err
@@ -68,6 +99,7 @@ func (r *Runner) Run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	r.consuming.Store(true)
 	work, cancelWork := context.WithCancel(context.WithoutCancel(ctx))
 	defer cancelWork()
 	context.AfterFunc(ctx, func() {
@@ -185,12 +217,14 @@ func drain(b jetstream.MessageBatch, into []jetstream.Msg) []jetstream.Msg {
 func (r *Runner) process(ctx context.Context, msgs []jetstream.Msg) {
 	var changes []Change
 	source := map[uint64]jetstream.Msg{}
+	r.m.batches.Observe(float64(len(msgs)))
 	for _, m := range msgs {
 		meta, err := m.Metadata()
 		if err != nil {
 			r.log.Error("message without JetStream metadata; leaving it unacked", "subject", m.Subject(), "err", err)
 			continue
 		}
+		r.m.lag.Set(float64(meta.NumPending))
 		c, err := decode(m, meta.Sequence.Stream)
 		if err != nil {
 			if r.publishDeadLetter(ctx, m, nil, err) != nil {
@@ -203,8 +237,7 @@ func (r *Runner) process(ctx context.Context, msgs []jetstream.Msg) {
 	}
 	lastKeepAlive := time.Now()
 	a := applier{
-		fn: r.fn, sink: r.sink, function: r.cfg.Name,
-		stale: func(n int) { r.log.Debug("skipped changes already applied", "changes", n) },
+		fn: r.fn, sink: r.sink, function: r.cfg.Name, m: r.m,
 		retry: func(ctx context.Context, attempt func() error) error {
 			return r.retry(ctx, attempt, func() {
 				if time.Since(lastKeepAlive) > r.cfg.AckWait/3 {
@@ -220,7 +253,9 @@ func (r *Runner) process(ctx context.Context, msgs []jetstream.Msg) {
 		},
 	}
 	if !keepsHistory(r.fn) {
+		n := len(changes)
 		changes = Coalesce(changes)
+		r.m.count("coalesced", n-len(changes))
 	}
 	if err := a.apply(ctx, changes); err != nil {
 		return // only ctx ends it: leave the rest for redelivery
@@ -263,6 +298,7 @@ func (r *Runner) retry(ctx context.Context, attempt func() error, keepAlive func
 			return ctx.Err()
 		}
 		r.setDegraded(true, err)
+		r.m.failed("transient")
 		keepAlive()
 		// Sleep in steps short enough to keep the messages in progress.
 		deadline := time.Now().Add(backoff.Next())
@@ -278,10 +314,10 @@ func (r *Runner) retry(ctx context.Context, attempt func() error, keepAlive func
 }
 
 func (r *Runner) setDegraded(degraded bool, err error) {
-	if degraded == r.degraded {
+	if r.degraded.Swap(degraded) == degraded {
 		return
 	}
-	r.degraded = degraded
+	r.m.degraded.Set(map[bool]float64{false: 0, true: 1}[degraded])
 	if degraded {
 		r.log.Warn("writes failing; retrying with backoff until the target is back", "err", err)
 	} else {
@@ -325,6 +361,7 @@ func (r *Runner) publishDeadLetter(ctx context.Context, m jetstream.Msg, c *Chan
 		}
 	}
 	log.Error("change dead-lettered", "err", reason)
+	r.m.count("dead_lettered", 1)
 	if err := m.Ack(); err != nil {
 		log.Warn("ack of dead-lettered change failed", "err", err)
 	}

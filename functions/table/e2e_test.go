@@ -3,6 +3,8 @@ package main
 import (
 	"context"
 	"fmt"
+	"io"
+	"net/http"
 	"os"
 	"strconv"
 	"strings"
@@ -175,9 +177,22 @@ func TestDatabaseOutage(t *testing.T) {
 	w.StartBridge(prefix)
 	cfg := w.tableConfig(testenv.Name("persons"), prefix, table, "person_id", "age:age", proxy.Addr)
 	cfg.AckWait = 2 * time.Second
+	cfg.HTTPAddr = fmt.Sprintf("127.0.0.1:%d", testenv.FreePort(t))
 	w.startFunction(cfg)
 	w.Redis.HSet(ctx, prefix+":before", "age", "1")
 	w.waitRows(table, map[string]int{"before": 1}, 10*time.Second)
+	get := func(path string) (int, string) {
+		resp, err := http.Get("http://" + cfg.HTTPAddr + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		body, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(body)
+	}
+	if code, body := get("/readyz"); code != 200 {
+		t.Fatalf("/readyz before the outage: %d %s", code, body)
+	}
 
 	proxy.Cut()
 	want := map[string]int{"before": 1}
@@ -202,8 +217,37 @@ func TestDatabaseOutage(t *testing.T) {
 	if n := w.Count(table); n != 1 {
 		t.Fatalf("during the outage the table has %d rows, want 1", n)
 	}
+	if code, body := get("/readyz"); code != 503 || !strings.Contains(body, "writes to the target are failing") {
+		t.Fatalf("/readyz during the outage: %d %s", code, body)
+	}
+	if _, body := get("/metrics"); !strings.Contains(body, `jetsync_function_degraded{function="`+cfg.Name+`"} 1`) {
+		t.Fatalf("/metrics during the outage does not show the function degraded:\n%s", body)
+	}
+	if code, _ := get("/healthz"); code != 200 {
+		t.Fatalf("/healthz during the outage: %d; a degraded function is still alive", code)
+	}
 	proxy.Restore()
 	w.waitRows(table, want, 40*time.Second)
+	testenv.Eventually(t, 5*time.Second, func() error {
+		if code, body := get("/readyz"); code != 200 {
+			return fmt.Errorf("/readyz after the outage: %d %s", code, body)
+		}
+		return nil
+	})
+	_, body := get("/metrics")
+	if !strings.Contains(body, `jetsync_function_degraded{function="`+cfg.Name+`"} 0`) {
+		t.Errorf("/metrics does not show the function recovered")
+	}
+	// At least one change per key was applied and timed end to end (the
+	// bridge may publish a key twice if its resync meets its first write).
+	for _, series := range []string{
+		`jetsync_function_changes_total{function="` + cfg.Name + `",result="applied"}`,
+		`jetsync_function_end_to_end_seconds_count{function="` + cfg.Name + `"}`,
+	} {
+		if n := testenv.MetricValue(body, series); n < 201 {
+			t.Errorf("%s %v, want at least 201", series, n)
+		}
+	}
 }
 
 // TestBadConfigStops: a configuration that cannot work stops the function at

@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"net"
 	"os"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -239,3 +240,18 @@ func (p *Proxy) Restore() {
 
 // String is the proxy's address.
 func (p *Proxy) String() string { return fmt.Sprintf("proxy %s -> %s", p.Addr, p.target) }
+
+// MetricValue reads, from a Prometheus text exposition, the value on the
+// line that starts with series (name and labels, then a space); -1 when
+// there is none.
+func MetricValue(body, series string) float64 {
+	for _, line := range strings.Split(body, "\n") {
+		if v, ok := strings.CutPrefix(line, series+" "); ok {
+			f, err := strconv.ParseFloat(v, 64)
+			if err == nil {
+				return f
+			}
+		}
+	}
+	return -1
+}

@@ -1,0 +1,39 @@
+package bridge
+
+import (
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+type metrics struct {
+	events      *prometheus.CounterVec // keyspace notifications by what they mean
+	published   prometheus.Counter
+	retries     prometheus.Counter
+	deadLetters prometheus.Counter
+	resyncs     prometheus.Counter
+	resynced    prometheus.Counter
+	queued      prometheus.GaugeFunc
+	readErrors  prometheus.Counter
+}
+
+func newMetrics(reg prometheus.Registerer, queued func() float64) *metrics {
+	m := &metrics{
+		events: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "jetsync_bridge_events_total",
+			Help: "Keyspace notifications received, by kind: write, deletion, skip (EXPIRE, ignored expiry, ...).",
+		}, []string{"kind"}),
+		published:   prometheus.NewCounter(prometheus.CounterOpts{Name: "jetsync_bridge_published_total", Help: "Messages stored (PubAck received): changes, and dead letters of keys."}),
+		retries:     prometheus.NewCounter(prometheus.CounterOpts{Name: "jetsync_bridge_publish_retries_total", Help: "Publishes sent again after a failure."}),
+		deadLetters: prometheus.NewCounter(prometheus.CounterOpts{Name: "jetsync_bridge_dead_letters_total", Help: "Keys that could not become a change (not a hash, no id)."}),
+		resyncs:     prometheus.NewCounter(prometheus.CounterOpts{Name: "jetsync_bridge_resyncs_total", Help: "Resyncs of a prefix (after every (re)subscribe)."}),
+		resynced:    prometheus.NewCounter(prometheus.CounterOpts{Name: "jetsync_bridge_resynced_keys_total", Help: "Keys queued by resyncs."}),
+		readErrors:  prometheus.NewCounter(prometheus.CounterOpts{Name: "jetsync_bridge_read_errors_total", Help: "Failed pipelined reads from Redis (retried)."}),
+		queued: prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "jetsync_bridge_queued_keys", Help: "Dirty keys waiting to be read and published.",
+		}, queued),
+	}
+	reg.MustRegister(m.events, m.published, m.retries, m.deadLetters, m.resyncs, m.resynced, m.readErrors, m.queued)
+	for _, k := range []string{"write", "deletion", "skip"} {
+		m.events.WithLabelValues(k)
+	}
+	return m
+}

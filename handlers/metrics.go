@@ -1,0 +1,91 @@
+package handlers
+
+import (
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// metrics are one function's Prometheus metrics; every series carries the
+// function's name as a constant label.
+type metrics struct {
+	changes    *prometheus.CounterVec // by result
+	batches    prometheus.Histogram   // changes per batch
+	errors     *prometheus.CounterVec // failed writes by class
+	degraded   prometheus.Gauge
+	lag        prometheus.Gauge
+	latency    prometheus.Histogram // bridge saw it → committed
+	commitTime prometheus.Histogram
+}
+
+func newMetrics(reg prometheus.Registerer, function string) *metrics {
+	labels := prometheus.Labels{"function": function}
+	m := &metrics{
+		changes: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "jetsync_function_changes_total", ConstLabels: labels,
+			Help: "Changes handled, by result: applied, coalesced (superseded in their batch), stale (already applied), dead_lettered.",
+		}, []string{"result"}),
+		batches: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name: "jetsync_function_batch_changes", ConstLabels: labels,
+			Help:    "Messages per fetched batch.",
+			Buckets: prometheus.ExponentialBuckets(1, 2, 14),
+		}),
+		errors: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "jetsync_function_write_errors_total", ConstLabels: labels,
+			Help: "Failed writes, by class: transient (retried) or permanent (isolated and dead-lettered).",
+		}, []string{"class"}),
+		degraded: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "jetsync_function_degraded", ConstLabels: labels,
+			Help: "1 while writes fail transiently and are being retried.",
+		}),
+		lag: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "jetsync_function_consumer_pending", ConstLabels: labels,
+			Help: "Messages in the stream after the last one fetched (consumer lag).",
+		}),
+		latency: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name: "jetsync_function_end_to_end_seconds", ConstLabels: labels,
+			Help:    "From the bridge reading a change to its commit in the target.",
+			Buckets: prometheus.ExponentialBuckets(0.001, 2, 16),
+		}),
+		commitTime: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name: "jetsync_function_write_seconds", ConstLabels: labels,
+			Help:    "Time of one successful write (transaction) to the target.",
+			Buckets: prometheus.ExponentialBuckets(0.0005, 2, 16),
+		}),
+	}
+	reg.MustRegister(m.changes, m.batches, m.errors, m.degraded, m.lag, m.latency, m.commitTime)
+	for _, r := range []string{"applied", "coalesced", "stale", "dead_lettered"} {
+		m.changes.WithLabelValues(r)
+	}
+	for _, c := range []string{"transient", "permanent"} {
+		m.errors.WithLabelValues(c)
+	}
+	return m
+}
+
+// The methods below accept a nil *metrics (handlers.Apply runs without).
+
+func (m *metrics) count(result string, n int) {
+	if m != nil && n > 0 {
+		m.changes.WithLabelValues(result).Add(float64(n))
+	}
+}
+
+func (m *metrics) failed(class string) {
+	if m != nil {
+		m.errors.WithLabelValues(class).Inc()
+	}
+}
+
+func (m *metrics) committed(changes []Change, took time.Duration) {
+	if m == nil {
+		return
+	}
+	m.commitTime.Observe(took.Seconds())
+	now := time.Now()
+	for _, c := range changes {
+		if !c.Seen.IsZero() {
+			m.latency.Observe(now.Sub(c.Seen).Seconds())
+		}
+	}
+}

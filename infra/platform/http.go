@@ -1,0 +1,73 @@
+package platform
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+)
+
+// HTTPConfig is the address of the process's metrics and health endpoints.
+type HTTPConfig struct {
+	// HTTPAddr serves /metrics, /healthz and /readyz, e.g. ":8080"; empty:
+	// none. The container images set :8080.
+	HTTPAddr string `split_words:"true"`
+}
+
+// NewRegistry returns a Prometheus registry with the Go and process
+// collectors.
+func NewRegistry() *prometheus.Registry {
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	return reg
+}
+
+// Listen binds addr now, so that a port in use stops the process at start
+// with a message naming the variable.
+func (c HTTPConfig) Listen() (net.Listener, error) {
+	if c.HTTPAddr == "" {
+		return nil, nil
+	}
+	ln, err := net.Listen("tcp", c.HTTPAddr)
+	if err != nil {
+		return nil, fmt.Errorf("JETSYNC_HTTP_ADDR=%s: %w (set another address, or empty for no endpoints)", c.HTTPAddr, err)
+	}
+	return ln, nil
+}
+
+// ServeHTTP serves on ln until ctx is done: /metrics from reg, /healthz
+// (200 while the process runs) and /readyz (200 when ready returns nil,
+// else 503 with its error). A nil ln serves nothing.
+func ServeHTTP(ctx context.Context, ln net.Listener, reg *prometheus.Registry, ready func() error, log *slog.Logger) {
+	if ln == nil {
+		return
+	}
+	mux := http.NewServeMux()
+	mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
+	mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) { fmt.Fprintln(w, "ok") })
+	mux.HandleFunc("/readyz", func(w http.ResponseWriter, _ *http.Request) {
+		if err := ready(); err != nil {
+			http.Error(w, "not ready: "+err.Error(), http.StatusServiceUnavailable)
+			return
+		}
+		fmt.Fprintln(w, "ready")
+	})
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
+	go func() {
+		<-ctx.Done()
+		shut, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		defer cancel()
+		_ = srv.Shutdown(shut)
+	}()
+	log.Info("serving metrics and health", "addr", ln.Addr().String())
+	if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		log.Error("http server", "err", err)
+	}
+}
