@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strconv"
 	"sync/atomic"
 	"time"
 
@@ -22,6 +23,14 @@ var ErrOlderVersion = errors.New("a newer version of this function owns its cons
 
 // metaVersion is the consumer metadata key that records the function version.
 const metaVersion = "jetsync_version"
+
+// Headers of a change requeued from the dead letters (jetsync dlq requeue):
+// the sequence it was first published with, and the one function it is for
+// (other functions of the prefix ack it without applying it).
+const (
+	HeaderOriginalSeq = "Jetsync-Original-Seq"
+	HeaderRequeuedFor = "Jetsync-Requeued-For"
+)
 
 // Runner runs one function.
 type Runner struct {
@@ -216,7 +225,7 @@ func drain(b jetstream.MessageBatch, into []jetstream.Msg) []jetstream.Msg {
 // messages are left unacked and JetStream redelivers them.
 func (r *Runner) process(ctx context.Context, msgs []jetstream.Msg) {
 	var changes []Change
-	source := map[uint64]jetstream.Msg{}
+	source := map[KeySeq]jetstream.Msg{}
 	r.m.batches.Observe(float64(len(msgs)))
 	for _, m := range msgs {
 		meta, err := m.Metadata()
@@ -232,7 +241,10 @@ func (r *Runner) process(ctx context.Context, msgs []jetstream.Msg) {
 			}
 			continue
 		}
-		source[c.Seq] = m
+		if to := m.Headers().Get(HeaderRequeuedFor); to != "" && to != r.cfg.Name {
+			continue // another function's requeued dead letter: acked below
+		}
+		source[KeySeq{Key: c.Key, Seq: c.Seq}] = m
 		changes = append(changes, c)
 	}
 	lastKeepAlive := time.Now()
@@ -249,7 +261,7 @@ func (r *Runner) process(ctx context.Context, msgs []jetstream.Msg) {
 			})
 		},
 		deadLetter: func(ctx context.Context, dl DeadLetter) error {
-			return r.publishDeadLetter(ctx, source[dl.Change.Seq], &dl.Change, dl.Err)
+			return r.publishDeadLetter(ctx, source[KeySeq{Key: dl.Change.Key, Seq: dl.Change.Seq}], &dl.Change, dl.Err)
 		},
 	}
 	if !keepsHistory(r.fn) {
@@ -268,10 +280,21 @@ func (r *Runner) process(ctx context.Context, msgs []jetstream.Msg) {
 }
 
 // decode parses a message into a Change and checks it against its subject.
+//
+// A change requeued from the dead letters carries the sequence of its first
+// publication (HeaderOriginalSeq); it keeps that sequence, so that it is
+// applied only if nothing newer of its key was applied meanwhile.
 func decode(m jetstream.Msg, seq uint64) (Change, error) {
 	c, err := change.Decode(m.Data())
 	if err != nil {
 		return Change{}, err
+	}
+	if orig := m.Headers().Get(HeaderOriginalSeq); orig != "" {
+		n, err := strconv.ParseUint(orig, 10, 64)
+		if err != nil || n == 0 || n > seq {
+			return Change{}, fmt.Errorf("%w: header %s=%q", change.ErrMalformed, HeaderOriginalSeq, orig)
+		}
+		seq = n
 	}
 	prefix, id, err := change.ParseSubject(m.Subject())
 	if err != nil {
@@ -343,6 +366,9 @@ func (r *Runner) publishDeadLetter(ctx context.Context, m jetstream.Msg, c *Chan
 	dl.Header.Set("Jetsync-Error", reason.Error())
 	dl.Header.Set("Jetsync-Subject", m.Subject())
 	dl.Header.Set("Jetsync-Stream-Seq", fmt.Sprint(seq))
+	if c != nil && c.Seq != seq {
+		dl.Header.Set(HeaderOriginalSeq, fmt.Sprint(c.Seq))
+	}
 	dl.Header.Set("Jetsync-Delivered", fmt.Sprint(delivered))
 	dl.Header.Set("Jetsync-Time", time.Now().UTC().Format(time.RFC3339Nano))
 	log := r.log.With("subject", m.Subject(), "seq", seq)

@@ -1,0 +1,133 @@
+package cli
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"runtime/debug"
+
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/jetsync/jetsync/infra/platform"
+)
+
+// Config is what the tool needs to reach the stream.
+type Config struct {
+	NATS   platform.NATSConfig `envconfig:"NATS"`
+	Stream string              `split_words:"true" default:"JETSYNC"`
+}
+
+// Exit statuses.
+const (
+	ExitOK       = 0
+	ExitFailed   = 1
+	ExitUsage    = 2
+	ExitNotFound = 4
+)
+
+// errUsage and errNotFound select the exit status.
+var (
+	errUsage    = errors.New("usage")
+	errNotFound = errors.New("not found")
+)
+
+const usage = `jetsync — operate jetsync
+
+  jetsync dlq list <function> [--json]       dead letters of a function: sequence, time, key, reason
+  jetsync dlq show <function> <seq>          one dead letter: headers and body
+  jetsync dlq requeue <function> <seq>...    send dead letters back through the function, in order
+  jetsync dlq requeue <function> --all
+  jetsync dlq purge <function> [<seq>...]    delete dead letters (all of the function's without seqs)
+  jetsync version
+
+The bridge files keys it cannot read under the function name "bridge".
+NATS: JETSYNC_NATS_URL (default nats://127.0.0.1:4222), _USER, _PASSWORD[_FILE],
+_TOKEN[_FILE], _CREDS_FILE, _CA_FILE. Stream: JETSYNC_STREAM (default JETSYNC).
+Exit status: 0 done, 1 failed, 2 usage, 4 nothing matched.
+`
+
+// Run runs one command and returns the exit status.
+func Run(ctx context.Context, cfg Config, args []string, stdout, stderr io.Writer) int {
+	err := run(ctx, cfg, args, stdout)
+	switch {
+	case err == nil:
+		return ExitOK
+	case errors.Is(err, errUsage):
+		fmt.Fprintf(stderr, "jetsync: %v\n\n%s", err, usage)
+		return ExitUsage
+	case errors.Is(err, errNotFound):
+		fmt.Fprintln(stderr, "jetsync:", err)
+		return ExitNotFound
+	default:
+		fmt.Fprintln(stderr, "jetsync:", err)
+		return ExitFailed
+	}
+}
+
+func run(ctx context.Context, cfg Config, args []string, stdout io.Writer) error {
+	if len(args) == 0 {
+		return fmt.Errorf("%w: no command", errUsage)
+	}
+	switch args[0] {
+	case "version":
+		fmt.Fprintln(stdout, "jetsync", version())
+		return nil
+	case "help", "-h", "--help":
+		fmt.Fprint(stdout, usage)
+		return nil
+	case "dlq":
+		if len(args) < 3 {
+			return fmt.Errorf("%w: dlq needs a subcommand and a function", errUsage)
+		}
+		js, closeNATS, err := connect(cfg)
+		if err != nil {
+			return err
+		}
+		defer closeNATS()
+		d := dlq{js: js, stream: cfg.Stream, function: args[2], out: stdout}
+		switch args[1] {
+		case "list":
+			return d.list(ctx, args[3:])
+		case "show":
+			return d.show(ctx, args[3:])
+		case "requeue":
+			return d.requeue(ctx, args[3:])
+		case "purge":
+			return d.purge(ctx, args[3:])
+		}
+		return fmt.Errorf("%w: unknown dlq subcommand %q", errUsage, args[1])
+	}
+	return fmt.Errorf("%w: unknown command %q", errUsage, args[0])
+}
+
+func connect(cfg Config) (jetstream.JetStream, func(), error) {
+	if err := cfg.NATS.Validate(); err != nil {
+		return nil, nil, err
+	}
+	nc, err := cfg.NATS.Connect("jetsync-cli", slog.New(slog.DiscardHandler))
+	if err != nil {
+		return nil, nil, err
+	}
+	js, err := jetstream.New(nc)
+	if err != nil {
+		nc.Close()
+		return nil, nil, err
+	}
+	return js, nc.Close, nil
+}
+
+// version is the module version the binary was built from.
+func version() string {
+	if bi, ok := debug.ReadBuildInfo(); ok && bi.Main.Version != "" {
+		v := bi.Main.Version
+		for _, s := range bi.Settings {
+			if s.Key == "vcs.revision" {
+				v += " (" + s.Value + ")"
+			}
+		}
+		return v
+	}
+	return "(devel)"
+}
