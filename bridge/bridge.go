@@ -121,13 +121,11 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (*Bridge, error) {
 func (b *Bridge) Run(ctx context.Context) error {
 	defer b.rdb.Close()
 	defer b.nc.Close()
-	ln, err := b.cfg.HTTPConfig.Listen()
+	stopHTTP, err := b.cfg.HTTPConfig.Serve(b.reg, b.Ready, b.log)
 	if err != nil {
 		return err
 	}
-	httpCtx, stopHTTP := context.WithCancel(context.WithoutCancel(ctx))
 	defer stopHTTP()
-	go platform.ServeHTTP(httpCtx, ln, b.reg, b.Ready, b.log)
 
 	// Publishing outlives ctx by the grace period so that read changes reach
 	// the stream; what is still queued after that is covered by the next

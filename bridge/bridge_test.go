@@ -3,8 +3,6 @@ package bridge
 import (
 	"context"
 	"fmt"
-	"io"
-	"net/http"
 	"strconv"
 	"strings"
 	"sync"
@@ -274,15 +272,7 @@ func TestBridgeHealthAndMetrics(t *testing.T) {
 	cfg := testConfig(testenv.RedisAddr(), testenv.NATS(t), prefix)
 	cfg.HTTPAddr = fmt.Sprintf("127.0.0.1:%d", testenv.FreePort(t))
 	rec := runBridge(t, cfg)
-	get := func(path string) (int, string) {
-		resp, err := http.Get("http://" + cfg.HTTPAddr + path)
-		if err != nil {
-			return 0, err.Error()
-		}
-		defer resp.Body.Close()
-		body, _ := io.ReadAll(resp.Body)
-		return resp.StatusCode, string(body)
-	}
+	get := func(path string) (int, string) { return testenv.HTTPGet("http://" + cfg.HTTPAddr + path) }
 	testenv.Eventually(t, 5*time.Second, func() error {
 		if code, body := get("/readyz"); code != 200 {
 			return fmt.Errorf("/readyz: %d %s", code, body)

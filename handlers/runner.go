@@ -81,13 +81,11 @@ func (r *Runner) Ready() error {
 // It returns an error only when the function cannot start.
 func (r *Runner) Run(ctx context.Context) error {
 	defer r.sink.Close()
-	ln, err := r.cfg.HTTPConfig.Listen()
+	stopHTTP, err := r.cfg.HTTPConfig.Serve(r.reg, r.Ready, r.log)
 	if err != nil {
 		return err
 	}
-	httpCtx, stopHTTP := context.WithCancel(context.WithoutCancel(ctx))
 	defer stopHTTP()
-	go platform.ServeHTTP(httpCtx, ln, r.reg, r.Ready, r.log)
 	nc, err := r.cfg.NATS.Connect("jetsync-function-"+r.cfg.Name, r.log)
 	if err != nil {
 		return err

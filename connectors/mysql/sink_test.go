@@ -209,28 +209,12 @@ func TestPasswordFileRotation(t *testing.T) {
 		t.Fatal(err)
 	}
 	// Drop the sink's open connections so that it must log in again.
-	rows, err := db.Query("SELECT ID FROM information_schema.PROCESSLIST WHERE USER = ?", user)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var ids []int64
-	for rows.Next() {
-		var id int64
-		rows.Scan(&id)
-		ids = append(ids, id)
-	}
-	rows.Close()
-	if len(ids) == 0 {
-		t.Fatal("the sink has no open connection to drop")
-	}
-	for _, id := range ids {
-		db.Exec(fmt.Sprintf("KILL %d", id))
-	}
+	testenv.KillConnections(t, db, user)
 	testenv.Eventually(t, 10*time.Second, func() error { return write("2") })
 
 	// The old password no longer works: a sink that keeps it is refused.
 	cfg.PasswordFile, cfg.Password = "", "first-secret"
-	_, err = mysql.Open(context.Background(), cfg, testenv.Logger(t))
+	_, err := mysql.Open(context.Background(), cfg, testenv.Logger(t))
 	if err == nil || !strings.Contains(err.Error(), "Access denied") {
 		t.Fatalf("Open with the old password: %v, want access denied", err)
 	}

@@ -11,7 +11,6 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
-	"github.com/jetsync/jetsync/connectors/mysql"
 	"github.com/jetsync/jetsync/handlers/handlertest"
 	"github.com/jetsync/jetsync/infra/testenv"
 	"github.com/jetsync/jetsync/infra/testenv/e2e"
@@ -27,11 +26,7 @@ func TestFanOutKit(t *testing.T) {
 	t.Parallel()
 	w := e2e.New(t)
 	persons, emails := tables(w)
-	sink, err := mysql.Open(context.Background(), w.MySQLConfig(testenv.MySQLAddr()), w.Logger())
-	if err != nil {
-		t.Fatal(err)
-	}
-	kit := handlertest.New(t, FanOut{Persons: persons, Emails: emails}, sink)
+	kit := handlertest.New(t, FanOut{Persons: persons, Emails: emails}, w.MySQLSink())
 	kit.Upsert("person:1", map[string]string{"first_name": "A", "email": "A@X.PL"})
 	kit.Upsert("person:2", map[string]string{"first_name": "B"})
 	kit.Upsert("person:3", map[string]string{"first_name": "C", "email": "c@x.pl"})

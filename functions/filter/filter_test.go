@@ -6,9 +6,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/jetsync/jetsync/connectors/mysql"
 	"github.com/jetsync/jetsync/handlers/handlertest"
-	"github.com/jetsync/jetsync/infra/testenv"
 	"github.com/jetsync/jetsync/infra/testenv/e2e"
 )
 
@@ -18,11 +16,7 @@ func TestFilterKit(t *testing.T) {
 	t.Parallel()
 	w := e2e.New(t)
 	table := w.Table("persons", columns)
-	sink, err := mysql.Open(context.Background(), w.MySQLConfig(testenv.MySQLAddr()), w.Logger())
-	if err != nil {
-		t.Fatal(err)
-	}
-	kit := handlertest.New(t, NoTestUsers{Table: table, SkipIDPrefix: "test-"}, sink)
+	kit := handlertest.New(t, NoTestUsers{Table: table, SkipIDPrefix: "test-"}, w.MySQLSink())
 	kit.Upsert("person:1", map[string]string{"first_name": "Real", "age": "30"})
 	kit.Upsert("person:test-2", map[string]string{"first_name": "Skipped by id"})
 	kit.Upsert("person:3", map[string]string{"first_name": "Skipped by flag", "is_test": "yes"})

@@ -3,8 +3,6 @@ package main
 import (
 	"context"
 	"fmt"
-	"io"
-	"net/http"
 	"os"
 	"strconv"
 	"strings"
@@ -181,15 +179,7 @@ func TestDatabaseOutage(t *testing.T) {
 	w.startFunction(cfg)
 	w.Redis.HSet(ctx, prefix+":before", "age", "1")
 	w.waitRows(table, map[string]int{"before": 1}, 10*time.Second)
-	get := func(path string) (int, string) {
-		resp, err := http.Get("http://" + cfg.HTTPAddr + path)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer resp.Body.Close()
-		body, _ := io.ReadAll(resp.Body)
-		return resp.StatusCode, string(body)
-	}
+	get := func(path string) (int, string) { return testenv.HTTPGet("http://" + cfg.HTTPAddr + path) }
 	if code, body := get("/readyz"); code != 200 {
 		t.Fatalf("/readyz before the outage: %d %s", code, body)
 	}

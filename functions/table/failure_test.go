@@ -293,7 +293,7 @@ func TestCredentialRotation(t *testing.T) {
 	// Rotate in the database first: until the file follows, new
 	// connections fail (and are logged) but nothing is lost.
 	testenv.Exec(t, w.DB, fmt.Sprintf("ALTER USER '%s'@'%%' IDENTIFIED BY '%s'", user, newPW))
-	killConnections(t, w, user)
+	testenv.KillConnections(t, w.DB, user)
 	w.Redis.HSet(ctx, prefix+":2", "age", "2")
 	testenv.Eventually(t, 10*time.Second, func() error {
 		if !strings.Contains(logs.String(), "Access denied") {
@@ -308,24 +308,6 @@ func TestCredentialRotation(t *testing.T) {
 		if strings.Contains(logs.String(), pw) {
 			t.Fatalf("the log shows a password:\n%s", logs.String())
 		}
-	}
-}
-
-func killConnections(t *testing.T, w *world, user string) {
-	t.Helper()
-	rows, err := w.DB.Query("SELECT ID FROM information_schema.PROCESSLIST WHERE USER = ?", user)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var ids []int64
-	for rows.Next() {
-		var id int64
-		rows.Scan(&id)
-		ids = append(ids, id)
-	}
-	rows.Close()
-	for _, id := range ids {
-		w.DB.Exec(fmt.Sprintf("KILL %d", id))
 	}
 }
 

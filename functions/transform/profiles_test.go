@@ -6,9 +6,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/jetsync/jetsync/connectors/mysql"
 	"github.com/jetsync/jetsync/handlers/handlertest"
-	"github.com/jetsync/jetsync/infra/testenv"
 	"github.com/jetsync/jetsync/infra/testenv/e2e"
 )
 
@@ -20,11 +18,7 @@ func TestProfilesKit(t *testing.T) {
 	t.Parallel()
 	w := e2e.New(t)
 	table := w.Table("profiles", columns)
-	sink, err := mysql.Open(context.Background(), w.MySQLConfig(testenv.MySQLAddr()), w.Logger())
-	if err != nil {
-		t.Fatal(err)
-	}
-	kit := handlertest.New(t, Profiles{Table: table}, sink)
+	kit := handlertest.New(t, Profiles{Table: table}, w.MySQLSink())
 	kit.Now = func() time.Time { return time.Date(2026, 11, 26, 12, 0, 0, 0, time.UTC) }
 	kit.Upsert("person:1", map[string]string{"first_name": " Marek", "last_name": "Michalski ", "age": "27", "email": "  Marek@Example.COM ", "signed_up": "2024-02-29"})
 	kit.Upsert("person:2", map[string]string{"first_name": "Ada", "age": "", "signed_up": "1700000000"})

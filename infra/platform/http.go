@@ -29,26 +29,25 @@ func NewRegistry() *prometheus.Registry {
 	return reg
 }
 
-// Listen binds addr now, so that a port in use stops the process at start
-// with a message naming the variable.
-func (c HTTPConfig) Listen() (net.Listener, error) {
+// Serve binds HTTPAddr now (so that a port in use stops the process at
+// start with a message naming the variable) and serves, until stop is
+// called: /metrics from reg, /healthz (200 while the process runs) and
+// /readyz (200 when ready returns nil, else 503 with its error). With no
+// HTTPAddr it serves nothing.
+func (c HTTPConfig) Serve(reg *prometheus.Registry, ready func() error, log *slog.Logger) (stop func(), err error) {
 	if c.HTTPAddr == "" {
-		return nil, nil
+		return func() {}, nil
 	}
 	ln, err := net.Listen("tcp", c.HTTPAddr)
 	if err != nil {
 		return nil, fmt.Errorf("JETSYNC_HTTP_ADDR=%s: %w (set another address, or empty for no endpoints)", c.HTTPAddr, err)
 	}
-	return ln, nil
+	ctx, stop := context.WithCancel(context.Background())
+	go serveHTTP(ctx, ln, reg, ready, log)
+	return stop, nil
 }
 
-// ServeHTTP serves on ln until ctx is done: /metrics from reg, /healthz
-// (200 while the process runs) and /readyz (200 when ready returns nil,
-// else 503 with its error). A nil ln serves nothing.
-func ServeHTTP(ctx context.Context, ln net.Listener, reg *prometheus.Registry, ready func() error, log *slog.Logger) {
-	if ln == nil {
-		return
-	}
+func serveHTTP(ctx context.Context, ln net.Listener, reg *prometheus.Registry, ready func() error, log *slog.Logger) {
 	mux := http.NewServeMux()
 	mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
 	mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) { fmt.Fprintln(w, "ok") })

@@ -9,6 +9,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"net/http"
 	"os"
 	"strconv"
 	"strings"
@@ -254,4 +255,41 @@ func MetricValue(body, series string) float64 {
 		}
 	}
 	return -1
+}
+
+// HTTPGet returns the status and body of a GET of url (status 0 and the
+// error's text when the request fails).
+func HTTPGet(url string) (int, string) {
+	resp, err := http.Get(url)
+	if err != nil {
+		return 0, err.Error()
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(body)
+}
+
+// KillConnections ends every MariaDB connection of user, as a network
+// failure or a server restart would.
+func KillConnections(t testing.TB, db *sql.DB, user string) {
+	t.Helper()
+	rows, err := db.Query("SELECT ID FROM information_schema.PROCESSLIST WHERE USER = ?", user)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ids []int64
+	for rows.Next() {
+		var id int64
+		if err := rows.Scan(&id); err != nil {
+			t.Fatal(err)
+		}
+		ids = append(ids, id)
+	}
+	rows.Close()
+	if len(ids) == 0 {
+		t.Fatalf("%s has no connection to end", user)
+	}
+	for _, id := range ids {
+		db.Exec(fmt.Sprintf("KILL %d", id))
+	}
 }

@@ -99,6 +99,18 @@ func (w *World) OpenMySQL(addr string) handlers.Open {
 	}
 }
 
+// MySQLSink opens a sink to the test MariaDB (for handlertest kits); it is
+// closed when the test ends.
+func (w *World) MySQLSink() *mysql.Sink {
+	w.T.Helper()
+	s, err := mysql.Open(context.Background(), w.MySQLConfig(testenv.MySQLAddr()), w.Logger())
+	if err != nil {
+		w.T.Fatal(err)
+	}
+	w.T.Cleanup(func() { s.Close() })
+	return s
+}
+
 // StartFunction runs fn with cfg, writing to the test MariaDB, until stop.
 func (w *World) StartFunction(cfg handlers.Config, fn handlers.Function) (stop func()) {
 	return w.Start(cfg.Name, func(ctx context.Context) error {
