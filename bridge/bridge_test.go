@@ -307,3 +307,45 @@ func TestBridgeHealthAndMetrics(t *testing.T) {
 		t.Error("/metrics lacks the Go collector")
 	}
 }
+
+// TestBridgeDeadLettersUnsendable: a hash that cannot travel unchanged (too
+// big for the server's max_payload, or not UTF-8) is a dead letter with its
+// reason, and the bridge keeps flowing.
+func TestBridgeDeadLettersUnsendable(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	rdb := testenv.Redis(t)
+	prefix := testenv.Name("p")
+	testenv.DeletePrefix(t, rdb, prefix)
+	cfg := testConfig(testenv.RedisAddr(), testenv.NATS(t), prefix)
+	rec := runBridge(t, cfg)
+	rdb.HSet(ctx, prefix+":big", "blob", strings.Repeat("x", 2<<20))
+	rdb.HSet(ctx, prefix+":bin", "v", "\xff\xfe")
+	rdb.HSet(ctx, prefix+":after", "a", "1")
+	rec.waitFor(t, prefix+":after", func(change.Change, []change.Change) error { return nil })
+	nc, err := nats.Connect(cfg.NATS.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	js, _ := jetstream.New(nc)
+	for subject, reason := range map[string]string{
+		"jetsync-dlq.bridge." + prefix + ".big": "max_payload",
+		"jetsync-dlq.bridge." + prefix + ".bin": "not valid UTF-8",
+	} {
+		testenv.Eventually(t, 10*time.Second, func() error {
+			s, err := js.Stream(ctx, cfg.StreamConfig.Name+"_DLQ")
+			if err != nil {
+				return err
+			}
+			m, err := s.GetLastMsgForSubject(ctx, subject)
+			if err != nil {
+				return fmt.Errorf("%s: %w", subject, err)
+			}
+			if got := m.Header.Get("Jetsync-Error"); !strings.Contains(got, reason) {
+				return fmt.Errorf("%s: reason %q, want %q", subject, got, reason)
+			}
+			return nil
+		})
+	}
+}

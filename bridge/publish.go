@@ -10,6 +10,7 @@ import (
 	"strings"
 	"sync/atomic"
 	"time"
+	"unicode/utf8"
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
@@ -90,9 +91,16 @@ func (b *Bridge) read(ctx context.Context, batch []pending) ([]*nats.Msg, error)
 			msgs = append(msgs, b.deadLetter(p.key, err))
 			continue
 		}
+		if err := validUTF8(p.key, fields); err != nil {
+			msgs = append(msgs, b.deadLetter(p.key, err))
+			continue
+		}
 		body, err := c.Encode()
+		if err == nil && int64(len(body)) > b.nc.MaxPayload()-1024 {
+			err = fmt.Errorf("the change of key %q is %d bytes; the NATS server's max_payload is %d", p.key, len(body), b.nc.MaxPayload())
+		}
 		if err != nil {
-			b.log.Error("encode change", "key", p.key, "err", err)
+			msgs = append(msgs, b.deadLetter(p.key, err))
 			continue
 		}
 		m := nats.NewMsg(change.Subject(c.Prefix, c.ID))
@@ -101,6 +109,20 @@ func (b *Bridge) read(ctx context.Context, batch []pending) ([]*nats.Msg, error)
 		msgs = append(msgs, m)
 	}
 	return msgs, nil
+}
+
+// validUTF8 checks that a hash can travel as JSON text without being
+// changed: invalid UTF-8 would silently become U+FFFD.
+func validUTF8(key string, fields map[string]string) error {
+	for f, v := range fields {
+		if !utf8.ValidString(f) {
+			return fmt.Errorf("key %q has a field name that is not valid UTF-8: %q", key, f)
+		}
+		if !utf8.ValidString(v) {
+			return fmt.Errorf("field %q of key %q is not valid UTF-8 (binary values are not carried)", f, key)
+		}
+	}
+	return nil
 }
 
 func (b *Bridge) msgID() string {
