@@ -30,9 +30,11 @@ type Bridge struct {
 	// resync has one signal channel per prefix; a signal while a resync of
 	// that prefix runs makes it run once more.
 	resync map[string]chan struct{}
-	runID  string
-	reg    *prometheus.Registry
-	m      *metrics
+	// kinds maps each prefix to its value type.
+	kinds map[string]string
+	runID string
+	reg   *prometheus.Registry
+	m     *metrics
 	// subscribed counts prefixes whose subscription is confirmed; reset on
 	// every receive error.
 	subscribed atomic.Int32
@@ -76,8 +78,10 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (*Bridge, error) {
 		PoolSize:  cfg.Workers + 4,
 	})
 	b := &Bridge{cfg: cfg, log: log, rdb: rdb, shards: newShards(cfg.Workers, 4*cfg.Batch), resync: map[string]chan struct{}{}, runID: newRunID()}
-	for _, p := range cfg.Prefixes {
-		b.resync[p] = make(chan struct{}, 1)
+	b.kinds = map[string]string{}
+	for _, p := range cfg.specs() {
+		b.resync[p.name] = make(chan struct{}, 1)
+		b.kinds[p.name] = p.kind
 	}
 	b.reg = platform.NewRegistry()
 	b.m = newMetrics(b.reg, func() float64 {
@@ -172,9 +176,9 @@ func (b *Bridge) Run(ctx context.Context) error {
 // subscription confirmation (the first one and each one after go-redis
 // reconnected) triggers a resync of its prefix.
 func (b *Bridge) subscribe(ctx context.Context) error {
-	patterns := make([]string, 0, len(b.cfg.Prefixes))
+	patterns := make([]string, 0, len(b.kinds))
 	byPattern := map[string]string{}
-	for _, p := range b.cfg.Prefixes {
+	for p := range b.kinds {
 		pat := fmt.Sprintf("__keyspace@%d__:%s:*", b.cfg.Redis.DB, p)
 		patterns = append(patterns, pat)
 		byPattern[pat] = p
@@ -240,8 +244,9 @@ func (b *Bridge) requestResync(prefix string) {
 	}
 }
 
-// resyncLoop SCANs prefix each time it is signalled and queues every hash
-// key, waiting for room in the queues so that memory stays bounded.
+// resyncLoop SCANs prefix each time it is signalled and queues every key of
+// the prefix's type, waiting for room in the queues so that memory stays
+// bounded.
 func (b *Bridge) resyncLoop(ctx context.Context, prefix string, sig <-chan struct{}) {
 	for {
 		select {
@@ -270,7 +275,7 @@ func (b *Bridge) scan(ctx context.Context, prefix string) (int, error) {
 	var cursor uint64
 	n := 0
 	for {
-		keys, next, err := b.rdb.ScanType(ctx, cursor, prefix+":*", 1000, "hash").Result()
+		keys, next, err := b.rdb.ScanType(ctx, cursor, prefix+":*", 1000, prefixSpec{kind: b.kinds[prefix]}.redisType()).Result()
 		if err != nil {
 			return n, err
 		}

@@ -349,3 +349,91 @@ func TestBridgeDeadLettersUnsendable(t *testing.T) {
 		})
 	}
 }
+
+// dlqReason returns the Jetsync-Error of the last dead letter on subject.
+func dlqReason(t *testing.T, cfg Config, subject string) func() (string, error) {
+	return func() (string, error) {
+		nc, err := nats.Connect(cfg.NATS.URL)
+		if err != nil {
+			return "", err
+		}
+		defer nc.Close()
+		js, _ := jetstream.New(nc)
+		s, err := js.Stream(context.Background(), cfg.StreamConfig.Name+"_DLQ")
+		if err != nil {
+			return "", err
+		}
+		m, err := s.GetLastMsgForSubject(context.Background(), subject)
+		if err != nil {
+			return "", fmt.Errorf("%s: %w", subject, err)
+		}
+		return m.Header.Get("Jetsync-Error"), nil
+	}
+}
+
+func TestBridgeValueTypes(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	rdb := testenv.Redis(t)
+	h, j, s := testenv.Name("h"), testenv.Name("j"), testenv.Name("s")
+	for _, p := range []string{h, j, s} {
+		testenv.DeletePrefix(t, rdb, p)
+	}
+	cfg := testConfig(testenv.RedisAddr(), testenv.NATS(t), h, j+":json", s+":string")
+	rec := runBridge(t, cfg)
+	fieldsAre := func(want string) func(change.Change, []change.Change) error {
+		return func(last change.Change, _ []change.Change) error {
+			if last.Op != change.Upsert || fmt.Sprint(last.Fields) != want {
+				return fmt.Errorf("last change %+v, want fields %s", last, want)
+			}
+			return nil
+		}
+	}
+	deleted := func(last change.Change, _ []change.Change) error {
+		if last.Op != change.Delete {
+			return fmt.Errorf("last change %+v, want a delete", last)
+		}
+		return nil
+	}
+
+	rdb.Set(ctx, j+":1", `{"name":"Ada","age":36,"ok":true,"tags":["a",1],"gone":null,"nested":{"x":1}}`, 0)
+	rec.waitFor(t, j+":1", fieldsAre(`map[age:36 name:Ada nested:{"x":1} ok:true tags:["a",1]]`))
+	rdb.Set(ctx, s+":1", "hello", 0)
+	rec.waitFor(t, s+":1", fieldsAre("map[value:hello]"))
+	rdb.Append(ctx, s+":1", " world")
+	rec.waitFor(t, s+":1", fieldsAre("map[value:hello world]"))
+	rdb.Del(ctx, s+":1")
+	rec.waitFor(t, s+":1", deleted)
+
+	// RENAME and RENAMENX: a delete of the old id and an upsert of the new one.
+	rdb.HSet(ctx, h+":1", "a", "1")
+	rec.waitFor(t, h+":1", fieldsAre("map[a:1]"))
+	rdb.Rename(ctx, h+":1", h+":2")
+	rec.waitFor(t, h+":1", deleted)
+	rec.waitFor(t, h+":2", fieldsAre("map[a:1]"))
+	rdb.RenameNX(ctx, h+":2", h+":3")
+	rec.waitFor(t, h+":2", deleted)
+	rec.waitFor(t, h+":3", fieldsAre("map[a:1]"))
+
+	// Values of the wrong shape are dead letters, never a crash.
+	rdb.Set(ctx, j+":bad", "not json", 0)
+	rdb.HSet(ctx, j+":hash", "a", "1")
+	rdb.Set(ctx, j+":array", "[1,2]", 0)
+	for subject, reason := range map[string]string{
+		"jetsync-dlq.bridge." + j + ".bad":   "does not hold a JSON object",
+		"jetsync-dlq.bridge." + j + ".hash":  "holds a hash, not a json",
+		"jetsync-dlq.bridge." + j + ".array": "does not hold a JSON object",
+	} {
+		get := dlqReason(t, cfg, subject)
+		testenv.Eventually(t, 10*time.Second, func() error {
+			got, err := get()
+			if err != nil {
+				return err
+			}
+			if !strings.Contains(got, reason) {
+				return fmt.Errorf("%s: %q, want %q", subject, got, reason)
+			}
+			return nil
+		})
+	}
+}

@@ -21,8 +21,15 @@ type Config struct {
 	platform.LogConfig
 	platform.HTTPConfig
 
-	// Prefixes are the key prefixes to carry: "person,car".
+	// Prefixes are the key prefixes to carry, each with its value type:
+	// "person,car,settings:json,greeting:string". A hash (the default) maps
+	// its fields; json, a string holding a JSON object, maps its top-level
+	// fields; string maps the whole value as the field "value".
 	Prefixes []string `split_words:"true" required:"true"`
+	// Journal names the prefixes whose writes go through the jetsync Redis
+	// functions (FCALL jetsync_hset ...) and are read from their journal
+	// stream as well, so that nothing is lost while no bridge runs; "*" for all.
+	Journal []string `split_words:"true"`
 	// OnExpired and OnEvicted say what an expired or evicted key does to its
 	// row: "ignore" (a cache eviction is not a deletion of the data) or "delete".
 	OnExpired string `split_words:"true" default:"ignore"`
@@ -78,14 +85,20 @@ func (c Config) Validate() error {
 		return fmt.Errorf("JETSYNC_PREFIXES is empty: name the key prefixes to carry, e.g. person,car")
 	}
 	seen := map[string]bool{}
-	for _, p := range c.Prefixes {
-		if err := change.ValidPrefix(p); err != nil {
+	for _, entry := range c.Prefixes {
+		p, err := parsePrefix(entry)
+		if err != nil {
 			return fmt.Errorf("JETSYNC_PREFIXES: %w", err)
 		}
-		if seen[p] {
-			return fmt.Errorf("JETSYNC_PREFIXES names %q twice", p)
+		if seen[p.name] {
+			return fmt.Errorf("JETSYNC_PREFIXES names %q twice", p.name)
 		}
-		seen[p] = true
+		seen[p.name] = true
+	}
+	for _, j := range c.Journal {
+		if j != "*" && !seen[j] {
+			return fmt.Errorf("JETSYNC_JOURNAL names %q, which is not in JETSYNC_PREFIXES", j)
+		}
 	}
 	for name, v := range map[string]string{"JETSYNC_ON_EXPIRED": c.OnExpired, "JETSYNC_ON_EVICTED": c.OnEvicted} {
 		if v != "ignore" && v != "delete" {
@@ -117,4 +130,63 @@ func (c Config) Validate() error {
 		return err
 	}
 	return c.LogConfig.Validate()
+}
+
+// Value types of a prefix's keys.
+const (
+	typeHash   = "hash"
+	typeJSON   = "json"
+	typeString = "string"
+)
+
+// prefixSpec is one entry of JETSYNC_PREFIXES.
+type prefixSpec struct {
+	name, kind string
+}
+
+// redisType is the TYPE (and SCAN TYPE) of the prefix's keys.
+func (p prefixSpec) redisType() string {
+	if p.kind == typeHash {
+		return "hash"
+	}
+	return "string"
+}
+
+func parsePrefix(entry string) (prefixSpec, error) {
+	name, kind, _ := strings.Cut(strings.TrimSpace(entry), ":")
+	if kind == "" {
+		kind = typeHash
+	}
+	if err := change.ValidPrefix(name); err != nil {
+		return prefixSpec{}, err
+	}
+	if name == "jetsync" {
+		return prefixSpec{}, fmt.Errorf("key prefix \"jetsync\" is jetsync's own (journal streams)")
+	}
+	switch kind {
+	case typeHash, typeJSON, typeString:
+	default:
+		return prefixSpec{}, fmt.Errorf("prefix %q: value type %q: use hash, json or string", name, kind)
+	}
+	return prefixSpec{name: name, kind: kind}, nil
+}
+
+// specs returns the parsed prefixes (Validate has checked them).
+func (c Config) specs() []prefixSpec {
+	out := make([]prefixSpec, 0, len(c.Prefixes))
+	for _, e := range c.Prefixes {
+		p, _ := parsePrefix(e)
+		out = append(out, p)
+	}
+	return out
+}
+
+// journaled reports whether prefix is in journal mode.
+func (c Config) journaled(prefix string) bool {
+	for _, j := range c.Journal {
+		if j == "*" || j == prefix {
+			return true
+		}
+	}
+	return false
 }

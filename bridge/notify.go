@@ -10,10 +10,17 @@ import (
 )
 
 // neededEvents returns the notify-keyspace-events classes the bridge needs:
-// K (keyspace channels), g (DEL, RENAME, ...), h (hash commands), and x / e
-// when expiry / eviction delete rows.
+// K (keyspace channels), g (DEL, RENAME, ...), h (hash commands), $ (string
+// commands, for json and string prefixes), and x / e when expiry / eviction
+// delete rows.
 func (c Config) neededEvents() string {
 	need := "Kgh"
+	for _, p := range c.specs() {
+		if p.kind != typeHash {
+			need += "$" // SET, APPEND, ... of string keys
+			break
+		}
+	}
 	if c.OnExpired == "delete" {
 		need += "x"
 	}
@@ -53,7 +60,7 @@ func ensureNotifications(ctx context.Context, rdb *redis.Client, c Config, log *
 	if missing == "" {
 		return nil
 	}
-	advice := fmt.Sprintf("Redis at %s has notify-keyspace-events %q but jetsync needs %q (K: keyspace channels, g: DEL/RENAME, h: hash commands, x: expired, e: evicted); "+
+	advice := fmt.Sprintf("Redis at %s has notify-keyspace-events %q but jetsync needs %q (K: keyspace channels, g: DEL/RENAME, h: hash commands, $: string commands, x: expired, e: evicted); "+
 		"run CONFIG SET notify-keyspace-events %s on the server (or set it in redis.conf)", c.Redis.Addr, flags, need, flags+missing)
 	if !c.Redis.ConfigureNotifications {
 		return fmt.Errorf("%s, or allow jetsync to do it with JETSYNC_REDIS_CONFIGURE_NOTIFICATIONS=true", advice)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"strconv"
@@ -58,12 +59,18 @@ func (b *Bridge) work(ctx context.Context, q *dirtyQueue) {
 	}
 }
 
-// read pipelines HGETALL for every key and returns the messages to publish.
+// read pipelines the reads of every key (HGETALL for hashes, GET for
+// strings) and returns the messages to publish: changes, and dead letters of
+// keys that cannot become one.
 func (b *Bridge) read(ctx context.Context, batch []pending) ([]*nats.Msg, error) {
 	pipe := b.rdb.Pipeline()
-	cmds := make([]*redis.MapStringStringCmd, len(batch))
+	cmds := make([]redis.Cmder, len(batch))
 	for i, p := range batch {
-		cmds[i] = pipe.HGetAll(ctx, p.key)
+		if b.kindOf(p.key) == typeHash {
+			cmds[i] = pipe.HGetAll(ctx, p.key)
+		} else {
+			cmds[i] = pipe.Get(ctx, p.key)
+		}
 	}
 	_, err := pipe.Exec(ctx)
 	if err != nil && !isKeyError(err) {
@@ -72,19 +79,21 @@ func (b *Bridge) read(ctx context.Context, batch []pending) ([]*nats.Msg, error)
 	now := time.Now().UTC()
 	msgs := make([]*nats.Msg, 0, len(batch))
 	for i, p := range batch {
-		fields, err := cmds[i].Result()
+		fields, err := b.value(p.key, cmds[i])
 		if err != nil {
-			// WRONGTYPE: a key of the prefix that is not a hash.
-			kind, _ := b.rdb.Type(ctx, p.key).Result()
-			msgs = append(msgs, b.deadLetter(p.key, fmt.Errorf("key %q holds a %s, not a hash: %w", p.key, kind, err)))
+			if errors.Is(err, errWrongType) {
+				kind, _ := b.rdb.Type(ctx, p.key).Result()
+				err = fmt.Errorf("key %q holds a %s, not a %s: %w", p.key, kind, b.kindOf(p.key), err)
+			}
+			msgs = append(msgs, b.deadLetter(p.key, err))
 			continue
 		}
 		op := change.Upsert
-		if len(fields) == 0 {
+		if fields == nil {
 			if !p.deletion {
 				continue // gone, but not by a deletion (e.g. an ignored expiry)
 			}
-			op, fields = change.Delete, nil
+			op = change.Delete
 		}
 		c, err := change.New(p.key, op, fields, now)
 		if err != nil {
@@ -109,6 +118,78 @@ func (b *Bridge) read(ctx context.Context, batch []pending) ([]*nats.Msg, error)
 		msgs = append(msgs, m)
 	}
 	return msgs, nil
+}
+
+// kindOf is the value type of key's prefix.
+func (b *Bridge) kindOf(key string) string {
+	prefix, _, _ := strings.Cut(key, ":")
+	if k, ok := b.kinds[prefix]; ok {
+		return k
+	}
+	return typeHash
+}
+
+var errWrongType = errors.New("wrong type")
+
+// value turns a read into the change's fields; nil fields: the key is gone.
+func (b *Bridge) value(key string, cmd redis.Cmder) (map[string]string, error) {
+	switch c := cmd.(type) {
+	case *redis.MapStringStringCmd:
+		fields, err := c.Result()
+		if err != nil {
+			return nil, wrongType(err)
+		}
+		if len(fields) == 0 {
+			return nil, nil
+		}
+		return fields, nil
+	case *redis.StringCmd:
+		v, err := c.Result()
+		if errors.Is(err, redis.Nil) {
+			return nil, nil
+		}
+		if err != nil {
+			return nil, wrongType(err)
+		}
+		if b.kindOf(key) == typeString {
+			return map[string]string{"value": v}, nil
+		}
+		return jsonFields(key, v)
+	}
+	return nil, fmt.Errorf("unexpected read %T", cmd)
+}
+
+func wrongType(err error) error {
+	if strings.HasPrefix(err.Error(), "WRONGTYPE") {
+		return fmt.Errorf("%w: %w", errWrongType, err)
+	}
+	return err
+}
+
+// jsonFields maps a JSON object's top-level fields: strings as they are,
+// numbers, booleans, objects and arrays as their JSON text, null as absent
+// (NULL).
+func jsonFields(key, v string) (map[string]string, error) {
+	var obj map[string]json.RawMessage
+	if err := json.Unmarshal([]byte(v), &obj); err != nil || obj == nil {
+		if err == nil {
+			err = errors.New("null")
+		}
+		return nil, fmt.Errorf("key %q does not hold a JSON object: %w", key, err)
+	}
+	fields := make(map[string]string, len(obj))
+	for k, raw := range obj {
+		switch {
+		case string(raw) == "null":
+		case len(raw) > 0 && raw[0] == '"':
+			var s string
+			_ = json.Unmarshal(raw, &s) // valid: it came from a valid object
+			fields[k] = s
+		default:
+			fields[k] = string(raw)
+		}
+	}
+	return fields, nil
 }
 
 // validUTF8 checks that a hash can travel as JSON text without being
