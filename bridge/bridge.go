@@ -99,6 +99,12 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (*Bridge, error) {
 		rdb.Close()
 		return nil, err
 	}
+	if len(cfg.Journal) > 0 {
+		if err := loadLibrary(ctx, rdb, cfg.Redis.Addr); err != nil {
+			rdb.Close()
+			return nil, err
+		}
+	}
 	nc, err := cfg.NATS.Connect("jetsync-bridge", log)
 	if err != nil {
 		rdb.Close()
@@ -153,6 +159,16 @@ func (b *Bridge) Run(ctx context.Context) error {
 		}()
 	}
 
+	for prefix := range b.kinds {
+		if b.cfg.journaled(prefix) {
+			resyncs.Add(1)
+			go func() {
+				defer resyncs.Done()
+				b.journalLoop(ctx, prefix)
+			}()
+		}
+	}
+
 	err = b.subscribe(ctx)
 
 	resyncs.Wait()
@@ -190,6 +206,7 @@ func (b *Bridge) subscribe(ctx context.Context) error {
 	defer ps.Close()
 
 	backoff := platform.Backoff{Min: 100 * time.Millisecond, Max: 5 * time.Second}
+	reconnected := false // notifications were lost between the failure and the new subscription
 	for {
 		msg, err := ps.ReceiveTimeout(ctx, 15*time.Second)
 		if ctx.Err() != nil {
@@ -205,6 +222,7 @@ func (b *Bridge) subscribe(ctx context.Context) error {
 				continue
 			}
 			b.subscribed.Store(0)
+			reconnected = true
 			b.log.Warn("redis pubsub receive failed; reconnecting", "err", err)
 			if !backoff.Wait(ctx) {
 				return nil
@@ -217,8 +235,15 @@ func (b *Bridge) subscribe(ctx context.Context) error {
 			if m.Kind == "psubscribe" {
 				if prefix, ok := byPattern[m.Channel]; ok {
 					b.subscribed.Add(1)
-					b.log.Info("subscribed; resyncing prefix", "prefix", prefix, "pattern", m.Channel)
-					b.requestResync(prefix)
+					if reconnected {
+						b.gap(prefix, "pubsub reconnect")
+					} else {
+						b.log.Info("subscribed; resyncing prefix", "prefix", prefix, "pattern", m.Channel)
+						b.requestResync(prefix)
+					}
+					if int(b.subscribed.Load()) == len(byPattern) {
+						reconnected = false
+					}
 				}
 			}
 		case *redis.Message:

@@ -11,6 +11,7 @@ import (
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+	"github.com/redis/go-redis/v9"
 
 	"github.com/jetsync/jetsync/bridge/change"
 	"github.com/jetsync/jetsync/infra/testenv"
@@ -436,4 +437,112 @@ func TestBridgeValueTypes(t *testing.T) {
 			return nil
 		})
 	}
+}
+
+// TestJournalRereadsPendingEntries: entries a previous bridge took from the
+// journal but never acknowledged (it died) are read again and published.
+func TestJournalRereadsPendingEntries(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	rdb := testenv.Redis(t)
+	prefix := testenv.Name("p")
+	testenv.DeletePrefix(t, rdb, prefix)
+	stream := JournalStream(prefix)
+	t.Cleanup(func() { rdb.Del(context.Background(), stream) })
+	cfg := testConfig(testenv.RedisAddr(), testenv.NATS(t), prefix)
+	cfg.Journal = []string{"*"}
+	if err := loadLibrary(ctx, rdb, cfg.Redis.Addr); err != nil {
+		t.Fatal(err)
+	}
+	rdb.FCall(ctx, "jetsync_hset", []string{prefix + ":1"}, "a", "1")
+	rdb.FCall(ctx, "jetsync_hset", []string{prefix + ":2"}, "a", "2")
+	rdb.FCall(ctx, "jetsync_del", []string{prefix + ":2"})
+	// A bridge that died after taking the entries:
+	rdb.XGroupCreateMkStream(ctx, stream, journalGroup, "0")
+	taken, err := rdb.XReadGroup(ctx, &redis.XReadGroupArgs{Group: journalGroup, Consumer: journalConsumer, Streams: []string{stream, ">"}, Count: 10}).Result()
+	if err != nil || len(taken[0].Messages) != 3 {
+		t.Fatalf("took %v, %v; want 3 entries", taken, err)
+	}
+
+	rec := runBridge(t, cfg)
+	rec.waitFor(t, prefix+":1", func(last change.Change, _ []change.Change) error { return nil })
+	rec.waitFor(t, prefix+":2", func(last change.Change, _ []change.Change) error {
+		if last.Op != change.Delete {
+			return fmt.Errorf("last change of %s:2 %+v, want a delete", prefix, last)
+		}
+		return nil
+	})
+	testenv.Eventually(t, 10*time.Second, func() error {
+		pending, err := rdb.XPending(ctx, stream, journalGroup).Result()
+		if err != nil {
+			return err
+		}
+		if pending.Count != 0 || rdb.XLen(ctx, stream).Val() != 0 {
+			return fmt.Errorf("%d entries pending, %d in the stream", pending.Count, rdb.XLen(ctx, stream).Val())
+		}
+		return nil
+	})
+}
+
+// TestGapsAreResynced: a subscriber that falls behind is disconnected by
+// Redis (here a tiny pub/sub output buffer on a server of the test's own),
+// and a killed pub/sub connection loses notifications too; both are counted
+// as gaps and resynced, so every key still ends with its last value.
+func TestGapsAreResynced(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	addr := testenv.RedisServer(t, "--client-output-buffer-limit", "pubsub 16kb 8kb 1")
+	rdb := redis.NewClient(&redis.Options{Addr: addr})
+	defer rdb.Close()
+	prefix := "p"
+	cfg := testConfig(addr, testenv.NATS(t), prefix)
+	cfg.HTTPAddr = fmt.Sprintf("127.0.0.1:%d", testenv.FreePort(t))
+	rec := runBridge(t, cfg)
+	testenv.Eventually(t, 5*time.Second, func() error {
+		if code, body := testenv.HTTPGet("http://" + cfg.HTTPAddr + "/readyz"); code != 200 {
+			return fmt.Errorf("%d %s", code, body)
+		}
+		return nil
+	})
+	gaps := func() float64 {
+		_, body := testenv.HTTPGet("http://" + cfg.HTTPAddr + "/metrics")
+		return testenv.MetricValue(body, `jetsync_bridge_gaps_total{why="pubsub reconnect"}`)
+	}
+
+	// Falling behind: a burst far larger than the 16 kB buffer.
+	pipe := rdb.Pipeline()
+	for i := range 20000 {
+		pipe.HSet(ctx, fmt.Sprintf("%s:%d", prefix, i%2000), "n", strconv.Itoa(i))
+	}
+	if _, err := pipe.Exec(ctx); err != nil {
+		t.Fatal(err)
+	}
+	testenv.Eventually(t, 20*time.Second, func() error {
+		if g := gaps(); g < 1 {
+			return fmt.Errorf("%v gaps counted", g)
+		}
+		for i := 18000; i < 20000; i += 97 {
+			key := fmt.Sprintf("%s:%d", prefix, i%2000)
+			all := rec.changes(t, key)
+			if len(all) == 0 || all[len(all)-1].Fields["n"] != strconv.Itoa(i) {
+				return fmt.Errorf("%s not at its last value %d yet", key, i)
+			}
+		}
+		return nil
+	})
+
+	// A killed connection: writes made before the bridge resubscribes are
+	// found by the resync.
+	before := gaps()
+	if err := rdb.ClientKillByFilter(ctx, "TYPE", "pubsub").Err(); err != nil {
+		t.Fatal(err)
+	}
+	rdb.HSet(ctx, prefix+":after-kill", "n", "1")
+	rec.waitFor(t, prefix+":after-kill", func(change.Change, []change.Change) error { return nil })
+	testenv.Eventually(t, 10*time.Second, func() error {
+		if g := gaps(); g <= before {
+			return fmt.Errorf("gaps %v, want more than %v after the kill", g, before)
+		}
+		return nil
+	})
 }
