@@ -21,12 +21,13 @@ import (
 
 // Bridge carries changes of the configured prefixes from Redis to JetStream.
 type Bridge struct {
-	cfg    Config
-	log    *slog.Logger
-	rdb    *redis.Client
-	nc     *nats.Conn
-	js     jetstream.JetStream
-	shards *shards
+	cfg Config
+	log *slog.Logger
+	rdb *redis.Client
+	nc  *nats.Conn
+	js  jetstream.JetStream
+	// shards are the queues of the current activation.
+	shards atomic.Pointer[shards]
 	// resync has one signal channel per prefix; a signal while a resync of
 	// that prefix runs makes it run once more.
 	resync map[string]chan struct{}
@@ -38,15 +39,18 @@ type Bridge struct {
 	// subscribed counts prefixes whose subscription is confirmed; reset on
 	// every receive error.
 	subscribed atomic.Int32
+	// active is true while this bridge holds the lease (or runs without HA).
+	active atomic.Bool
 }
 
 // Registry holds the bridge's metrics (served on JETSYNC_HTTP_ADDR).
 func (b *Bridge) Registry() *prometheus.Registry { return b.reg }
 
 // Ready reports why the bridge is not ready, or nil: it is ready when it is
-// subscribed for every prefix and connected to NATS.
+// connected to NATS and, when active, subscribed for every prefix. A standby
+// is ready: it is doing its job.
 func (b *Bridge) Ready() error {
-	if n := int(b.subscribed.Load()); n < len(b.cfg.Prefixes) {
+	if n := int(b.subscribed.Load()); b.active.Load() && n < len(b.cfg.Prefixes) {
 		return fmt.Errorf("subscribed to %d of %d prefixes", n, len(b.cfg.Prefixes))
 	}
 	if !b.nc.IsConnected() {
@@ -77,7 +81,8 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (*Bridge, error) {
 		TLSConfig: tlsCfg,
 		PoolSize:  cfg.Workers + 4,
 	})
-	b := &Bridge{cfg: cfg, log: log, rdb: rdb, shards: newShards(cfg.Workers, 4*cfg.Batch), resync: map[string]chan struct{}{}, runID: newRunID()}
+	b := &Bridge{cfg: cfg, log: log, rdb: rdb, resync: map[string]chan struct{}{}, runID: newRunID()}
+	b.active.Store(!cfg.HALease)
 	b.kinds = map[string]string{}
 	for _, p := range cfg.specs() {
 		b.resync[p.name] = make(chan struct{}, 1)
@@ -86,10 +91,19 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (*Bridge, error) {
 	b.reg = platform.NewRegistry()
 	b.m = newMetrics(b.reg, func() float64 {
 		n := 0
-		for _, q := range b.shards.queues {
+		sh := b.shards.Load()
+		if sh == nil {
+			return 0
+		}
+		for _, q := range sh.queues {
 			n += q.len()
 		}
 		return float64(n)
+	}, func() float64 {
+		if b.active.Load() {
+			return 1
+		}
+		return 0
 	})
 	if err := rdb.Ping(ctx).Err(); err != nil {
 		rdb.Close()
@@ -126,8 +140,12 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (*Bridge, error) {
 	return b, nil
 }
 
-// Run subscribes, resyncs and publishes until ctx is done, then publishes
-// what it has already read (for at most ShutdownGrace) and closes.
+// Run serves until ctx is done. With HA leases on (the default) it first
+// takes the lease of its Redis from the NATS KV bucket, waiting as a standby
+// while another bridge holds it, and steps down when it loses it; while it
+// holds it, it subscribes, resyncs and publishes. When ctx ends it publishes
+// what it has already read (for at most ShutdownGrace), releases the lease
+// and closes.
 func (b *Bridge) Run(ctx context.Context) error {
 	defer b.rdb.Close()
 	defer b.nc.Close()
@@ -136,14 +154,55 @@ func (b *Bridge) Run(ctx context.Context) error {
 		return err
 	}
 	defer stopHTTP()
+	if !b.cfg.HALease {
+		b.active.Store(true)
+		return b.runActive(ctx)
+	}
+	l, err := b.newLease(ctx)
+	if err != nil {
+		return err
+	}
+	for ctx.Err() == nil {
+		if !l.acquire(ctx) {
+			break
+		}
+		b.active.Store(true)
+		activeCtx, cancel := context.WithCancel(ctx)
+		lost := make(chan struct{})
+		go func() {
+			if l.hold(activeCtx) {
+				close(lost)
+				cancel()
+			}
+		}()
+		err = b.runActive(activeCtx)
+		cancel()
+		b.active.Store(false)
+		select {
+		case <-lost:
+			b.log.Warn("lost the lease; standing by", "lease", l.key)
+			continue
+		default:
+		}
+		if err != nil {
+			break
+		}
+	}
+	l.release()
+	return err
+}
 
+// runActive subscribes, resyncs and publishes until ctx is done.
+func (b *Bridge) runActive(ctx context.Context) error {
+	sh := newShards(b.cfg.Workers, 4*b.cfg.Batch)
+	b.shards.Store(sh)
 	// Publishing outlives ctx by the grace period so that read changes reach
 	// the stream; what is still queued after that is covered by the next
 	// start's resync.
 	pubCtx, cancelPub := context.WithCancel(context.WithoutCancel(ctx))
 	defer cancelPub()
 	var workers sync.WaitGroup
-	for _, q := range b.shards.queues {
+	for _, q := range sh.queues {
 		workers.Add(1)
 		go func() {
 			defer workers.Done()
@@ -158,7 +217,6 @@ func (b *Bridge) Run(ctx context.Context) error {
 			b.resyncLoop(ctx, prefix, sig)
 		}()
 	}
-
 	for prefix := range b.kinds {
 		if b.cfg.journaled(prefix) {
 			resyncs.Add(1)
@@ -169,10 +227,10 @@ func (b *Bridge) Run(ctx context.Context) error {
 		}
 	}
 
-	err = b.subscribe(ctx)
+	err := b.subscribe(ctx)
 
 	resyncs.Wait()
-	b.shards.close()
+	sh.close()
 	done := make(chan struct{})
 	go func() { workers.Wait(); close(done) }()
 	select {
@@ -251,10 +309,10 @@ func (b *Bridge) subscribe(ctx context.Context) error {
 			switch b.cfg.classify(m.Payload) {
 			case writeEvent:
 				b.m.events.WithLabelValues("write").Inc()
-				b.shards.mark(key, false, false)
+				b.shards.Load().mark(key, false, false)
 			case deletionEvent:
 				b.m.events.WithLabelValues("deletion").Inc()
-				b.shards.mark(key, true, false)
+				b.shards.Load().mark(key, true, false)
 			default:
 				b.m.events.WithLabelValues("skip").Inc()
 			}
@@ -305,7 +363,7 @@ func (b *Bridge) scan(ctx context.Context, prefix string) (int, error) {
 			return n, err
 		}
 		for _, k := range keys {
-			b.shards.mark(k, false, true)
+			b.shards.Load().mark(k, false, true)
 		}
 		n += len(keys)
 		if next == 0 {

@@ -56,17 +56,24 @@ func runBridge(t *testing.T, cfg Config) *recorder {
 			t.Error(err)
 		}
 	})
+	return recordStream(t, cfg)
+}
 
+// recordStream records every message the stream of cfg stores.
+func recordStream(t *testing.T, cfg Config) *recorder {
+	t.Helper()
+	ctx := context.Background()
 	nc, err := nats.Connect(cfg.NATS.URL)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(nc.Close)
 	js, _ := jetstream.New(nc)
-	cons, err := js.OrderedConsumer(ctx, cfg.StreamConfig.Name, jetstream.OrderedConsumerConfig{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	var cons jetstream.Consumer
+	testenv.Eventually(t, 10*time.Second, func() error { // the stream may not exist yet
+		cons, err = js.OrderedConsumer(ctx, cfg.StreamConfig.Name, jetstream.OrderedConsumerConfig{})
+		return err
+	})
 	rec := &recorder{}
 	cc, err := cons.Consume(func(m jetstream.Msg) {
 		rec.mu.Lock()
@@ -277,6 +284,10 @@ func TestBridgeHealthAndMetrics(t *testing.T) {
 	testenv.Eventually(t, 5*time.Second, func() error {
 		if code, body := get("/readyz"); code != 200 {
 			return fmt.Errorf("/readyz: %d %s", code, body)
+		}
+		// The first resync is done: it cannot republish what comes next.
+		if _, body := get("/metrics"); testenv.MetricValue(body, "jetsync_bridge_resyncs_total") != 1 {
+			return fmt.Errorf("first resync not done")
 		}
 		return nil
 	})

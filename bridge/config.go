@@ -38,6 +38,14 @@ type Config struct {
 	// batches of up to Batch keys each.
 	Workers int `split_words:"true" default:"4"`
 	Batch   int `split_words:"true" default:"256"`
+	// HALease makes bridges of the same Redis take turns: one active, the
+	// others standing by, through a lease in a NATS KV bucket.
+	HALease bool `split_words:"true" default:"true"`
+	// HAGroup names the lease; by default one per Redis address and database.
+	HAGroup string `split_words:"true"`
+	// HATTL is how long a lease lives without renewal: a standby takes over
+	// within about this long after the active bridge dies.
+	HATTL time.Duration `envconfig:"HA_TTL" default:"5s"`
 	// ShutdownGrace bounds how long a stopping bridge keeps publishing what
 	// it has already read.
 	ShutdownGrace time.Duration `split_words:"true" default:"10s"`
@@ -110,6 +118,12 @@ func (c Config) Validate() error {
 	}
 	if c.Batch < 1 || c.Batch > 10000 {
 		return fmt.Errorf("JETSYNC_BATCH=%d: use 1 to 10000", c.Batch)
+	}
+	if c.HALease && (c.HATTL < time.Second || c.HATTL > 5*time.Minute) {
+		return fmt.Errorf("JETSYNC_HA_TTL=%s: use 1s to 5m", c.HATTL)
+	}
+	if c.HAGroup != "" && strings.Trim(c.HAGroup, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-=") != "" {
+		return fmt.Errorf("JETSYNC_HA_GROUP=%q: use letters, digits, '_', '-' and '='", c.HAGroup)
 	}
 	if c.Redis.Addr == "" || !strings.Contains(c.Redis.Addr, ":") {
 		return fmt.Errorf("JETSYNC_REDIS_ADDR=%q: want host:port", c.Redis.Addr)

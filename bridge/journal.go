@@ -95,7 +95,7 @@ func (b *Bridge) journalLoop(ctx context.Context, prefix string) {
 				b.ackJournal(ctx, []outgoing{{acks: []journalEntry{*ack}}}, nil)
 				continue
 			}
-			b.shards.queue(key).mark(key, op == "del", true, ack)
+			b.shards.Load().queue(key).mark(key, op == "del", true, ack)
 		}
 	}
 }

@@ -14,9 +14,10 @@ type metrics struct {
 	queued      prometheus.GaugeFunc
 	readErrors  prometheus.Counter
 	gaps        *prometheus.CounterVec
+	active      prometheus.GaugeFunc
 }
 
-func newMetrics(reg prometheus.Registerer, queued func() float64) *metrics {
+func newMetrics(reg prometheus.Registerer, queued, active func() float64) *metrics {
 	m := &metrics{
 		events: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "jetsync_bridge_events_total",
@@ -36,7 +37,10 @@ func newMetrics(reg prometheus.Registerer, queued func() float64) *metrics {
 			Name: "jetsync_bridge_queued_keys", Help: "Dirty keys waiting to be read and published.",
 		}, queued),
 	}
-	reg.MustRegister(m.events, m.published, m.retries, m.deadLetters, m.resyncs, m.resynced, m.readErrors, m.gaps, m.queued)
+	m.active = prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "jetsync_bridge_active", Help: "1 while this bridge holds its lease and carries changes; 0 while it stands by.",
+	}, active)
+	reg.MustRegister(m.events, m.published, m.retries, m.deadLetters, m.resyncs, m.resynced, m.readErrors, m.gaps, m.queued, m.active)
 	for _, k := range []string{"write", "deletion", "skip"} {
 		m.events.WithLabelValues(k)
 	}
