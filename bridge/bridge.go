@@ -23,7 +23,7 @@ import (
 type Bridge struct {
 	cfg Config
 	log *slog.Logger
-	rdb *redis.Client
+	rdb redis.UniversalClient
 	nc  *nats.Conn
 	js  jetstream.JetStream
 	// shards are the queues of the current activation.
@@ -36,9 +36,9 @@ type Bridge struct {
 	runID string
 	reg   *prometheus.Registry
 	m     *metrics
-	// subscribed counts prefixes whose subscription is confirmed; reset on
-	// every receive error.
-	subscribed atomic.Int32
+	// subscribed counts (node, prefix) subscriptions confirmed; expected is
+	// how many there should be (prefixes × masters).
+	subscribed, expected atomic.Int32
 	// active is true while this bridge holds the lease (or runs without HA).
 	active atomic.Bool
 }
@@ -50,8 +50,8 @@ func (b *Bridge) Registry() *prometheus.Registry { return b.reg }
 // connected to NATS and, when active, subscribed for every prefix. A standby
 // is ready: it is doing its job.
 func (b *Bridge) Ready() error {
-	if n := int(b.subscribed.Load()); b.active.Load() && n < len(b.cfg.Prefixes) {
-		return fmt.Errorf("subscribed to %d of %d prefixes", n, len(b.cfg.Prefixes))
+	if n, want := b.subscribed.Load(), b.expected.Load(); b.active.Load() && (n < want || want == 0) {
+		return fmt.Errorf("%d of %d subscriptions (prefixes × masters) confirmed", n, want)
 	}
 	if !b.nc.IsConnected() {
 		return errors.New("not connected to NATS")
@@ -68,19 +68,25 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (*Bridge, error) {
 	}
 	tlsCfg, _ := cfg.Redis.tlsConfig() // Validate checked it
 	pw := cfg.Redis.password()
-	rdb := redis.NewClient(&redis.Options{
-		Addr: cfg.Redis.Addr,
-		DB:   cfg.Redis.DB,
-		CredentialsProvider: func() (string, string) {
-			p, err := pw.Read()
-			if err != nil {
-				log.Error("redis password", "err", err)
-			}
-			return cfg.Redis.Username, p
-		},
-		TLSConfig: tlsCfg,
-		PoolSize:  cfg.Workers + 4,
-	})
+	creds := func() (string, string) {
+		p, err := pw.Read()
+		if err != nil {
+			log.Error("redis password", "err", err)
+		}
+		return cfg.Redis.Username, p
+	}
+	var rdb redis.UniversalClient
+	if cfg.Redis.Cluster {
+		rdb = redis.NewClusterClient(&redis.ClusterOptions{
+			Addrs: strings.Split(cfg.Redis.Addr, ","), CredentialsProvider: creds,
+			TLSConfig: tlsCfg, PoolSize: cfg.Workers + 4,
+		})
+	} else {
+		rdb = redis.NewClient(&redis.Options{
+			Addr: cfg.Redis.Addr, DB: cfg.Redis.DB, CredentialsProvider: creds,
+			TLSConfig: tlsCfg, PoolSize: cfg.Workers + 4,
+		})
+	}
 	b := &Bridge{cfg: cfg, log: log, rdb: rdb, resync: map[string]chan struct{}{}, runID: newRunID()}
 	b.active.Store(!cfg.HALease)
 	b.kinds = map[string]string{}
@@ -109,7 +115,15 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (*Bridge, error) {
 		rdb.Close()
 		return nil, fmt.Errorf("connect to Redis at %s: %w", cfg.Redis.Addr, err)
 	}
-	if err := ensureNotifications(ctx, rdb, cfg, log); err != nil {
+	nodes, err := b.nodes(ctx)
+	if err == nil {
+		for _, n := range nodes {
+			if err = ensureNotifications(ctx, n, cfg, log); err != nil {
+				break
+			}
+		}
+	}
+	if err != nil {
 		rdb.Close()
 		return nil, err
 	}
@@ -246,10 +260,22 @@ func (b *Bridge) runActive(ctx context.Context) error {
 	return err
 }
 
-// subscribe receives keyspace notifications until ctx is done. Every
-// subscription confirmation (the first one and each one after go-redis
-// reconnected) triggers a resync of its prefix.
+// subscribe receives the keyspace notifications of every master until ctx
+// is done: of the one Redis, or of each master of a cluster, following its
+// topology.
 func (b *Bridge) subscribe(ctx context.Context) error {
+	if b.cfg.Redis.Cluster {
+		return b.watchCluster(ctx)
+	}
+	b.expected.Store(int32(len(b.kinds)))
+	return b.subscribeNode(ctx, b.rdb.(*redis.Client))
+}
+
+// subscribeNode receives keyspace notifications of one Redis node until ctx
+// is done. Every subscription confirmation (the first one and each one after
+// go-redis reconnected) triggers a resync of its prefix; one after a
+// reconnect is also counted as a gap.
+func (b *Bridge) subscribeNode(ctx context.Context, node *redis.Client) error {
 	patterns := make([]string, 0, len(b.kinds))
 	byPattern := map[string]string{}
 	for p := range b.kinds {
@@ -258,7 +284,9 @@ func (b *Bridge) subscribe(ctx context.Context) error {
 		byPattern[pat] = p
 	}
 	chanPrefix := fmt.Sprintf("__keyspace@%d__:", b.cfg.Redis.DB)
-	ps := b.rdb.PSubscribe(ctx, patterns...)
+	ps := node.PSubscribe(ctx, patterns...)
+	var subscribed int32 // prefixes confirmed on this node
+	defer func() { b.subscribed.Add(-subscribed) }()
 	stop := context.AfterFunc(ctx, func() { ps.Close() })
 	defer stop()
 	defer ps.Close()
@@ -279,7 +307,8 @@ func (b *Bridge) subscribe(ctx context.Context) error {
 				}
 				continue
 			}
-			b.subscribed.Store(0)
+			b.subscribed.Add(-subscribed)
+			subscribed = 0
 			reconnected = true
 			b.log.Warn("redis pubsub receive failed; reconnecting", "err", err)
 			if !backoff.Wait(ctx) {
@@ -293,13 +322,14 @@ func (b *Bridge) subscribe(ctx context.Context) error {
 			if m.Kind == "psubscribe" {
 				if prefix, ok := byPattern[m.Channel]; ok {
 					b.subscribed.Add(1)
+					subscribed++
 					if reconnected {
 						b.gap(prefix, "pubsub reconnect")
 					} else {
 						b.log.Info("subscribed; resyncing prefix", "prefix", prefix, "pattern", m.Channel)
 						b.requestResync(prefix)
 					}
-					if int(b.subscribed.Load()) == len(byPattern) {
+					if int(subscribed) == len(byPattern) {
 						reconnected = false
 					}
 				}
@@ -355,20 +385,27 @@ func (b *Bridge) resyncLoop(ctx context.Context, prefix string, sig <-chan struc
 }
 
 func (b *Bridge) scan(ctx context.Context, prefix string) (int, error) {
-	var cursor uint64
-	n := 0
-	for {
-		keys, next, err := b.rdb.ScanType(ctx, cursor, prefix+":*", 1000, prefixSpec{kind: b.kinds[prefix]}.redisType()).Result()
-		if err != nil {
-			return n, err
-		}
-		for _, k := range keys {
-			b.shards.Load().mark(k, false, true)
-		}
-		n += len(keys)
-		if next == 0 {
-			return n, nil
-		}
-		cursor = next
+	nodes, err := b.nodes(ctx)
+	if err != nil {
+		return 0, err
 	}
+	n := 0
+	for _, node := range nodes {
+		var cursor uint64
+		for {
+			keys, next, err := node.ScanType(ctx, cursor, prefix+":*", 1000, prefixSpec{kind: b.kinds[prefix]}.redisType()).Result()
+			if err != nil {
+				return n, err
+			}
+			for _, k := range keys {
+				b.shards.Load().mark(k, false, true)
+			}
+			n += len(keys)
+			if next == 0 {
+				break
+			}
+			cursor = next
+		}
+	}
+	return n, nil
 }

@@ -40,6 +40,22 @@ func (r *recorder) changes(t *testing.T, key string) []change.Change {
 	return out
 }
 
+// last returns the last stored change of every key.
+func (r *recorder) last(t *testing.T) map[string]change.Change {
+	t.Helper()
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	out := map[string]change.Change{}
+	for _, m := range r.msgs {
+		c, err := change.Decode(m.Data())
+		if err != nil {
+			t.Fatalf("stored message %s does not decode: %v", m.Subject(), err)
+		}
+		out[c.Key] = c
+	}
+	return out
+}
+
 // runBridge starts a bridge with cfg and records what it stores.
 func runBridge(t *testing.T, cfg Config) *recorder {
 	t.Helper()

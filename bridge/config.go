@@ -53,13 +53,17 @@ type Config struct {
 
 // RedisConfig is how the bridge reaches Redis.
 type RedisConfig struct {
+	// Addr is host:port; with Cluster, a comma-separated list of seed nodes.
 	Addr         string          `split_words:"true" default:"127.0.0.1:6379"`
 	Username     string          `split_words:"true"`
 	Password     platform.Secret `split_words:"true"`
 	PasswordFile string          `split_words:"true"`
 	DB           int             `split_words:"true" default:"0"`
-	TLS          bool            `split_words:"true" default:"false"`
-	CAFile       string          `split_words:"true"`
+	// Cluster talks to a Redis Cluster: the bridge subscribes on every master
+	// and follows the topology.
+	Cluster bool   `split_words:"true" default:"false"`
+	TLS     bool   `split_words:"true" default:"false"`
+	CAFile  string `split_words:"true"`
 	// ConfigureNotifications lets the bridge CONFIG SET
 	// notify-keyspace-events when the server lacks what it needs.
 	ConfigureNotifications bool `split_words:"true" default:"true"`
@@ -125,8 +129,19 @@ func (c Config) Validate() error {
 	if c.HAGroup != "" && strings.Trim(c.HAGroup, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-=") != "" {
 		return fmt.Errorf("JETSYNC_HA_GROUP=%q: use letters, digits, '_', '-' and '='", c.HAGroup)
 	}
-	if c.Redis.Addr == "" || !strings.Contains(c.Redis.Addr, ":") {
-		return fmt.Errorf("JETSYNC_REDIS_ADDR=%q: want host:port", c.Redis.Addr)
+	for _, a := range strings.Split(c.Redis.Addr, ",") {
+		if !strings.Contains(a, ":") {
+			return fmt.Errorf("JETSYNC_REDIS_ADDR=%q: want host:port (a comma-separated list with JETSYNC_REDIS_CLUSTER=true)", c.Redis.Addr)
+		}
+	}
+	if !c.Redis.Cluster && strings.Contains(c.Redis.Addr, ",") {
+		return fmt.Errorf("JETSYNC_REDIS_ADDR=%q lists several nodes: set JETSYNC_REDIS_CLUSTER=true for a cluster", c.Redis.Addr)
+	}
+	if c.Redis.Cluster && c.Redis.DB != 0 {
+		return fmt.Errorf("JETSYNC_REDIS_DB=%d: a Redis Cluster has only database 0", c.Redis.DB)
+	}
+	if c.Redis.Cluster && len(c.Journal) > 0 {
+		return fmt.Errorf("JETSYNC_JOURNAL needs a standalone (or Sentinel) Redis: in a cluster the journal stream would live in another slot than the key")
 	}
 	if c.Redis.DB < 0 {
 		return fmt.Errorf("JETSYNC_REDIS_DB=%d: must not be negative", c.Redis.DB)
