@@ -80,11 +80,11 @@ type Capabilities struct {
 	// Identifiers are column names that need quoting, replacing the
 	// suite's default set when the target cannot store some of them.
 	Identifiers []string
-	// Outage, when set, makes the target unavailable to a sink it opens
-	// until restore is called (for targets without a server, such as
-	// SQLite: a lock held by another connection). When nil, the suite
-	// puts a proxy in front of Addr and cuts it.
-	Outage func(t *testing.T) (s handlers.Sink, restore func())
+	// Outage, when set, opens a sink and returns how to make the target
+	// unavailable to it (cut) and available again (restore), for targets
+	// without a server, such as SQLite: a lock held by another connection.
+	// When nil, the suite puts a testenv.Proxy in front of Addr.
+	Outage func(t *testing.T) (s handlers.Sink, cut, restore func())
 }
 
 // Checkpointer is implemented by sinks that keep a checkpoint.

@@ -358,8 +358,7 @@ func testOutage(t *testing.T, h Harness) {
 	var s handlers.Sink
 	var cut, restore func()
 	if h.Caps.Outage != nil {
-		s, restore = h.Caps.Outage(t)
-		cut = func() {}
+		s, cut, restore = h.Caps.Outage(t)
 	} else {
 		if h.Addr == "" {
 			t.Fatal("harness has neither Addr nor Caps.Outage")
@@ -371,9 +370,7 @@ func testOutage(t *testing.T, h Harness) {
 	t.Cleanup(func() { s.Close() })
 	w := attach(t, s)
 	tb := h.CreateTable(t, people)
-	if h.Caps.Outage == nil {
-		w.must(w.write(up(tb, "before", col("age", "1"))))
-	}
+	w.must(w.write(up(tb, "before", col("age", "1"))))
 	cut()
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
