@@ -25,7 +25,7 @@ type Config struct {
 	// LocalDC routes requests to this datacenter's nodes first.
 	LocalDc string `split_words:"true"`
 	// TLS turns TLS on; the CA, client certificate and key are PEM files.
-	TLS           bool   `split_words:"true"`
+	TLS bool `split_words:"true"`
 	// (Field names are spelled so that split_words derives TLS_CA_FILE
 	// and so on: see "Secrets and configuration" in ARCHITECTURE.md.)
 	TlsCaFile     string `split_words:"true"`

@@ -49,7 +49,7 @@ func TestOpSeqs(t *testing.T) {
 		Changes: []handlers.KeySeq{{Key: "p:a", Seq: 5}, {Key: "p:b:c", Seq: 9}, {Key: "p:a", Seq: 7}, {Key: "p:z", Seq: 12}},
 		Ops: []handlers.Op{
 			{Table: "t", Key: []handlers.Column{col("id", "a")}},
-			{Table: "t", Key: []handlers.Column{col("id", "b:c")}},           // ids may hold ':'
+			{Table: "t", Key: []handlers.Column{col("id", "b:c")}},            // ids may hold ':'
 			{Table: "u", Key: []handlers.Column{col("x", 1), col("id", "a")}}, // any key column
 			{Table: "t", Key: []handlers.Column{col("id", "derived-a")}},      // no change's id: the write's newest
 		},
