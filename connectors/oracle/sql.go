@@ -188,13 +188,13 @@ func bindColumn(vals []any) any {
 
 // permanentCodes are the ORA errors that no retry of the same data fixes.
 var permanentCodes = map[int]bool{
-	1:     true, // unique constraint (another unique key)
-	1400:  true, // cannot insert NULL
-	1407:  true, // cannot update to NULL
-	1401:  true, // inserted value too large
-	12899: true, // value too large for column
-	1438:  true, // value larger than precision
-	1722:  true, // invalid number
+	1:     true,                                                             // unique constraint (another unique key)
+	1400:  true,                                                             // cannot insert NULL
+	1407:  true,                                                             // cannot update to NULL
+	1401:  true,                                                             // inserted value too large
+	12899: true,                                                             // value too large for column
+	1438:  true,                                                             // value larger than precision
+	1722:  true,                                                             // invalid number
 	1840:  true, 1841: true, 1843: true, 1847: true, 1858: true, 1861: true, // bad dates
 	2290: true, // check constraint
 	2291: true, // parent key not found

@@ -27,7 +27,7 @@ type Config struct {
 	// Mode is "upsert" (one row per key, the current state) or "append"
 	// (one row per change: a history table with the stream sequence, op and
 	// time in jetsync_seq, jetsync_op and jetsync_seen).
-	Mode      string       `split_words:"true" default:"upsert"`
+	Mode string `split_words:"true" default:"upsert"`
 	// Connector is the target: mysql, postgres, sqlite, cassandra, or
 	// oracle (in the build tagged oracle). Only its configuration is
 	// validated and used.
