@@ -41,6 +41,8 @@ type Bridge struct {
 	subscribed, expected atomic.Int32
 	// active is true while this bridge holds the lease (or runs without HA).
 	active atomic.Bool
+	// wt holds the write-through writes staged per key and not yet answered.
+	wt staging
 }
 
 // Registry holds the bridge's metrics (served on JETSYNC_HTTP_ADDR).
@@ -127,7 +129,7 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (*Bridge, error) {
 		rdb.Close()
 		return nil, err
 	}
-	if len(cfg.Journal) > 0 {
+	if len(cfg.Journal) > 0 || len(cfg.WriteThrough) > 0 {
 		if err := loadLibrary(ctx, rdb, cfg.Redis.Addr); err != nil {
 			rdb.Close()
 			return nil, err
@@ -144,6 +146,9 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (*Bridge, error) {
 	}
 	if err == nil {
 		_, err = platform.EnsureDeadLetterStream(ctx, js, cfg.StreamConfig.Name)
+	}
+	if err == nil && len(cfg.WriteThrough) > 0 {
+		_, err = platform.EnsureReplyStream(ctx, js, cfg.StreamConfig.Name)
 	}
 	if err != nil {
 		nc.Close()
@@ -239,6 +244,20 @@ func (b *Bridge) runActive(ctx context.Context) error {
 				b.journalLoop(ctx, prefix)
 			}()
 		}
+		if b.cfg.writesThrough(prefix) {
+			resyncs.Add(1)
+			go func() {
+				defer resyncs.Done()
+				b.stagedLoop(ctx, prefix)
+			}()
+		}
+	}
+	if len(b.cfg.WriteThrough) > 0 {
+		resyncs.Add(1)
+		go func() {
+			defer resyncs.Done()
+			b.replyLoop(ctx)
+		}()
 	}
 
 	err := b.subscribe(ctx)

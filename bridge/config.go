@@ -30,6 +30,9 @@ type Config struct {
 	// functions (FCALL jetsync_hset ...) and are read from their journal
 	// stream as well, so that nothing is lost while no bridge runs; "*" for all.
 	Journal []string `split_words:"true"`
+	// WriteThrough names the prefixes that accept write-through calls
+	// (FCALL jetsync_write_through ...); "*" for all.
+	WriteThrough []string `split_words:"true"`
 	// OnExpired and OnEvicted say what an expired or evicted key does to its
 	// row: "ignore" (a cache eviction is not a deletion of the data) or "delete".
 	OnExpired string `split_words:"true" default:"ignore"`
@@ -107,9 +110,11 @@ func (c Config) Validate() error {
 		}
 		seen[p.name] = true
 	}
-	for _, j := range c.Journal {
-		if j != "*" && !seen[j] {
-			return fmt.Errorf("JETSYNC_JOURNAL names %q, which is not in JETSYNC_PREFIXES", j)
+	for name, list := range map[string][]string{"JETSYNC_JOURNAL": c.Journal, "JETSYNC_WRITE_THROUGH": c.WriteThrough} {
+		for _, j := range list {
+			if j != "*" && !seen[j] {
+				return fmt.Errorf("%s names %q, which is not in JETSYNC_PREFIXES", name, j)
+			}
 		}
 	}
 	for name, v := range map[string]string{"JETSYNC_ON_EXPIRED": c.OnExpired, "JETSYNC_ON_EVICTED": c.OnEvicted} {
@@ -140,8 +145,8 @@ func (c Config) Validate() error {
 	if c.Redis.Cluster && c.Redis.DB != 0 {
 		return fmt.Errorf("JETSYNC_REDIS_DB=%d: a Redis Cluster has only database 0", c.Redis.DB)
 	}
-	if c.Redis.Cluster && len(c.Journal) > 0 {
-		return fmt.Errorf("JETSYNC_JOURNAL needs a standalone (or Sentinel) Redis: in a cluster the journal stream would live in another slot than the key")
+	if c.Redis.Cluster && (len(c.Journal) > 0 || len(c.WriteThrough) > 0) {
+		return fmt.Errorf("JETSYNC_JOURNAL and JETSYNC_WRITE_THROUGH need a standalone (or Sentinel) Redis: in a cluster their streams would live in another slot than the key")
 	}
 	if c.Redis.DB < 0 {
 		return fmt.Errorf("JETSYNC_REDIS_DB=%d: must not be negative", c.Redis.DB)
@@ -211,8 +216,13 @@ func (c Config) specs() []prefixSpec {
 }
 
 // journaled reports whether prefix is in journal mode.
-func (c Config) journaled(prefix string) bool {
-	for _, j := range c.Journal {
+func (c Config) journaled(prefix string) bool { return listed(c.Journal, prefix) }
+
+// writesThrough reports whether prefix accepts write-through calls.
+func (c Config) writesThrough(prefix string) bool { return listed(c.WriteThrough, prefix) }
+
+func listed(list []string, prefix string) bool {
+	for _, j := range list {
 		if j == "*" || j == prefix {
 			return true
 		}

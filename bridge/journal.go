@@ -38,18 +38,33 @@ func loadLibrary(ctx context.Context, rdb redis.UniversalClient, addr string) er
 	return nil
 }
 
-// journalLoop reads prefix's journal with the consumer group and marks each
-// journaled key dirty, with the entry to acknowledge once its change is
-// stored. It first rereads the entries a previous bridge took but never
-// acknowledged, then waits for new ones.
+// journalLoop reads prefix's journal and marks each journaled key dirty,
+// with the entry to acknowledge once its change is stored.
 func (b *Bridge) journalLoop(ctx context.Context, prefix string) {
 	stream := JournalStream(prefix)
+	b.readGroup(ctx, stream, func(e redis.XMessage) {
+		key, _ := e.Values["key"].(string)
+		op, _ := e.Values["op"].(string)
+		ack := &journalEntry{stream: stream, id: e.ID}
+		if key == "" {
+			b.log.Warn("journal: entry without a key; dropping it", "stream", stream, "id", e.ID)
+			b.ackJournal(ctx, []outgoing{{acks: []journalEntry{*ack}}}, nil)
+			return
+		}
+		b.shards.Load().queue(key).mark(key, op == "del", true, ack)
+	})
+}
+
+// readGroup reads stream with the consumer group until ctx is done and hands
+// every entry to handle: first the entries a previous bridge took but never
+// acknowledged, then new ones.
+func (b *Bridge) readGroup(ctx context.Context, stream string, handle func(redis.XMessage)) {
 	backoff := platform.Backoff{Min: 100 * time.Millisecond, Max: 5 * time.Second}
 	next := "0" // pending entries first
 	for ctx.Err() == nil {
 		if err := b.rdb.XGroupCreateMkStream(ctx, stream, journalGroup, "0").Err(); err != nil && !strings.HasPrefix(err.Error(), "BUSYGROUP") {
 			if ctx.Err() == nil {
-				b.log.Warn("journal: cannot create the consumer group; retrying", "stream", stream, "err", err)
+				b.log.Warn("cannot create the consumer group; retrying", "stream", stream, "err", err)
 				backoff.Wait(ctx)
 			}
 			continue
@@ -63,13 +78,14 @@ func (b *Bridge) journalLoop(ctx context.Context, prefix string) {
 		case errors.Is(err, redis.Nil):
 			continue
 		case err != nil && strings.HasPrefix(err.Error(), "NOGROUP"):
-			// The stream was deleted: what it held is gone; read everything again.
-			b.gap(prefix, "journal stream deleted")
+			// The stream was deleted with what it held: read it all again.
+			prefix := strings.TrimPrefix(strings.TrimPrefix(stream, "jetsync:journal:"), "jetsync:wt:")
+			b.gap(prefix, "stream "+stream+" deleted")
 			next = "0"
 			continue
 		case err != nil:
 			if ctx.Err() == nil {
-				b.log.Warn("journal: read failed; retrying", "stream", stream, "err", err)
+				b.log.Warn("read failed; retrying", "stream", stream, "err", err)
 				backoff.Wait(ctx)
 			}
 			continue
@@ -87,15 +103,7 @@ func (b *Bridge) journalLoop(ctx context.Context, prefix string) {
 			next = entries[len(entries)-1].ID
 		}
 		for _, e := range entries {
-			key, _ := e.Values["key"].(string)
-			op, _ := e.Values["op"].(string)
-			ack := &journalEntry{stream: stream, id: e.ID}
-			if key == "" {
-				b.log.Warn("journal: entry without a key; dropping it", "stream", stream, "id", e.ID)
-				b.ackJournal(ctx, []outgoing{{acks: []journalEntry{*ack}}}, nil)
-				continue
-			}
-			b.shards.Load().queue(key).mark(key, op == "del", true, ack)
+			handle(e)
 		}
 	}
 }

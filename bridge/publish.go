@@ -105,9 +105,10 @@ func (b *Bridge) read(ctx context.Context, batch []pending) ([]outgoing, error) 
 			outs[i].msg = b.deadLetter(p.key, err)
 			continue
 		}
+		fields, stagedDelete, tokens := b.wt.apply(p.key, fields)
 		op := change.Upsert
 		if fields == nil {
-			if !p.deletion {
+			if !p.deletion && !stagedDelete {
 				continue // gone, but not by a deletion (e.g. an ignored expiry)
 			}
 			op = change.Delete
@@ -130,6 +131,9 @@ func (b *Bridge) read(ctx context.Context, batch []pending) ([]outgoing, error) 
 		m := nats.NewMsg(change.Subject(c.Prefix, c.ID))
 		m.Data = body
 		m.Header.Set(jetstream.MsgIDHeader, b.msgID())
+		if len(tokens) > 0 {
+			m.Header.Set(change.HeaderReply, strings.Join(tokens, ","))
+		}
 		outs[i].msg = m
 	}
 	return outs, nil
