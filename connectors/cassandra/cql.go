@@ -78,7 +78,7 @@ func plan(w handlers.Write, partitionKey func(table string) []string, maxStmts i
 	groups := map[string]*group{}
 	perRow := map[string]int{}
 	for i, op := range w.Ops {
-		row := op.Table + "\x00" + keyString(op.Key)
+		row := op.Table + "\x00" + handlers.KeyString(op.Key)
 		slot := min(perRow[row], tsSlots-1)
 		perRow[row]++
 		ts := int64(seqs[i])*tsSlots + int64(slot)
@@ -110,18 +110,9 @@ func plan(w handlers.Write, partitionKey func(table string) []string, maxStmts i
 	return out
 }
 
-func keyString(key []handlers.Column) string {
-	var b strings.Builder
-	for _, c := range key {
-		s := fmt.Sprint(c.Value)
-		fmt.Fprintf(&b, "%d:%s", len(s), s)
-	}
-	return b.String()
-}
-
 func partitionString(key []handlers.Column, partition []string) string {
 	if len(partition) == 0 {
-		return keyString(key)
+		return handlers.KeyString(key)
 	}
 	var cols []handlers.Column
 	for _, name := range partition {
@@ -131,7 +122,7 @@ func partitionString(key []handlers.Column, partition []string) string {
 			}
 		}
 	}
-	return keyString(cols)
+	return handlers.KeyString(cols)
 }
 
 // statement is the CQL of one op: an INSERT of the key and the named

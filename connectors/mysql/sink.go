@@ -134,18 +134,12 @@ func (s *Sink) write(ctx context.Context, tx *sql.Tx, w handlers.Write) error {
 			return &handlers.StaleError{Stale: stale}
 		}
 	}
-	ops := w.Ops
-	for i := 0; i < len(ops); {
-		j := i + 1
-		for j < len(ops) && sameShape(ops[i], ops[j]) {
-			j++
-		}
-		for _, st := range statements(ops[i:j]) {
+	for _, run := range handlers.Runs(w.Ops) {
+		for _, st := range statements(run) {
 			if _, err := tx.ExecContext(ctx, st.sql, st.args...); err != nil {
-				return classify(fmt.Errorf("%s %s: %w", verb(ops[i]), quote(ops[i].Table), err))
+				return classify(fmt.Errorf("%s %s: %w", verb(run[0]), quote(run[0].Table), err))
 			}
 		}
-		i = j
 	}
 	if guarded {
 		if err := recordApplied(ctx, tx, w); err != nil {
@@ -187,22 +181,6 @@ func classify(err error) error {
 		return handlers.Permanent(err)
 	}
 	return err
-}
-
-func sameShape(a, b handlers.Op) bool {
-	return a.Delete == b.Delete && a.Table == b.Table && sameNames(a.Key, b.Key) && sameNames(a.Values, b.Values)
-}
-
-func sameNames(a, b []handlers.Column) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i].Name != b[i].Name {
-			return false
-		}
-	}
-	return true
 }
 
 // quote returns a backquoted identifier.

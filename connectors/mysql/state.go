@@ -2,7 +2,6 @@ package mysql
 
 import (
 	"context"
-	"crypto/sha256"
 	"database/sql"
 	"errors"
 	"strings"
@@ -57,11 +56,6 @@ func createStateTables(ctx context.Context, db *sql.DB) error {
 	return nil
 }
 
-func keyHash(key string) []byte {
-	h := sha256.Sum256([]byte(key))
-	return h[:]
-}
-
 // staleChanges locks the applied sequences of w's keys (FOR UPDATE, so
 // parallel instances writing the same key take turns) and returns the
 // changes that are not newer than them.
@@ -69,7 +63,7 @@ func staleChanges(ctx context.Context, tx *sql.Tx, w handlers.Write) ([]handlers
 	hashes := map[string][]byte{}
 	for _, c := range w.Changes {
 		if _, ok := hashes[c.Key]; !ok {
-			hashes[c.Key] = keyHash(c.Key)
+			hashes[c.Key] = handlers.KeyHash(c.Key)
 		}
 	}
 	byHash := make(map[string]uint64, len(hashes))
@@ -114,21 +108,12 @@ func staleChanges(ctx context.Context, tx *sql.Tx, w handlers.Write) ([]handlers
 
 // recordApplied stores each key's newest sequence and moves the checkpoint.
 func recordApplied(ctx context.Context, tx *sql.Tx, w handlers.Write) error {
-	newest := map[string]uint64{}
-	var top uint64
-	for _, c := range w.Changes {
-		newest[c.Key] = max(newest[c.Key], c.Seq)
-		top = max(top, c.Seq)
-	}
-	keys := make([]string, 0, len(newest))
-	for k := range newest {
-		keys = append(keys, k)
-	}
+	newest, keys, top := w.Newest()
 	for start := 0; start < len(keys); start += keysPerStatement {
 		chunk := keys[start:min(start+keysPerStatement, len(keys))]
 		args := make([]any, 0, 3*len(chunk))
 		for _, k := range chunk {
-			args = append(args, w.Function, keyHash(k), newest[k])
+			args = append(args, w.Function, handlers.KeyHash(k), newest[k])
 		}
 		_, err := tx.ExecContext(ctx, "INSERT INTO "+appliedTable+" (function_name, key_hash, seq) VALUES "+
 			strings.TrimSuffix(strings.Repeat("(?, ?, ?), ", len(chunk)), ", ")+

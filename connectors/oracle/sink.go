@@ -4,7 +4,6 @@ package oracle
 
 import (
 	"context"
-	"crypto/sha256"
 	"database/sql"
 	"database/sql/driver"
 	"errors"
@@ -115,11 +114,6 @@ func (s *Sink) Write(ctx context.Context, w handlers.Write) error {
 	return classify(tx.Commit())
 }
 
-func keyHash(key string) []byte {
-	h := sha256.Sum256([]byte(key))
-	return h[:]
-}
-
 func (s *Sink) write(ctx context.Context, tx *sql.Tx, w handlers.Write) error {
 	guarded := w.Function != "" && len(w.Changes) > 0
 	newest := map[string]uint64{}
@@ -132,11 +126,13 @@ func (s *Sink) write(ctx context.Context, tx *sql.Tx, w handlers.Write) error {
 	for k := range newest {
 		keys = append(keys, k)
 	}
-	slices.SortFunc(keys, func(a, b string) int { return strings.Compare(string(keyHash(a)), string(keyHash(b))) })
+	slices.SortFunc(keys, func(a, b string) int {
+		return strings.Compare(string(handlers.KeyHash(a)), string(handlers.KeyHash(b)))
+	})
 	if guarded {
 		fns, hashes := make([]string, len(keys)), make([][]byte, len(keys))
 		for i, k := range keys {
-			fns[i], hashes[i] = w.Function, keyHash(k)
+			fns[i], hashes[i] = w.Function, handlers.KeyHash(k)
 		}
 		if _, err := tx.ExecContext(ctx, lockKeysSQL, fns, hashes); err != nil {
 			return classify(fmt.Errorf("lock applied sequences: %w", err))
@@ -168,7 +164,7 @@ func (s *Sink) write(ctx context.Context, tx *sql.Tx, w handlers.Write) error {
 		}
 		var stale []handlers.KeySeq
 		for _, c := range w.Changes {
-			if c.Seq <= applied[string(keyHash(c.Key))] {
+			if c.Seq <= applied[string(handlers.KeyHash(c.Key))] {
 				stale = append(stale, c)
 			}
 		}
@@ -186,7 +182,7 @@ func (s *Sink) write(ctx context.Context, tx *sql.Tx, w handlers.Write) error {
 	}
 	seqs, fns, hashes := make([]int64, len(keys)), make([]string, len(keys)), make([][]byte, len(keys))
 	for i, k := range keys {
-		seqs[i], fns[i], hashes[i] = int64(newest[k]), w.Function, keyHash(k)
+		seqs[i], fns[i], hashes[i] = int64(newest[k]), w.Function, handlers.KeyHash(k)
 	}
 	if _, err := tx.ExecContext(ctx, recordKeysSQL, seqs, fns, hashes); err != nil {
 		return classify(fmt.Errorf("record applied sequences: %w", err))

@@ -32,34 +32,13 @@ type statement struct {
 // rowsPerExec bounds the rows of one array-bound execution.
 const rowsPerExec = 5000
 
-func sameShape(a, b handlers.Op) bool {
-	if a.Delete != b.Delete || a.Table != b.Table || len(a.Key) != len(b.Key) || len(a.Values) != len(b.Values) {
-		return false
-	}
-	for i := range a.Key {
-		if a.Key[i].Name != b.Key[i].Name {
-			return false
-		}
-	}
-	for i := range a.Values {
-		if a.Values[i].Name != b.Values[i].Name {
-			return false
-		}
-	}
-	return true
-}
-
 // statements turns ops into array-bound statements: one per run of one
 // table and shape (and per rowsPerExec rows). A MERGE cannot update one row
 // twice, so of the ops of a run only the last of each key is kept.
 func statements(ops []handlers.Op) []statement {
 	var out []statement
-	for i := 0; i < len(ops); {
-		j := i + 1
-		for j < len(ops) && sameShape(ops[i], ops[j]) {
-			j++
-		}
-		run := lastPerKey(ops[i:j])
+	for _, run := range handlers.Runs(ops) {
+		run = handlers.LastPerKey(run)
 		for start := 0; start < len(run); start += rowsPerExec {
 			chunk := run[start:min(start+rowsPerExec, len(run))]
 			if chunk[0].Delete {
@@ -67,25 +46,6 @@ func statements(ops []handlers.Op) []statement {
 			} else {
 				out = append(out, mergeSQL(chunk))
 			}
-		}
-		i = j
-	}
-	return out
-}
-
-func lastPerKey(ops []handlers.Op) []handlers.Op {
-	key := func(op handlers.Op) string { return fmt.Sprint(columnValues(op.Key)) }
-	last := map[string]int{}
-	for i, op := range ops {
-		last[key(op)] = i
-	}
-	if len(last) == len(ops) {
-		return ops
-	}
-	var out []handlers.Op
-	for i, op := range ops {
-		if last[key(op)] == i {
-			out = append(out, op)
 		}
 	}
 	return out

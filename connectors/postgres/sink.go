@@ -149,7 +149,7 @@ func (s *Sink) write(ctx context.Context, tx pgx.Tx, w handlers.Write) error {
 			return &handlers.StaleError{Stale: stale}
 		}
 	}
-	for _, run := range runs(w.Ops) {
+	for _, run := range handlers.Runs(w.Ops) {
 		var err error
 		switch {
 		case run[0].Delete || s.bulk == bulkValues:
@@ -157,7 +157,7 @@ func (s *Sink) write(ctx context.Context, tx pgx.Tx, w handlers.Write) error {
 		case s.bulk == bulkPipeline:
 			err = pipeline(ctx, tx, run)
 		default:
-			err = copyMerge(ctx, tx, lastPerKey(run))
+			err = copyMerge(ctx, tx, handlers.LastPerKey(run))
 		}
 		if err != nil {
 			return classify(fmt.Errorf("%s %s: %w", verb(run[0]), quote(run[0].Table), err))

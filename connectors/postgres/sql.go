@@ -15,73 +15,6 @@ func quote(name string) string {
 	return `"` + strings.ReplaceAll(name, `"`, `""`) + `"`
 }
 
-func sameShape(a, b handlers.Op) bool {
-	return a.Delete == b.Delete && a.Table == b.Table && sameNames(a.Key, b.Key) && sameNames(a.Values, b.Values)
-}
-
-func sameNames(a, b []handlers.Column) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i].Name != b[i].Name {
-			return false
-		}
-	}
-	return true
-}
-
-// runs splits ops into runs of one table and shape, in order.
-func runs(ops []handlers.Op) [][]handlers.Op {
-	var out [][]handlers.Op
-	for i := 0; i < len(ops); {
-		j := i + 1
-		for j < len(ops) && sameShape(ops[i], ops[j]) {
-			j++
-		}
-		out = append(out, ops[i:j])
-		i = j
-	}
-	return out
-}
-
-// lastPerKey keeps, of the ops of one run, the last op of each key, in
-// order: INSERT ... ON CONFLICT cannot touch one row twice in a statement,
-// and within a run of one shape the last op of a key is its result.
-func lastPerKey(ops []handlers.Op) []handlers.Op {
-	if len(ops) < 2 {
-		return ops
-	}
-	last := make(map[string]int, len(ops))
-	for i, op := range ops {
-		last[keyString(op)] = i
-	}
-	if len(last) == len(ops) {
-		return ops
-	}
-	out := make([]handlers.Op, 0, len(last))
-	for i, op := range ops {
-		if last[keyString(op)] == i {
-			out = append(out, op)
-		}
-	}
-	return out
-}
-
-func keyString(op handlers.Op) string {
-	if len(op.Key) == 1 {
-		return fmt.Sprint(op.Key[0].Value)
-	}
-	var b strings.Builder
-	for _, c := range op.Key {
-		s := fmt.Sprint(c.Value)
-		b.WriteString(strconv.Itoa(len(s)))
-		b.WriteByte(':')
-		b.WriteString(s)
-	}
-	return b.String()
-}
-
 type statement struct {
 	sql  string
 	args []any
@@ -93,7 +26,7 @@ const maxParams = 65535
 // statements turns a run of ops of one shape into as few multi-row
 // statements as the parameter limit allows.
 func statements(ops []handlers.Op) []statement {
-	ops = lastPerKey(ops)
+	ops = handlers.LastPerKey(ops)
 	perRow := len(ops[0].Key) + len(ops[0].Values)
 	rows := maxParams / perRow
 	var out []statement

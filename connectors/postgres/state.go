@@ -3,7 +3,6 @@ package postgres
 import (
 	"bytes"
 	"context"
-	"crypto/sha256"
 	"errors"
 	"slices"
 
@@ -50,11 +49,6 @@ CREATE TABLE IF NOT EXISTS `+checkpointsTable+` (
 	return err
 }
 
-func keyHash(key string) []byte {
-	h := sha256.Sum256([]byte(key))
-	return h[:]
-}
-
 // staleChanges locks the applied sequences of w's keys and returns the
 // changes that are not newer than them. Keys never applied get a row with
 // sequence 0 first: FOR UPDATE locks only rows that exist, and without a
@@ -65,7 +59,7 @@ func staleChanges(ctx context.Context, tx pgx.Tx, w handlers.Write) ([]handlers.
 	hashes := map[string][]byte{}
 	for _, c := range w.Changes {
 		if _, ok := hashes[c.Key]; !ok {
-			hashes[c.Key] = keyHash(c.Key)
+			hashes[c.Key] = handlers.KeyHash(c.Key)
 		}
 	}
 	keys := make([][]byte, 0, len(hashes))
@@ -107,16 +101,11 @@ func staleChanges(ctx context.Context, tx pgx.Tx, w handlers.Write) ([]handlers.
 
 // recordApplied stores each key's newest sequence and moves the checkpoint.
 func recordApplied(ctx context.Context, tx pgx.Tx, w handlers.Write) error {
-	newest := map[string]uint64{}
-	var top uint64
-	for _, c := range w.Changes {
-		newest[c.Key] = max(newest[c.Key], c.Seq)
-		top = max(top, c.Seq)
-	}
+	newest, _, top := w.Newest()
 	hashes := make([][]byte, 0, len(newest))
 	seqs := make([]int64, 0, len(newest))
 	for k, s := range newest {
-		hashes = append(hashes, keyHash(k))
+		hashes = append(hashes, handlers.KeyHash(k))
 		seqs = append(seqs, int64(s))
 	}
 	if _, err := tx.Exec(ctx, "UPDATE "+appliedTable+" a SET seq = GREATEST(a.seq, u.s) FROM unnest($2::bytea[], $3::bigint[]) AS u(h, s)"+

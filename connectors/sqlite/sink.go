@@ -107,22 +107,16 @@ func (s *Sink) write(ctx context.Context, tx *sql.Tx, w handlers.Write) error {
 			return &handlers.StaleError{Stale: stale}
 		}
 	}
-	ops := w.Ops
-	for i := 0; i < len(ops); {
-		j := i + 1
-		for j < len(ops) && sameShape(ops[i], ops[j]) {
-			j++
-		}
-		for _, st := range statements(ops[i:j]) {
+	for _, run := range handlers.Runs(w.Ops) {
+		for _, st := range statements(run) {
 			if _, err := tx.ExecContext(ctx, st.sql, st.args...); err != nil {
 				verb := "upsert into"
-				if ops[i].Delete {
+				if run[0].Delete {
 					verb = "delete from"
 				}
-				return classify(fmt.Errorf("%s %s: %w", verb, quote(ops[i].Table), err))
+				return classify(fmt.Errorf("%s %s: %w", verb, quote(run[0].Table), err))
 			}
 		}
-		i = j
 	}
 	if guarded {
 		if err := recordApplied(ctx, tx, w); err != nil {

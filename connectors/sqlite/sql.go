@@ -1,7 +1,6 @@
 package sqlite
 
 import (
-	"fmt"
 	"math"
 	"strconv"
 	"strings"
@@ -12,52 +11,6 @@ import (
 // quote returns a double-quoted identifier.
 func quote(name string) string {
 	return `"` + strings.ReplaceAll(name, `"`, `""`) + `"`
-}
-
-func sameShape(a, b handlers.Op) bool {
-	return a.Delete == b.Delete && a.Table == b.Table && sameNames(a.Key, b.Key) && sameNames(a.Values, b.Values)
-}
-
-func sameNames(a, b []handlers.Column) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i].Name != b[i].Name {
-			return false
-		}
-	}
-	return true
-}
-
-// lastPerKey keeps, of the ops of one run, the last op of each key, in
-// order: within a run of one shape the last op of a key is its result.
-func lastPerKey(ops []handlers.Op) []handlers.Op {
-	last := make(map[string]int, len(ops))
-	for i, op := range ops {
-		last[keyString(op)] = i
-	}
-	if len(last) == len(ops) {
-		return ops
-	}
-	out := make([]handlers.Op, 0, len(last))
-	for i, op := range ops {
-		if last[keyString(op)] == i {
-			out = append(out, op)
-		}
-	}
-	return out
-}
-
-func keyString(op handlers.Op) string {
-	var b strings.Builder
-	for _, c := range op.Key {
-		s := fmt.Sprint(c.Value)
-		b.WriteString(strconv.Itoa(len(s)))
-		b.WriteByte(':')
-		b.WriteString(s)
-	}
-	return b.String()
 }
 
 type statement struct {
@@ -71,7 +24,7 @@ const maxParams = 32766
 // statements turns a run of ops of one shape into as few multi-row
 // statements as the parameter limit allows.
 func statements(ops []handlers.Op) []statement {
-	ops = lastPerKey(ops)
+	ops = handlers.LastPerKey(ops)
 	rows := maxParams / (len(ops[0].Key) + len(ops[0].Values))
 	var out []statement
 	for start := 0; start < len(ops); start += rows {

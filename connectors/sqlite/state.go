@@ -2,7 +2,6 @@ package sqlite
 
 import (
 	"context"
-	"crypto/sha256"
 	"database/sql"
 	"errors"
 	"strings"
@@ -35,11 +34,6 @@ CREATE TABLE IF NOT EXISTS `+checkpointsTable+` (
 	return err
 }
 
-func keyHash(key string) []byte {
-	h := sha256.Sum256([]byte(key))
-	return h[:]
-}
-
 // staleChanges returns the changes of w that are not newer than the last
 // applied of their key. The transaction began IMMEDIATE: it holds the
 // database's write lock, so nothing changes the sequences under it.
@@ -48,7 +42,7 @@ func staleChanges(ctx context.Context, tx *sql.Tx, w handlers.Write) ([]handlers
 	var keys [][]byte
 	for _, c := range w.Changes {
 		if _, ok := hashes[c.Key]; !ok {
-			hashes[c.Key] = keyHash(c.Key)
+			hashes[c.Key] = handlers.KeyHash(c.Key)
 			keys = append(keys, hashes[c.Key])
 		}
 	}
@@ -90,21 +84,12 @@ func staleChanges(ctx context.Context, tx *sql.Tx, w handlers.Write) ([]handlers
 
 // recordApplied stores each key's newest sequence and moves the checkpoint.
 func recordApplied(ctx context.Context, tx *sql.Tx, w handlers.Write) error {
-	newest := map[string]uint64{}
-	var keys []string
-	var top uint64
-	for _, c := range w.Changes {
-		if _, ok := newest[c.Key]; !ok {
-			keys = append(keys, c.Key)
-		}
-		newest[c.Key] = max(newest[c.Key], c.Seq)
-		top = max(top, c.Seq)
-	}
+	newest, keys, top := w.Newest()
 	for start := 0; start < len(keys); start += keysPerStatement {
 		chunk := keys[start:min(start+keysPerStatement, len(keys))]
 		args := make([]any, 0, 3*len(chunk))
 		for _, k := range chunk {
-			args = append(args, w.Function, keyHash(k), int64(newest[k]))
+			args = append(args, w.Function, handlers.KeyHash(k), int64(newest[k]))
 		}
 		if _, err := tx.ExecContext(ctx, "INSERT INTO "+appliedTable+" (function_name, key_hash, seq) VALUES "+
 			strings.TrimSuffix(strings.Repeat("(?, ?, ?), ", len(chunk)), ", ")+

@@ -1,0 +1,104 @@
+package handlers
+
+import (
+	"crypto/sha256"
+	"fmt"
+	"strconv"
+	"strings"
+)
+
+// Helpers for connectors: how a Write's ops group into statements and how
+// its changes feed the sequence guards. Every SQL connector uses the same,
+// so that they agree on what a run and a key are.
+
+// Runs splits ops into runs of consecutive ops of one table and shape (same
+// kind, same key and value column names), in order: each run can become
+// one multi-row statement.
+func Runs(ops []Op) [][]Op {
+	var out [][]Op
+	for i := 0; i < len(ops); {
+		j := i + 1
+		for j < len(ops) && sameShape(ops[i], ops[j]) {
+			j++
+		}
+		out = append(out, ops[i:j])
+		i = j
+	}
+	return out
+}
+
+func sameShape(a, b Op) bool {
+	return a.Delete == b.Delete && a.Table == b.Table && sameNames(a.Key, b.Key) && sameNames(a.Values, b.Values)
+}
+
+func sameNames(a, b []Column) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if a[i].Name != b[i].Name {
+			return false
+		}
+	}
+	return true
+}
+
+// LastPerKey keeps, of one run, the last op of each key, in order: within a
+// run of one shape the last op of a key is its result, and some statements
+// (INSERT ... ON CONFLICT, MERGE) cannot touch one row twice.
+func LastPerKey(ops []Op) []Op {
+	if len(ops) < 2 {
+		return ops
+	}
+	last := make(map[string]int, len(ops))
+	for i, op := range ops {
+		last[KeyString(op.Key)] = i
+	}
+	if len(last) == len(ops) {
+		return ops
+	}
+	out := make([]Op, 0, len(last))
+	for i, op := range ops {
+		if last[KeyString(op.Key)] == i {
+			out = append(out, op)
+		}
+	}
+	return out
+}
+
+// KeyString is an unambiguous text of a row key's values.
+func KeyString(key []Column) string {
+	if len(key) == 1 {
+		return fmt.Sprint(key[0].Value)
+	}
+	var b strings.Builder
+	for _, c := range key {
+		s := fmt.Sprint(c.Value)
+		b.WriteString(strconv.Itoa(len(s)))
+		b.WriteByte(':')
+		b.WriteString(s)
+	}
+	return b.String()
+}
+
+// KeyHash is how the sequence guards store a Redis key: its SHA-256, so
+// that keys of any length fit a fixed-size primary key.
+func KeyHash(key string) []byte {
+	h := sha256.Sum256([]byte(key))
+	return h[:]
+}
+
+// Newest returns the newest sequence of each key of w's changes, the keys
+// in the order they first appear, and the newest sequence of all (the
+// checkpoint).
+func (w Write) Newest() (seqs map[string]uint64, keys []string, top uint64) {
+	seqs = make(map[string]uint64, len(w.Changes))
+	for _, c := range w.Changes {
+		if _, ok := seqs[c.Key]; !ok {
+			keys = append(keys, c.Key)
+		}
+		seqs[c.Key] = max(seqs[c.Key], c.Seq)
+		top = max(top, c.Seq)
+	}
+	return seqs, keys, top
+}
