@@ -48,6 +48,7 @@ const usage = `jetsync — operate jetsync
   jetsync dlq requeue <function> <seq>...    send dead letters back through the function, in order
   jetsync dlq requeue <function> --all
   jetsync dlq purge <function> [<seq>...]    delete dead letters (all of the function's without seqs)
+  jetsync probe <url>                        GET a health endpoint; exit 0 only on 200 (container health checks)
   jetsync version
 
 The bridge files keys it cannot read under the function name "bridge".
@@ -85,6 +86,8 @@ func run(ctx context.Context, cfg Config, args []string, stdout io.Writer) error
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, usage)
 		return nil
+	case "probe":
+		return probe(ctx, args[1:], stdout)
 	case "status":
 		js, closeNATS, err := connect(cfg)
 		if err != nil {
