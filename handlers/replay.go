@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"strconv"
 	"time"
 
@@ -79,7 +80,7 @@ func (r *Runner) watchReplays(ctx, work context.Context) {
 					r.log.Error("replay failed", "err", err)
 					if errors.Is(err, errNoTruncate) || IsPermanent(err) {
 						failed = id
-						r.markReplay(ctx, name, MetaReplayError, err.Error())
+						_ = r.markReplay(ctx, name, map[string]string{MetaReplayError: err.Error()})
 					}
 				}
 			}
@@ -109,12 +110,19 @@ func (r *Runner) replay(ctx, work context.Context, cons jetstream.Consumer) erro
 	}
 	log := r.log.With("replay", info.Name, "end", end)
 	if md[MetaReplayTruncate] == "true" && md[MetaReplayTruncated] != "true" {
-		if err := r.truncate(ctx, log); err != nil {
+		live, err := r.truncate(ctx, log)
+		if err != nil {
 			return err
 		}
-		if err := r.markReplay(ctx, info.Name, MetaReplayTruncated, "true"); err != nil {
+		// Live changes applied before the truncation may lie past the
+		// requested end: the replay must bring them back too.
+		end = max(end, live)
+		if err := r.markReplay(ctx, info.Name, map[string]string{
+			MetaReplayTruncated: "true", MetaReplayEnd: strconv.FormatUint(end, 10),
+		}); err != nil {
 			return err
 		}
+		log = log.With("end", end)
 	}
 	log.Info("replay started", "from", info.AckFloor.Stream+1)
 	for ctx.Err() == nil {
@@ -177,14 +185,26 @@ func (r *Runner) fetchReplay(ctx context.Context, cons jetstream.Consumer) ([]je
 
 // truncate empties the function's tables and forgets its sequence guards,
 // while no live batch is written (so no live write falls between the two).
-func (r *Runner) truncate(ctx context.Context, log *slog.Logger) error {
+// It returns the last stream sequence the live consumer had delivered
+// then: every live change applied before the truncation is at or below it.
+func (r *Runner) truncate(ctx context.Context, log *slog.Logger) (uint64, error) {
 	t, ok := r.fn.(Truncater)
 	if !ok {
-		return errNoTruncate
+		return 0, errNoTruncate
 	}
 	r.writing.Lock()
 	defer r.writing.Unlock()
+	var delivered uint64
 	err := r.retry(ctx, func() error {
+		live, err := r.js.Consumer(ctx, r.cfg.Stream, r.cfg.Name)
+		if err != nil {
+			return fmt.Errorf("live consumer: %w", err)
+		}
+		info, err := live.Info(ctx)
+		if err != nil {
+			return fmt.Errorf("live consumer: %w", err)
+		}
+		delivered = info.Delivered.Stream
 		if err := t.Truncate(ctx, r.sink); err != nil {
 			return err
 		}
@@ -194,15 +214,15 @@ func (r *Runner) truncate(ctx context.Context, log *slog.Logger) error {
 		return nil
 	}, func() {})
 	if err != nil {
-		return fmt.Errorf("truncate before replay: %w", err)
+		return 0, fmt.Errorf("truncate before replay: %w", err)
 	}
-	log.Info("truncated the function's tables and forgot its sequence guards for the replay")
-	return nil
+	log.Info("truncated the function's tables and forgot its sequence guards for the replay", "live_delivered", delivered)
+	return delivered, nil
 }
 
-// markReplay sets one metadata entry of the replay consumer, keeping the
+// markReplay sets metadata entries of the replay consumer, keeping the
 // rest of its configuration.
-func (r *Runner) markReplay(ctx context.Context, name, key, value string) error {
+func (r *Runner) markReplay(ctx context.Context, name string, set map[string]string) error {
 	backoff := platform.Backoff{Min: 100 * time.Millisecond, Max: 5 * time.Second}
 	for {
 		cons, err := r.js.Consumer(ctx, r.cfg.Stream, name)
@@ -211,11 +231,9 @@ func (r *Runner) markReplay(ctx context.Context, name, key, value string) error 
 		}
 		if err == nil {
 			cfg := cons.CachedInfo().Config
-			md := make(map[string]string, len(cfg.Metadata)+1)
-			for k, v := range cfg.Metadata {
-				md[k] = v
-			}
-			md[key] = value
+			md := make(map[string]string, len(cfg.Metadata)+len(set))
+			maps.Copy(md, cfg.Metadata)
+			maps.Copy(md, set)
 			cfg.Metadata = md
 			if _, err = r.js.UpdateConsumer(ctx, r.cfg.Stream, cfg); err == nil {
 				return nil

@@ -179,6 +179,9 @@ func TestReplay(t *testing.T) {
 		if code != 0 || !strings.Contains(out, "in progress") {
 			t.Fatalf("second replay while one waits: %d\n%s\n%s", code, out, errOut)
 		}
+		// A change past the replay's end, which the live consumer may apply
+		// before the replay truncates: the replay must bring it back.
+		w.Redis.HSet(ctx, prefix+":13", "age", "130")
 		cfg.HTTPAddr = ""
 		w.startFunction(cfg)
 		code, out, errOut = w.jetsync(ctx, "replay", fn)
