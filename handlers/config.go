@@ -39,6 +39,9 @@ type Config struct {
 	// ShutdownGrace bounds how long a stopping function keeps writing what
 	// it has already fetched; the rest is redelivered to the next instance.
 	ShutdownGrace time.Duration `split_words:"true" default:"10s"`
+	// ReplayPoll is how often the function looks for a replay asked with
+	// `jetsync replay` (its consumer <name>_replay); 0 means 2s.
+	ReplayPoll time.Duration `split_words:"true" default:"2s"`
 }
 
 // withIdentity fills an empty name and version from fn.
@@ -54,6 +57,9 @@ func (c Config) withIdentity(fn Function) Config {
 	if c.Version == "" {
 		c.Version = "1"
 	}
+	if c.ReplayPoll == 0 {
+		c.ReplayPoll = 2 * time.Second
+	}
 	return c
 }
 
@@ -64,6 +70,12 @@ func (c Config) Validate() error {
 	}
 	if err := platform.ValidName("JETSYNC_FUNCTION_NAME", c.Name); err != nil {
 		return err
+	}
+	if strings.HasSuffix(c.Name, "_replay") {
+		return fmt.Errorf("JETSYNC_FUNCTION_NAME=%s: names ending in _replay are taken by replay consumers", c.Name)
+	}
+	if c.ReplayPoll < 0 {
+		return fmt.Errorf("JETSYNC_REPLAY_POLL=%s: must not be negative", c.ReplayPoll)
 	}
 	if c.Name == "bridge" {
 		return fmt.Errorf("JETSYNC_FUNCTION_NAME=bridge is taken: the bridge files its own dead letters under that name")

@@ -1,6 +1,7 @@
 package handlers
 
 import (
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -14,6 +15,8 @@ type metrics struct {
 	errors     *prometheus.CounterVec // failed writes by class
 	degraded   prometheus.Gauge
 	lag        prometheus.Gauge
+	lastSeq    prometheus.Gauge // highest stream sequence committed
+	top        atomic.Uint64
 	latency    prometheus.Histogram // bridge saw it → committed
 	commitTime prometheus.Histogram
 }
@@ -42,6 +45,10 @@ func newMetrics(reg prometheus.Registerer, function string) *metrics {
 			Name: "jetsync_function_consumer_pending", ConstLabels: labels,
 			Help: "Messages in the stream after the last one fetched (consumer lag).",
 		}),
+		lastSeq: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "jetsync_function_last_applied_seq", ConstLabels: labels,
+			Help: "Highest stream sequence this process has committed to the target.",
+		}),
 		latency: prometheus.NewHistogram(prometheus.HistogramOpts{
 			Name: "jetsync_function_end_to_end_seconds", ConstLabels: labels,
 			Help:    "From the bridge reading a change to its commit in the target.",
@@ -53,7 +60,7 @@ func newMetrics(reg prometheus.Registerer, function string) *metrics {
 			Buckets: prometheus.ExponentialBuckets(0.0005, 2, 16),
 		}),
 	}
-	reg.MustRegister(m.changes, m.batches, m.errors, m.degraded, m.lag, m.latency, m.commitTime)
+	reg.MustRegister(m.changes, m.batches, m.errors, m.degraded, m.lag, m.lastSeq, m.latency, m.commitTime)
 	for _, r := range []string{"applied", "coalesced", "stale", "dead_lettered"} {
 		m.changes.WithLabelValues(r)
 	}
@@ -84,8 +91,15 @@ func (m *metrics) committed(changes []Change, took time.Duration) {
 	m.commitTime.Observe(took.Seconds())
 	now := time.Now()
 	for _, c := range changes {
+		for {
+			top := m.top.Load()
+			if c.Seq <= top || m.top.CompareAndSwap(top, c.Seq) {
+				break
+			}
+		}
 		if !c.Seen.IsZero() {
 			m.latency.Observe(now.Sub(c.Seen).Seconds())
 		}
 	}
+	m.lastSeq.Set(float64(m.top.Load()))
 }

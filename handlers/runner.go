@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -47,8 +48,12 @@ type Runner struct {
 	degraded atomic.Bool
 	// consuming is true once the consumer is registered.
 	consuming atomic.Bool
-	// replyStream is true once the write-through reply stream is ensured.
+	// replyStream is true once the write-through reply stream is ensured
+	// (only touched by process, under writing).
 	replyStream bool
+	// writing is held while a batch (live or replayed) is applied, and by
+	// the truncation before a replay, so that no write falls in between.
+	writing sync.Mutex
 }
 
 // New returns a runner of fn that writes through sink. The name and version
@@ -119,6 +124,9 @@ func (r *Runner) Run(ctx context.Context) error {
 	})
 
 	r.log.Info("function started", "version", r.cfg.Version, "prefix", r.cfg.Prefix, "stream", r.cfg.Stream)
+	var replays sync.WaitGroup
+	replays.Go(func() { r.watchReplays(ctx, work) })
+	defer replays.Wait()
 	backoff := platform.Backoff{Min: 100 * time.Millisecond, Max: 5 * time.Second}
 	for ctx.Err() == nil {
 		msgs, err := r.collect(ctx, cons)
@@ -132,7 +140,7 @@ func (r *Runner) Run(ctx context.Context) error {
 		backoff.Reset()
 		if len(msgs) > 0 {
 			// A batch in hand is finished even during shutdown, within the grace.
-			r.process(work, msgs)
+			r.process(work, msgs, true)
 		}
 	}
 	r.log.Info("function stopped")
@@ -224,8 +232,11 @@ func drain(b jetstream.MessageBatch, into []jetstream.Msg) []jetstream.Msg {
 
 // process applies one batch of messages and acks every message whose change
 // is committed, dead-lettered or superseded. When ctx ends before that, the
-// messages are left unacked and JetStream redelivers them.
-func (r *Runner) process(ctx context.Context, msgs []jetstream.Msg) {
+// messages are left unacked and JetStream redelivers them. live is false for
+// a replay's batches (they do not report the consumer's lag).
+func (r *Runner) process(ctx context.Context, msgs []jetstream.Msg, live bool) {
+	r.writing.Lock()
+	defer r.writing.Unlock()
 	var changes []Change
 	source := map[KeySeq]jetstream.Msg{}
 	replies := map[string]string{} // write-through token -> key
@@ -236,7 +247,9 @@ func (r *Runner) process(ctx context.Context, msgs []jetstream.Msg) {
 			r.log.Error("message without JetStream metadata; leaving it unacked", "subject", m.Subject(), "err", err)
 			continue
 		}
-		r.m.lag.Set(float64(meta.NumPending))
+		if live {
+			r.m.lag.Set(float64(meta.NumPending))
+		}
 		c, err := decode(m, meta.Sequence.Stream)
 		if err != nil {
 			if r.publishDeadLetter(ctx, m, nil, err) != nil {

@@ -29,6 +29,7 @@ func Run(t *testing.T, h Harness) {
 		{"QuotedIdentifiers", testIdentifiers},
 		{"UnicodeAndLargeValues", testUnicode},
 		{"TenThousandOps", testTenThousand},
+		{"Truncate", testTruncate},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -485,4 +486,22 @@ func testTenThousand(t *testing.T, h Harness) {
 	if len(got) != n/2 || got[0] != "00001|u|-1|NULL" || got[n/2-1] != "09999|u|-9999|NULL" {
 		t.Fatalf("%d rows (first %q, last %q), want %d", len(got), at(got, 0), at(got, len(got)-1), n/2)
 	}
+}
+
+// testTruncate: `jetsync replay --truncate` empties a table through the
+// sink's handlers.TableTruncater, then the sink takes new writes.
+func testTruncate(t *testing.T, h Harness) {
+	w := newWriter(t, h, "")
+	tt, ok := w.s.(handlers.TableTruncater)
+	if !ok {
+		t.Skipf("%T does not implement handlers.TableTruncater: jetsync replay --truncate is refused for it", w.s)
+	}
+	tb := h.CreateTable(t, people)
+	w.must(w.write(up(tb, "a", col("age", "1")), up(tb, "b", col("age", "2"))))
+	if err := tt.Truncate(context.Background(), tb); err != nil {
+		t.Fatal(err)
+	}
+	expectRows(t, h, tb, people, "after Truncate")
+	w.must(w.write(up(tb, "c", col("age", "3"))))
+	expectRows(t, h, tb, people, "after a write", "c|NULL|3|NULL")
 }

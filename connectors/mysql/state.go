@@ -152,3 +152,18 @@ func (s *Sink) Forget(ctx context.Context, function string) error {
 func placeholders(n int) string {
 	return strings.TrimSuffix(strings.Repeat("?, ", n), ", ")
 }
+
+// Truncate deletes every row of table (DELETE, not TRUNCATE TABLE: it needs
+// no DROP privilege and is transactional). `jetsync replay --truncate` uses
+// it through the table function.
+func (s *Sink) Truncate(ctx context.Context, table string) error {
+	if _, err := s.db.ExecContext(ctx, "DELETE FROM "+quote(table)); err != nil {
+		return classify(err)
+	}
+	return nil
+}
+
+var (
+	_ handlers.TableTruncater = (*Sink)(nil)
+	_ handlers.Forgetter      = (*Sink)(nil)
+)

@@ -139,3 +139,18 @@ func (s *Sink) Forget(ctx context.Context, function string) error {
 	}
 	return nil
 }
+
+// Truncate deletes every row of table (DELETE, not TRUNCATE: it needs only
+// the DELETE privilege). `jetsync replay --truncate` uses it through the
+// table function.
+func (s *Sink) Truncate(ctx context.Context, table string) error {
+	if _, err := s.pool.Exec(ctx, "DELETE FROM "+quote(table)); err != nil {
+		return classify(err)
+	}
+	return nil
+}
+
+var (
+	_ handlers.TableTruncater = (*Sink)(nil)
+	_ handlers.Forgetter      = (*Sink)(nil)
+)

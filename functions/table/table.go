@@ -126,6 +126,16 @@ var historyColumns = []string{"jetsync_seq", "jetsync_op", "jetsync_seen"}
 // the last one of each key.
 func (t Table) KeepHistory() bool { return t.Append }
 
+// Truncate deletes every row of the table, for `jetsync replay --truncate`;
+// the sink must be a handlers.TableTruncater (MySQL, PostgreSQL, SQLite).
+func (t Table) Truncate(ctx context.Context, sink handlers.Sink) error {
+	tt, ok := sink.(handlers.TableTruncater)
+	if !ok {
+		return handlers.Permanent(fmt.Errorf("the %T connector cannot truncate table %s", sink, t.Name))
+	}
+	return tt.Truncate(ctx, t.Name)
+}
+
 // Handle implements handlers.Function.
 func (t Table) Handle(_ context.Context, b *handlers.Batch) error {
 	for _, c := range b.Changes {

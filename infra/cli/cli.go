@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"runtime/debug"
+	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
 
@@ -35,17 +36,25 @@ var (
 
 const usage = `jetsync — operate jetsync
 
+  jetsync status [--json]                    the stream and every function's consumer: version, pending,
+                                             ack pending, redeliveries, ack floor, dead letters, replay
+  jetsync replay <function> --all | --from-seq N | --since TIME [--truncate] [--restart]
+                                             replay history through the function (TIME: RFC 3339 or a
+                                             duration ago, e.g. 90m); --truncate empties its table first;
+                                             shows progress; Ctrl-C stops watching, the replay goes on
+  jetsync replay <function>                  watch the replay in progress
   jetsync dlq list <function> [--json]       dead letters of a function: sequence, time, key, reason
   jetsync dlq show <function> <seq>          one dead letter: headers and body
   jetsync dlq requeue <function> <seq>...    send dead letters back through the function, in order
   jetsync dlq requeue <function> --all
   jetsync dlq purge <function> [<seq>...]    delete dead letters (all of the function's without seqs)
+  jetsync probe <url>                        GET a health endpoint; exit 0 only on 200 (container health checks)
   jetsync version
 
 The bridge files keys it cannot read under the function name "bridge".
 NATS: JETSYNC_NATS_URL (default nats://127.0.0.1:4222), _USER, _PASSWORD[_FILE],
 _TOKEN[_FILE], _CREDS_FILE, _CA_FILE. Stream: JETSYNC_STREAM (default JETSYNC).
-Exit status: 0 done, 1 failed, 2 usage, 4 nothing matched.
+Exit status: 0 done, 1 failed, 2 usage, 4 nothing matched (no such stream, function or replay).
 `
 
 // Run runs one command and returns the exit status.
@@ -77,6 +86,30 @@ func run(ctx context.Context, cfg Config, args []string, stdout io.Writer) error
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, usage)
 		return nil
+	case "probe":
+		return probe(ctx, args[1:], stdout)
+	case "status":
+		js, closeNATS, err := connect(cfg)
+		if err != nil {
+			return err
+		}
+		defer closeNATS()
+		return runStatus(ctx, js, cfg.Stream, args[1:], stdout)
+	case "replay":
+		a, err := parseReplay(args[1:], time.Now())
+		if err != nil {
+			return err
+		}
+		js, closeNATS, err := connect(cfg)
+		if err != nil {
+			return err
+		}
+		defer closeNATS()
+		r := replayer{js: js, stream: cfg.Stream, out: stdout, every: time.Second, tty: isTerminal(stdout)}
+		if r.tty {
+			r.every = 250 * time.Millisecond
+		}
+		return r.run(ctx, a)
 	case "dlq":
 		if len(args) < 3 {
 			return fmt.Errorf("%w: dlq needs a subcommand and a function", errUsage)

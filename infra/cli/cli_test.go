@@ -53,10 +53,13 @@ func TestDeadLetterTools(t *testing.T) {
 	if code, out, _ := jetsync(t, w, "dlq", "list", fn); code != 0 || !strings.Contains(out, "no dead letters for "+fn) {
 		t.Fatalf("list before any dead letter: %d %q", code, out)
 	}
+	// Key 1 lands first, so that the bridge's initial resync is over before
+	// keys 2 and 3 are written (else a resync may publish them a second
+	// time, and each would be dead-lettered twice).
 	w.Redis.HSet(ctx, prefix+":1", "name", "ok")
+	w.WaitRows(10*time.Second, []string{"1|ok"}, "SELECT id, name FROM "+table)
 	w.Redis.HSet(ctx, prefix+":2", "name", "too long")
 	w.Redis.HSet(ctx, prefix+":3", "name", "also too long")
-	w.WaitRows(10*time.Second, []string{"1|ok"}, "SELECT id, name FROM "+table)
 
 	var listed []struct {
 		Seq    uint64
@@ -143,4 +146,32 @@ func TestDeadLetterTools(t *testing.T) {
 			t.Errorf("jetsync %v: exit %d, want %d (%s)", tt.args, code, tt.code, errOut)
 		}
 	}
+}
+
+// TestReplayTruncateRefused: a function that cannot truncate refuses
+// `replay --truncate`; the tool says why and exits 1, and a replay without
+// truncation then runs through the same function.
+func TestReplayTruncateRefused(t *testing.T) {
+	t.Parallel()
+	w := e2e.New(t)
+	ctx := context.Background()
+	prefix := w.Prefix("p")
+	table := w.Table("names", "id VARCHAR(64) PRIMARY KEY, name VARCHAR(64)")
+	fn := testenv.Name("names")
+	w.StartBridge(prefix)
+	w.StartFunction(w.FunctionConfig(fn, prefix), names(table))
+	w.Redis.HSet(ctx, prefix+":1", "name", "one")
+	w.WaitRows(10*time.Second, []string{"1|one"}, "SELECT id, name FROM "+table)
+
+	code, out, errOut := jetsync(t, w, "replay", fn, "--all", "--truncate")
+	if code != cli.ExitFailed || !strings.Contains(errOut, "cannot truncate") {
+		t.Fatalf("replay --truncate of a function without Truncate: %d\n%s\n%s", code, out, errOut)
+	}
+	if code, out, _ := jetsync(t, w, "status"); code != 0 || !strings.Contains(out, "failed: ") {
+		t.Fatalf("status shows the failed replay: %d\n%s", code, out)
+	}
+	if code, out, errOut := jetsync(t, w, "replay", fn, "--all", "--restart"); code != 0 || !strings.Contains(out, "done") {
+		t.Fatalf("replay --restart without truncation: %d\n%s\n%s", code, out, errOut)
+	}
+	w.WaitRows(10*time.Second, []string{"1|one"}, "SELECT id, name FROM "+table)
 }

@@ -1,5 +1,5 @@
-// Command jetsync is the operator's tool: jetsync dlq list|show|requeue|purge,
-// jetsync version. NATS settings come from JETSYNC_NATS_* and the stream from
+// Command jetsync is the operator's tool: jetsync status, jetsync replay,
+// jetsync dlq list|show|requeue|purge, jetsync version. NATS settings come from JETSYNC_NATS_* and the stream from
 // JETSYNC_STREAM; run it without arguments for help.
 package main
 

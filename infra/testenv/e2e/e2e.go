@@ -88,7 +88,7 @@ func (w *World) FunctionConfig(name, prefix string) handlers.Config {
 		NATS:      platform.NATSConfig{URL: w.NATSURL},
 		LogConfig: platform.LogConfig{Format: "text", Level: "info"},
 		BatchSize: 500, BatchWait: 5 * time.Millisecond, AckWait: 5 * time.Second,
-		RetryMax: 500 * time.Millisecond, ShutdownGrace: 5 * time.Second,
+		RetryMax: 500 * time.Millisecond, ShutdownGrace: 5 * time.Second, ReplayPoll: 200 * time.Millisecond,
 	}
 }
 
