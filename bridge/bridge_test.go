@@ -573,3 +573,42 @@ func TestGapsAreResynced(t *testing.T) {
 		return nil
 	})
 }
+
+// TestBridgeDeadLettersOddKeys: a key of the wrong type written in place
+// (no DEL or RENAME involved), a key that is not UTF-8, and an id too long
+// for a subject are dead letters, and the bridge keeps flowing.
+func TestBridgeDeadLettersOddKeys(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	rdb := testenv.Redis(t)
+	prefix := testenv.Name("p")
+	testenv.DeletePrefix(t, rdb, prefix)
+	cfg := testConfig(testenv.RedisAddr(), testenv.NATS(t), prefix)
+	rec := runBridge(t, cfg)
+	rdb.Set(ctx, prefix+":str", "x", 0)
+	rdb.LPush(ctx, prefix+":list", "x")
+	rdb.ZAdd(ctx, prefix+":zset", redis.Z{Score: 1, Member: "x"})
+	rdb.HSet(ctx, prefix+":\xffid", "a", "1")
+	rdb.HSet(ctx, prefix+":"+strings.Repeat("c", 5000), "a", "1")
+	rdb.HSet(ctx, prefix+":after", "a", "1")
+	rec.waitFor(t, prefix+":after", func(change.Change, []change.Change) error { return nil })
+	for subject, reason := range map[string]string{
+		"jetsync-dlq.bridge." + prefix + ".str":                          "holds a string, not a hash",
+		"jetsync-dlq.bridge." + prefix + ".list":                         "holds a list, not a hash",
+		"jetsync-dlq.bridge." + prefix + ".zset":                         "holds a zset, not a hash",
+		"jetsync-dlq.bridge." + prefix + "." + change.IDToken("\xffid"): "is not valid UTF-8",
+		"jetsync-dlq.bridge." + prefix:                                   "is too long",
+	} {
+		get := dlqReason(t, cfg, subject)
+		testenv.Eventually(t, 10*time.Second, func() error {
+			got, err := get()
+			if err != nil {
+				return err
+			}
+			if !strings.Contains(got, reason) {
+				return fmt.Errorf("%s: %q, want %q", subject, got, reason)
+			}
+			return nil
+		})
+	}
+}

@@ -10,17 +10,15 @@ import (
 )
 
 // neededEvents returns the notify-keyspace-events classes the bridge needs:
-// K (keyspace channels), g (DEL, RENAME, ...), h (hash commands), $ (string
-// commands, for json and string prefixes), and x / e when expiry / eviction
+// K (keyspace channels), g (DEL, RENAME, ...), h (hash commands), $ l s z
+// (string, list, set and sorted-set commands: values of json and string
+// prefixes, and keys of the wrong type), and x / e when expiry / eviction
 // delete rows.
 func (c Config) neededEvents() string {
-	need := "Kgh"
-	for _, p := range c.specs() {
-		if p.kind != typeHash {
-			need += "$" // SET, APPEND, ... of string keys
-			break
-		}
-	}
+	// $, l, s, z: a string, list, set or sorted set written under a prefix
+	// becomes a dead letter instead of going unseen (and json and string
+	// prefixes need $ anyway).
+	need := "Kgh$lsz"
 	if c.OnExpired == "delete" {
 		need += "x"
 	}
@@ -61,7 +59,7 @@ func ensureNotifications(ctx context.Context, rdb *redis.Client, c Config, log *
 	if missing == "" {
 		return nil
 	}
-	advice := fmt.Sprintf("Redis at %s has notify-keyspace-events %q but jetsync needs %q (K: keyspace channels, g: DEL/RENAME, h: hash commands, $: string commands, x: expired, e: evicted); "+
+	advice := fmt.Sprintf("Redis at %s has notify-keyspace-events %q but jetsync needs %q (K: keyspace channels, g: DEL/RENAME, h: hash commands, $/l/s/z: string/list/set/zset commands, x: expired, e: evicted); "+
 		"run CONFIG SET notify-keyspace-events %s on the server (or set it in redis.conf)", addr, flags, need, flags+missing)
 	if !c.Redis.ConfigureNotifications {
 		return fmt.Errorf("%s, or allow jetsync to do it with JETSYNC_REDIS_CONFIGURE_NOTIFICATIONS=true", advice)

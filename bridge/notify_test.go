@@ -84,7 +84,7 @@ func TestNotificationSetting(t *testing.T) {
 		cfg := testConfig(addr, natsURL, "person")
 		cfg.Redis.ConfigureNotifications = false
 		_, err := New(ctx, cfg, testenv.Logger(t))
-		for _, want := range []string{`notify-keyspace-events ""`, `needs "Kgh"`, "CONFIG SET notify-keyspace-events Kgh", "JETSYNC_REDIS_CONFIGURE_NOTIFICATIONS=true"} {
+		for _, want := range []string{`notify-keyspace-events ""`, `needs "Kgh$lsz"`, "CONFIG SET notify-keyspace-events Kgh$lsz", "JETSYNC_REDIS_CONFIGURE_NOTIFICATIONS=true"} {
 			if err == nil || !strings.Contains(err.Error(), want) {
 				t.Errorf("New() = %v, want an error saying %q", err, want)
 			}
@@ -104,7 +104,7 @@ func TestNotificationSetting(t *testing.T) {
 		rdb := redis.NewClient(&redis.Options{Addr: addr})
 		defer rdb.Close()
 		flags := rdb.ConfigGet(ctx, "notify-keyspace-events").Val()["notify-keyspace-events"]
-		if missing := missingEvents(flags, "KghxE"); missing != "" {
+		if missing := missingEvents(flags, "Kgh$lszxE"); missing != "" {
 			t.Fatalf("after New, notify-keyspace-events is %q: lacks %q", flags, missing)
 		}
 	})

@@ -118,6 +118,9 @@ func (b *Bridge) read(ctx context.Context, batch []pending) ([]outgoing, error) 
 		if err == nil {
 			err = validUTF8(p.key, fields)
 		}
+		if err == nil && len(change.Subject(c.Prefix, c.ID)) > maxSubject {
+			err = fmt.Errorf("key %q is too long: its subject would be %d bytes, over %d", p.key, len(change.Subject(c.Prefix, c.ID)), maxSubject)
+		}
 		if err == nil {
 			body, err = c.Encode()
 		}
@@ -211,9 +214,16 @@ func jsonFields(key, v string) (map[string]string, error) {
 	return fields, nil
 }
 
-// validUTF8 checks that a hash can travel as JSON text without being
-// changed: invalid UTF-8 would silently become U+FFFD.
+// maxSubject bounds a change's subject: the server closes a connection whose
+// publish line exceeds its max_control_line (4 KiB by default).
+const maxSubject = 3500
+
+// validUTF8 checks that a key and its hash can travel as JSON text without
+// being changed: invalid UTF-8 would silently become U+FFFD.
 func validUTF8(key string, fields map[string]string) error {
+	if !utf8.ValidString(key) {
+		return fmt.Errorf("key %q is not valid UTF-8", key)
+	}
 	for f, v := range fields {
 		if !utf8.ValidString(f) {
 			return fmt.Errorf("key %q has a field name that is not valid UTF-8: %q", key, f)
@@ -242,8 +252,8 @@ func (b *Bridge) deadLetter(key string, reason error) *nats.Msg {
 	subject := platform.DeadLetterRoot + "." + DeadLetterFunction
 	if prefix, id, ok := strings.Cut(key, ":"); ok && change.ValidPrefix(prefix) == nil {
 		subject += "." + prefix
-		if id != "" {
-			subject += "." + change.IDToken(id)
+		if token := change.IDToken(id); id != "" && len(subject)+len(token) < maxSubject {
+			subject += "." + token
 		}
 	}
 	m := nats.NewMsg(subject)
