@@ -593,11 +593,11 @@ func TestBridgeDeadLettersOddKeys(t *testing.T) {
 	rdb.HSet(ctx, prefix+":after", "a", "1")
 	rec.waitFor(t, prefix+":after", func(change.Change, []change.Change) error { return nil })
 	for subject, reason := range map[string]string{
-		"jetsync-dlq.bridge." + prefix + ".str":                          "holds a string, not a hash",
-		"jetsync-dlq.bridge." + prefix + ".list":                         "holds a list, not a hash",
-		"jetsync-dlq.bridge." + prefix + ".zset":                         "holds a zset, not a hash",
+		"jetsync-dlq.bridge." + prefix + ".str":                         "holds a string, not a hash",
+		"jetsync-dlq.bridge." + prefix + ".list":                        "holds a list, not a hash",
+		"jetsync-dlq.bridge." + prefix + ".zset":                        "holds a zset, not a hash",
 		"jetsync-dlq.bridge." + prefix + "." + change.IDToken("\xffid"): "is not valid UTF-8",
-		"jetsync-dlq.bridge." + prefix:                                   "is too long",
+		"jetsync-dlq.bridge." + prefix:                                  "is too long",
 	} {
 		get := dlqReason(t, cfg, subject)
 		testenv.Eventually(t, 10*time.Second, func() error {
