@@ -135,17 +135,17 @@ func (r *Report) WriteTable(out io.Writer) {
 		fmt.Fprintf(w, "  published by the bridge / applied by the function\t%d / %d\n", d.Published, d.Applied)
 		fmt.Fprintf(w, "  ratio to MariaDB ceiling\t%.2f\n", d.Ratio)
 		fmt.Fprintf(w, "  CPU s per 1,000 changes\t%s\n", fmtCPU(d.CPUPer1k))
-		fmt.Fprintf(w, "  function peak RSS\t%.1f MiB\t\n\n", float64(d.FunctionPeakRSS)/mib)
+		fmt.Fprintf(w, "  function peak RSS\t%.1f MiB\n\n", float64(d.FunctionPeakRSS)/mib)
 	}
 	l := r.Latency
 	fmt.Fprintf(w, "LATENCY: HSET -> row written (%d/s target, %.0f/s achieved, %d changes, %.0f s)\n", l.Rate, l.Achieved, l.Changes, l.Seconds)
 	fmt.Fprintf(w, "  p50 / p95 / p99 / max\t%.1f / %.1f / %.1f / %.1f ms\n", l.P50, l.P95, l.P99, l.Max)
 	fmt.Fprintf(w, "  CPU s per 1,000 changes\t%s\n", fmtCPU(l.CPUPer1k))
-	fmt.Fprintf(w, "  function peak RSS\t%.1f MiB\t\n\n", float64(l.FunctionPeakRSS)/mib)
+	fmt.Fprintf(w, "  function peak RSS\t%.1f MiB\n\n", float64(l.FunctionPeakRSS)/mib)
 
 	fmt.Fprintf(w, "BRIDGE (one process, all phases)\n")
 	fmt.Fprintf(w, "  peak RSS\t%.1f MiB\n", float64(r.Bridge.PeakRSS)/mib)
-	fmt.Fprintf(w, "  CPU s per 1,000 changes\t%.3f\t\n\n", r.Bridge.CPUPer1k)
+	fmt.Fprintf(w, "  CPU s per 1,000 changes\t%.3f\n\n", r.Bridge.CPUPer1k)
 
 	fmt.Fprintf(w, "TARGETS\n")
 	for _, t := range r.Targets {
