@@ -47,7 +47,7 @@ func TestBadInput(t *testing.T) {
 	w := newWorld(t)
 	ctx := context.Background()
 	prefix := w.Prefix("person")
-	table := w.Table("persons", "person_id VARCHAR(255) PRIMARY KEY, first VARCHAR(16), last VARCHAR(255), age INT, note VARCHAR(255)")
+	table := w.Table("persons", "person_id VARCHAR(768) PRIMARY KEY, first VARCHAR(16), last VARCHAR(255), age INT, note VARCHAR(255)")
 	// Its own redis-server, with exactly the notification classes the
 	// bridge sets itself (a shared server may have more enabled).
 	w.Redis = redis.NewClient(&redis.Options{Addr: testenv.RedisServer(t)})
@@ -126,6 +126,24 @@ func TestBadInput(t *testing.T) {
 		for _, id := range ids {
 			w.Redis.Del(ctx, prefix+":"+id)
 		}
+		w.waitRows(table, map[string]int{}, 15*time.Second)
+	})
+
+	t.Run("invalid UTF-8 in the id", func(t *testing.T) {
+		// The bridge checks field names and values, not the key: JSON turns
+		// the byte into U+FFFD, so the body's key no longer matches the
+		// subject (which encodes the raw bytes) and the function refuses it.
+		hset(t, prefix+":\xffid", "first_name", "Bad")
+		expect(t, functionDL(change.IDToken("\xffid")), "does not match key")
+	})
+
+	t.Run("long ids", func(t *testing.T) {
+		fits, tooLong := strings.Repeat("a", 700), strings.Repeat("b", 1000)
+		hset(t, prefix+":"+fits, "first_name", "Long", "age", "700")
+		hset(t, prefix+":"+tooLong, "first_name", "Longer", "age", "1000")
+		expect(t, functionDL(tooLong), "Data too long", "person_id")
+		w.waitRows(table, map[string]int{fits: 700}, 15*time.Second)
+		w.Redis.Del(ctx, prefix+":"+fits)
 		w.waitRows(table, map[string]int{}, 15*time.Second)
 	})
 
@@ -255,7 +273,7 @@ func TestBadInput(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := map[string]bool{bridgeDL(""): true, functionDL("long"): true, functionDL("text"): true,
+	want := map[string]bool{bridgeDL(""): true, functionDL(strings.Repeat("b", 1000)): true, functionDL(change.IDToken("\xffid")): true, functionDL("long"): true, functionDL("text"): true,
 		bridgeDL("bin"): true, bridgeDL("binfield"): true, bridgeDL("huge"): true, bridgeDL("string"): true,
 		bridgeDL("list"): true, bridgeDL("zset"): true, functionDL("notjson"): true, functionDL("v2"): true}
 	for subject, n := range info.State.Subjects {
@@ -271,4 +289,21 @@ func TestBadInput(t *testing.T) {
 		t.Errorf("no dead letter on %s", subject)
 	}
 	t.Logf("dead letters: %d on %d subjects", info.State.Msgs, len(info.State.Subjects))
+
+	// Last, because it stops this bridge: an id whose subject is longer
+	// than NATS's control line (4 KiB) makes the server close the bridge's
+	// connection on publish; the bridge retries that publish forever and
+	// nothing else of any key is published. Reported, not fixed here
+	// (bridge/); the test records what it saw.
+	hset(t, prefix+":"+strings.Repeat("c", 5000), "first_name", "Huge")
+	hset(t, prefix+":after-long", "first_name", "After", "age", "1")
+	landed := false
+	for end := time.Now().Add(5 * time.Second); time.Now().Before(end) && !landed; time.Sleep(100 * time.Millisecond) {
+		_, landed, _ = w.person(table, "after-long")
+	}
+	if landed {
+		t.Logf("a key written after one with a 5,000-byte id landed (the bridge handles it now)")
+	} else {
+		t.Logf("GAP (bridge): after a key with a 5,000-byte id, nothing more is published (subject over NATS's max control line; publish retried forever)")
+	}
 }
