@@ -67,15 +67,15 @@ func Run(ctx context.Context, opts Options, log *slog.Logger) (*Report, error) {
 
 	var err error
 	log.Info("ceiling: direct upserts into MariaDB", "rows", opts.Changes, "keys", opts.Keys)
-	if r.Ceilings.MySQLOverKeys, err = e.mysqlCeiling(ctx, "ceil_k", opts.Keys); err != nil {
+	if r.Ceilings.MySQLOverKeys, err = e.withCPU(func() (Rate, error) { return e.mysqlCeiling(ctx, "ceil_k", opts.Keys) }); err != nil {
 		return nil, err
 	}
 	log.Info("ceiling: direct inserts into MariaDB", "rows", opts.Changes)
-	if r.Ceilings.MySQLUnique, err = e.mysqlCeiling(ctx, "ceil_u", opts.Changes); err != nil {
+	if r.Ceilings.MySQLUnique, err = e.withCPU(func() (Rate, error) { return e.mysqlCeiling(ctx, "ceil_u", opts.Changes) }); err != nil {
 		return nil, err
 	}
 	log.Info("ceiling: JetStream publish and consume", "messages", opts.Changes)
-	if r.Ceilings.JetStream, err = e.jetStreamCeiling(ctx); err != nil {
+	if r.Ceilings.JetStream, err = e.withCPU(func() (Rate, error) { return e.jetStreamCeiling(ctx) }); err != nil {
 		return nil, err
 	}
 

@@ -3,6 +3,7 @@ package bench
 import (
 	"context"
 	"fmt"
+	"os"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -19,6 +20,25 @@ type Rate struct {
 	Count   int     `json:"count"`
 	Seconds float64 `json:"seconds"`
 	PerSec  float64 `json:"per_sec"`
+	// CPUPer1k: CPU seconds per 1,000 of the shared servers (and of this
+	// process, the client) while it ran.
+	CPUPer1k map[string]float64 `json:"cpu_seconds_per_1k,omitempty"`
+}
+
+// withCPU runs f and adds the servers' and this process's CPU per 1,000.
+func (e *env) withCPU(f func() (Rate, error)) (Rate, error) {
+	pids := others(e.ns)
+	pids["bench (client)"] = os.Getpid()
+	before := cpuOf(pids)
+	r, err := f()
+	if err != nil {
+		return r, err
+	}
+	r.CPUPer1k = map[string]float64{}
+	for name, v := range cpuOf(pids) {
+		r.CPUPer1k[name] = per1k(v-before[name], r.Count)
+	}
+	return r, nil
 }
 
 func rate(n int, d time.Duration) Rate {

@@ -23,9 +23,12 @@ type Drain struct {
 	// LoadSeconds: the loader's own time; FinalSeconds: until every key's
 	// final value was committed; DrainSeconds: until every published change
 	// was applied and acked and the bridge had nothing queued.
-	LoadSeconds  float64 `json:"load_seconds"`
-	FinalSeconds float64 `json:"final_seconds"`
-	DrainSeconds float64 `json:"drain_seconds"`
+	LoadSeconds float64 `json:"load_seconds"`
+	// PublishedSeconds: until the stream stopped growing (the bridge's
+	// share of the drain).
+	PublishedSeconds float64 `json:"published_seconds"`
+	FinalSeconds     float64 `json:"final_seconds"`
+	DrainSeconds     float64 `json:"drain_seconds"`
 	// PerSec is Changes / DrainSeconds.
 	PerSec  float64 `json:"changes_per_sec"`
 	Ceiling Rate    `json:"mysql_ceiling"`
@@ -34,6 +37,10 @@ type Drain struct {
 	// phase (bridge, function, nats-server, mariadbd, redis-server).
 	CPUPer1k        map[string]float64 `json:"cpu_seconds_per_1k_changes"`
 	FunctionPeakRSS int64              `json:"function_peak_rss_bytes"`
+	// Batches the function fetched and the seconds it spent in successful
+	// writes (transactions) to MariaDB, from its metrics.
+	Batches      int     `json:"batches"`
+	WriteSeconds float64 `json:"write_seconds"`
 }
 
 // load writes n HSETs, write i to key i % keys, in pipelines of 1,000.
@@ -77,11 +84,26 @@ func (e *env) drain(ctx context.Context, base string, n, keys int) (Drain, error
 	brBefore, _ := e.bridge.Stats()
 
 	start := time.Now()
+	// Watch the stream: when did it last grow?
+	watchCtx, stopWatch := context.WithCancel(ctx)
+	grew := make(chan time.Time, 1)
+	go func() {
+		last, at := msgsBefore, start
+		for watchCtx.Err() == nil {
+			if m, err := harness.StreamMsgs(watchCtx, e.js, e.stream); err == nil && m != last {
+				last, at = m, time.Now()
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+		grew <- at
+	}()
 	if err := e.load(ctx, prefix, n, keys); err != nil {
+		stopWatch()
 		return d, err
 	}
 	d.LoadSeconds = time.Since(start).Seconds()
 	// The last write of each key is one of the last d.Keys writes.
+	defer stopWatch()
 	final := func() (bool, error) {
 		c, err := e.count(ctx, "SELECT COUNT(*) FROM "+table+" WHERE n >= ?", n-d.Keys)
 		return c == d.Keys, err
@@ -108,15 +130,23 @@ func (e *env) drain(ctx context.Context, base string, n, keys int) (Drain, error
 		lastMsgs = m
 		return same, err
 	})
+	stopWatch()
 	if err != nil {
 		return d, fmt.Errorf("%s: drain: %w", base, err)
 	}
+	d.PublishedSeconds = (<-grew).Sub(start).Seconds()
 	d.DrainSeconds = at.Sub(start).Seconds()
 	d.PerSec = float64(n) / d.DrainSeconds
 	d.Published = int(lastMsgs - msgsBefore)
 	if v, ok := harness.Metric("http://"+fnHTTP+"/metrics", `jetsync_function_changes_total{function="`+prefix+`",result="applied"}`); ok {
 		d.Applied = int(v)
 	}
+	metric := func(name string) float64 {
+		v, _ := harness.Metric("http://"+fnHTTP+"/metrics", name+`{function="`+prefix+`"}`)
+		return v
+	}
+	d.Batches = int(metric("jetsync_function_batch_changes_count"))
+	d.WriteSeconds = metric("jetsync_function_write_seconds_sum")
 
 	d.CPUPer1k = map[string]float64{}
 	for name, v := range cpuOf(pids) {

@@ -130,9 +130,11 @@ func (r *Report) WriteTable(out io.Writer) {
 	for _, d := range r.Drains {
 		fmt.Fprintf(w, "END TO END: %s (N=%d over %d keys)\n", strings.ToUpper(d.Name), d.Changes, d.Keys)
 		fmt.Fprintf(w, "  loader (pipelined HSETs)\t%.2f s\t%.0f changes/s\n", d.LoadSeconds, float64(d.Changes)/d.LoadSeconds)
+		fmt.Fprintf(w, "  bridge done publishing (stream stops growing)\t%.2f s\t%.0f changes/s\n", d.PublishedSeconds, float64(d.Changes)/d.PublishedSeconds)
 		fmt.Fprintf(w, "  every key's final value committed\t%.2f s\t%.0f changes/s\n", d.FinalSeconds, float64(d.Changes)/d.FinalSeconds)
 		fmt.Fprintf(w, "  drained: all published applied + acked\t%.2f s\t%.0f changes/s\n", d.DrainSeconds, d.PerSec)
 		fmt.Fprintf(w, "  published by the bridge / applied by the function\t%d / %d\n", d.Published, d.Applied)
+		fmt.Fprintf(w, "  function: batches, mean size, time in MariaDB writes\t%d, %.0f, %.2f s\n", d.Batches, float64(d.Changes)/float64(max(1, d.Batches)), d.WriteSeconds)
 		fmt.Fprintf(w, "  ratio to MariaDB ceiling\t%.2f\n", d.Ratio)
 		fmt.Fprintf(w, "  CPU s per 1,000 changes\t%s\n", fmtCPU(d.CPUPer1k))
 		fmt.Fprintf(w, "  function peak RSS\t%.1f MiB\n\n", float64(d.FunctionPeakRSS)/mib)
@@ -155,7 +157,7 @@ func (r *Report) WriteTable(out io.Writer) {
 }
 
 func fmtRate(r Rate) string {
-	return fmt.Sprintf("%.0f /s\t(%d in %.2f s)", r.PerSec, r.Count, r.Seconds)
+	return fmt.Sprintf("%.0f /s\t(%d in %.2f s; CPU s per 1,000: %s)", r.PerSec, r.Count, r.Seconds, fmtCPU(r.CPUPer1k))
 }
 
 func fmtCPU(m map[string]float64) string {
@@ -163,7 +165,7 @@ func fmtCPU(m map[string]float64) string {
 	for n := range m {
 		names = append(names, n)
 	}
-	order := []string{"bridge", "function", "nats-server", "redis-server", "mariadbd"}
+	order := []string{"bench (client)", "bridge", "function", "nats-server", "redis-server", "mariadbd"}
 	slices.SortFunc(names, func(a, b string) int { return slices.Index(order, a) - slices.Index(order, b) })
 	parts := make([]string, 0, len(names))
 	total := 0.0
