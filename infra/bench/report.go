@@ -134,7 +134,7 @@ func (r *Report) WriteTable(out io.Writer) {
 		fmt.Fprintf(w, "  every key's final value committed\t%.2f s\t%.0f changes/s\n", d.FinalSeconds, float64(d.Changes)/d.FinalSeconds)
 		fmt.Fprintf(w, "  drained: all published applied + acked\t%.2f s\t%.0f changes/s\n", d.DrainSeconds, d.PerSec)
 		fmt.Fprintf(w, "  published by the bridge / applied by the function\t%d / %d\n", d.Published, d.Applied)
-		fmt.Fprintf(w, "  function: batches, mean size, time in MariaDB writes\t%d, %.0f, %.2f s\n", d.Batches, float64(d.Changes)/float64(max(1, d.Batches)), d.WriteSeconds)
+		fmt.Fprintf(w, "  function: batches, messages per batch, time in MariaDB writes\t%d, %.0f, %.2f s\n", d.Batches, float64(d.Published)/float64(max(1, d.Batches)), d.WriteSeconds)
 		fmt.Fprintf(w, "  ratio to MariaDB ceiling\t%.2f\n", d.Ratio)
 		fmt.Fprintf(w, "  CPU s per 1,000 changes\t%s\n", fmtCPU(d.CPUPer1k))
 		fmt.Fprintf(w, "  function peak RSS\t%.1f MiB\n\n", float64(d.FunctionPeakRSS)/mib)

@@ -51,6 +51,7 @@ func (s *Summary) Write(out io.Writer) {
 	fmt.Fprintf(w, "excused: deleted while no bridge was subscribed\t%d\n", s.ExcusedDown)
 	fmt.Fprintf(w, "excused: deleted < %s before a bridge SIGKILL (queued in it)\t%d\n", QueuedWindow, s.ExcusedQueued)
 	fmt.Fprintf(w, "duplicates (append mode, same jetsync_seq)\t%d (history: %d rows, %d distinct sequences)\n", s.Duplicates, s.HistoryRows, s.HistorySeqs)
+	fmt.Fprintf(w, "history: changes in the stream not in it\t%d (stale after a redelivery: not counted as a failure)\n", s.Published-s.HistorySeqs)
 	fmt.Fprintf(w, "dead letters\t%d\n", s.DeadLetters)
 	fmt.Fprintf(w, "result\t%s\n", map[bool]string{true: "PASS", false: "FAIL"}[s.OK()])
 	w.Flush()
