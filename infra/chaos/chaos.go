@@ -31,7 +31,7 @@ const (
 )
 
 // Fault kinds, injected in this order, round after round.
-var faultKinds = []string{"bridge SIGKILL", "function SIGKILL", "NATS restart", "MariaDB cut"}
+var faultKinds = []string{"bridge SIGKILL", "functions SIGKILL", "NATS restart", "MariaDB cut"}
 
 type run struct {
 	opts Options
@@ -277,7 +277,7 @@ func (r *run) faults(ctx context.Context, s *Summary) error {
 		}
 		kind := faultKinds[i%len(faultKinds)]
 		r.log.Info("fault", "kind", kind, "at", time.Since(start).Round(time.Millisecond))
-		if err := r.inject(ctx, kind, i/len(faultKinds)); err != nil {
+		if err := r.inject(ctx, kind); err != nil {
 			return fmt.Errorf("%s: %w", kind, err)
 		}
 		s.Faults[kind]++
@@ -300,7 +300,7 @@ func (r *run) pause(ctx context.Context, lo, hi time.Duration) bool {
 	return sleepUntil(ctx, time.Now().Add(lo+time.Duration(r.rnd.Int64N(int64(hi-lo)))))
 }
 
-func (r *run) inject(ctx context.Context, kind string, round int) error {
+func (r *run) inject(ctx context.Context, kind string) error {
 	switch kind {
 	case "bridge SIGKILL":
 		from := time.Now()
@@ -316,16 +316,24 @@ func (r *run) inject(ctx context.Context, kind string, round int) error {
 		r.down = append(r.down, Interval{From: from, To: time.Now()})
 		r.mu.Unlock()
 		return err
-	case "function SIGKILL":
-		i := round % len(r.fns) // upsert, then append, ...
-		if err := r.fns[i].Kill(); err != nil {
-			return err
+	case "functions SIGKILL":
+		// Both functions: the upsert one (table vs Redis) and the append one
+		// (duplicates in the history) each lose their batch in hand.
+		for _, p := range r.fns {
+			if err := p.Kill(); err != nil {
+				return err
+			}
 		}
 		r.pause(ctx, 500*time.Millisecond, 3*time.Second)
-		if err := r.fns[i].Start(); err != nil {
-			return err
+		for i, p := range r.fns {
+			if err := p.Start(); err != nil {
+				return err
+			}
+			if err := harness.WaitReady(ctx, p, r.fnHTTP[i], 60*time.Second); err != nil {
+				return err
+			}
 		}
-		return harness.WaitReady(ctx, r.fns[i], r.fnHTTP[i], 60*time.Second)
+		return nil
 	case "NATS restart":
 		if err := r.ns.Stop(10 * time.Second); err != nil {
 			return err
@@ -487,6 +495,9 @@ func (r *run) compare(ctx context.Context, s *Summary) error {
 		return err
 	}
 	s.Duplicates = s.HistoryRows - s.HistorySeqs
+	if v, ok := harness.Metric("http://"+r.fnHTTP[1]+"/metrics", `jetsync_function_changes_total{function="`+r.name+`_append",result="stale"}`); ok {
+		s.HistoryStale = int(v)
+	}
 
 	nc, err := nats.Connect(r.ns.URL())
 	if err != nil {

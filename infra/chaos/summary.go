@@ -25,7 +25,10 @@ type Summary struct {
 	// History of the append-mode function: rows, distinct jetsync_seq,
 	// and rows that repeat a sequence (applied twice).
 	HistoryRows, HistorySeqs, Duplicates int
-	DeadLetters                          int
+	// HistoryStale: changes the append function refused as stale since its
+	// last start (from its metrics).
+	HistoryStale int
+	DeadLetters  int
 }
 
 // OK is true when nothing is wrong: no unexcused mismatch, no duplicate,
@@ -51,7 +54,7 @@ func (s *Summary) Write(out io.Writer) {
 	fmt.Fprintf(w, "excused: deleted while no bridge was subscribed\t%d\n", s.ExcusedDown)
 	fmt.Fprintf(w, "excused: deleted < %s before a bridge SIGKILL (queued in it)\t%d\n", QueuedWindow, s.ExcusedQueued)
 	fmt.Fprintf(w, "duplicates (append mode, same jetsync_seq)\t%d (history: %d rows, %d distinct sequences)\n", s.Duplicates, s.HistoryRows, s.HistorySeqs)
-	fmt.Fprintf(w, "history: changes in the stream not in it\t%d (stale after a redelivery: not counted as a failure)\n", s.Published-s.HistorySeqs)
+	fmt.Fprintf(w, "history: changes in the stream not in it\t%d (refused as stale since the append function's last start: %d; not counted as a failure)\n", s.Published-s.HistorySeqs, s.HistoryStale)
 	fmt.Fprintf(w, "dead letters\t%d\n", s.DeadLetters)
 	fmt.Fprintf(w, "result\t%s\n", map[bool]string{true: "PASS", false: "FAIL"}[s.OK()])
 	w.Flush()
