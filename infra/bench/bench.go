@@ -108,6 +108,7 @@ func Run(ctx context.Context, opts Options, log *slog.Logger) (*Report, error) {
 	total := 2*opts.Changes + r.Latency.Changes
 	r.Bridge = Resources{PeakRSS: bridgeAfter.PeakRSS, CPUPer1k: per1k(bridgeAfter.CPUSeconds-bridgeBefore.CPUSeconds, total)}
 	r.evaluate()
+	r.Machine.LoadEnd = loadAvg()
 	return r, nil
 }
 

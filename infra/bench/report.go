@@ -55,10 +55,26 @@ type Machine struct {
 	MariaDB string `json:"mariadb"`
 	Redis   string `json:"redis"`
 	NATS    string `json:"nats_server"`
+	// Load averages (1 min) when the run started and ended: other work on
+	// the machine shares its cores with every phase.
+	LoadStart string `json:"load_start"`
+	LoadEnd   string `json:"load_end"`
+}
+
+func loadAvg() string {
+	b, err := os.ReadFile("/proc/loadavg")
+	if err != nil {
+		return "?"
+	}
+	f := strings.Fields(string(b))
+	if len(f) == 0 {
+		return "?"
+	}
+	return f[0]
 }
 
 func machine(ctx context.Context, db *sql.DB, nc *nats.Conn, rdb *redis.Client) Machine {
-	m := Machine{Cores: runtime.NumCPU(), Go: runtime.Version(), NATS: nc.ConnectedServerVersion()}
+	m := Machine{Cores: runtime.NumCPU(), Go: runtime.Version(), NATS: nc.ConnectedServerVersion(), LoadStart: loadAvg()}
 	if b, err := os.ReadFile("/proc/cpuinfo"); err == nil {
 		for _, line := range strings.Split(string(b), "\n") {
 			if v, ok := strings.CutPrefix(line, "model name"); ok {
@@ -120,6 +136,7 @@ func (r *Report) WriteTable(out io.Writer) {
 	m := r.Machine
 	fmt.Fprintf(w, "machine\t%s, %d cores, Linux %s, %s; MariaDB %s, Redis %s, nats-server %s\n", m.CPU, m.Cores, m.Kernel, m.Go, m.MariaDB, m.Redis, m.NATS)
 	o := r.Options
+	fmt.Fprintf(w, "load average\t%s at the start, %s at the end (other work shares the cores)\n", m.LoadStart, m.LoadEnd)
 	fmt.Fprintf(w, "options\tN=%d K=%d rate=%d/s for %s, batch %d, connector %s\n\n", o.Changes, o.Keys, o.Rate, o.Duration, o.Batch, o.Connector)
 
 	fmt.Fprintf(w, "CEILINGS (same machine, same run)\n")
