@@ -27,8 +27,10 @@ type Drain struct {
 	// PublishedSeconds: until the stream stopped growing (the bridge's
 	// share of the drain).
 	PublishedSeconds float64 `json:"published_seconds"`
-	FinalSeconds     float64 `json:"final_seconds"`
-	DrainSeconds     float64 `json:"drain_seconds"`
+	// BridgeMaxQueued is the most dirty keys the bridge held (sampled).
+	BridgeMaxQueued int     `json:"bridge_max_queued_keys"`
+	FinalSeconds    float64 `json:"final_seconds"`
+	DrainSeconds    float64 `json:"drain_seconds"`
 	// PerSec is Changes / DrainSeconds.
 	PerSec  float64 `json:"changes_per_sec"`
 	Ceiling Rate    `json:"mysql_ceiling"`
@@ -86,16 +88,23 @@ func (e *env) drain(ctx context.Context, base string, n, keys int) (Drain, error
 	start := time.Now()
 	// Watch the stream: when did it last grow?
 	watchCtx, stopWatch := context.WithCancel(ctx)
-	grew := make(chan time.Time, 1)
+	type watched struct {
+		grew   time.Time
+		queued int
+	}
+	grew := make(chan watched, 1)
 	go func() {
-		last, at := msgsBefore, start
+		last, at, queued := msgsBefore, start, 0
 		for watchCtx.Err() == nil {
 			if m, err := harness.StreamMsgs(watchCtx, e.js, e.stream); err == nil && m != last {
 				last, at = m, time.Now()
 			}
+			if q, ok := harness.Metric("http://"+e.brHTTP+"/metrics", "jetsync_bridge_queued_keys"); ok {
+				queued = max(queued, int(q))
+			}
 			time.Sleep(10 * time.Millisecond)
 		}
-		grew <- at
+		grew <- watched{at, queued}
 	}()
 	if err := e.load(ctx, prefix, n, keys); err != nil {
 		stopWatch()
@@ -134,7 +143,9 @@ func (e *env) drain(ctx context.Context, base string, n, keys int) (Drain, error
 	if err != nil {
 		return d, fmt.Errorf("%s: drain: %w", base, err)
 	}
-	d.PublishedSeconds = (<-grew).Sub(start).Seconds()
+	seen := <-grew
+	d.PublishedSeconds = seen.grew.Sub(start).Seconds()
+	d.BridgeMaxQueued = seen.queued
 	d.DrainSeconds = at.Sub(start).Seconds()
 	d.PerSec = float64(n) / d.DrainSeconds
 	d.Published = int(lastMsgs - msgsBefore)

@@ -148,6 +148,7 @@ func (r *Report) WriteTable(out io.Writer) {
 		fmt.Fprintf(w, "END TO END: %s (N=%d over %d keys)\n", strings.ToUpper(d.Name), d.Changes, d.Keys)
 		fmt.Fprintf(w, "  loader (pipelined HSETs)\t%.2f s\t%.0f changes/s\n", d.LoadSeconds, float64(d.Changes)/d.LoadSeconds)
 		fmt.Fprintf(w, "  bridge done publishing (stream stops growing)\t%.2f s\t%.0f changes/s\n", d.PublishedSeconds, float64(d.Changes)/d.PublishedSeconds)
+		fmt.Fprintf(w, "  bridge: most keys queued (sampled)\t%d\n", d.BridgeMaxQueued)
 		fmt.Fprintf(w, "  every key's final value committed\t%.2f s\t%.0f changes/s\n", d.FinalSeconds, float64(d.Changes)/d.FinalSeconds)
 		fmt.Fprintf(w, "  drained: all published applied + acked\t%.2f s\t%.0f changes/s\n", d.DrainSeconds, d.PerSec)
 		fmt.Fprintf(w, "  published by the bridge / applied by the function\t%d / %d\n", d.Published, d.Applied)
