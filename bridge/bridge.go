@@ -21,31 +21,39 @@ import (
 
 // Bridge carries changes of the configured prefixes from Redis to JetStream.
 type Bridge struct {
-	cfg    Config
-	log    *slog.Logger
-	rdb    *redis.Client
-	nc     *nats.Conn
-	js     jetstream.JetStream
-	shards *shards
+	cfg Config
+	log *slog.Logger
+	rdb redis.UniversalClient
+	nc  *nats.Conn
+	js  jetstream.JetStream
+	// shards are the queues of the current activation.
+	shards atomic.Pointer[shards]
 	// resync has one signal channel per prefix; a signal while a resync of
 	// that prefix runs makes it run once more.
 	resync map[string]chan struct{}
-	runID  string
-	reg    *prometheus.Registry
-	m      *metrics
-	// subscribed counts prefixes whose subscription is confirmed; reset on
-	// every receive error.
-	subscribed atomic.Int32
+	// kinds maps each prefix to its value type.
+	kinds map[string]string
+	runID string
+	reg   *prometheus.Registry
+	m     *metrics
+	// subscribed counts (node, prefix) subscriptions confirmed; expected is
+	// how many there should be (prefixes × masters).
+	subscribed, expected atomic.Int32
+	// active is true while this bridge holds the lease (or runs without HA).
+	active atomic.Bool
+	// wt holds the write-through writes staged per key and not yet answered.
+	wt staging
 }
 
 // Registry holds the bridge's metrics (served on JETSYNC_HTTP_ADDR).
 func (b *Bridge) Registry() *prometheus.Registry { return b.reg }
 
 // Ready reports why the bridge is not ready, or nil: it is ready when it is
-// subscribed for every prefix and connected to NATS.
+// connected to NATS and, when active, subscribed for every prefix. A standby
+// is ready: it is doing its job.
 func (b *Bridge) Ready() error {
-	if n := int(b.subscribed.Load()); n < len(b.cfg.Prefixes) {
-		return fmt.Errorf("subscribed to %d of %d prefixes", n, len(b.cfg.Prefixes))
+	if n, want := b.subscribed.Load(), b.expected.Load(); b.active.Load() && (n < want || want == 0) {
+		return fmt.Errorf("%d of %d subscriptions (prefixes × masters) confirmed", n, want)
 	}
 	if !b.nc.IsConnected() {
 		return errors.New("not connected to NATS")
@@ -62,38 +70,70 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (*Bridge, error) {
 	}
 	tlsCfg, _ := cfg.Redis.tlsConfig() // Validate checked it
 	pw := cfg.Redis.password()
-	rdb := redis.NewClient(&redis.Options{
-		Addr: cfg.Redis.Addr,
-		DB:   cfg.Redis.DB,
-		CredentialsProvider: func() (string, string) {
-			p, err := pw.Read()
-			if err != nil {
-				log.Error("redis password", "err", err)
-			}
-			return cfg.Redis.Username, p
-		},
-		TLSConfig: tlsCfg,
-		PoolSize:  cfg.Workers + 4,
-	})
-	b := &Bridge{cfg: cfg, log: log, rdb: rdb, shards: newShards(cfg.Workers, 4*cfg.Batch), resync: map[string]chan struct{}{}, runID: newRunID()}
-	for _, p := range cfg.Prefixes {
-		b.resync[p] = make(chan struct{}, 1)
+	creds := func() (string, string) {
+		p, err := pw.Read()
+		if err != nil {
+			log.Error("redis password", "err", err)
+		}
+		return cfg.Redis.Username, p
+	}
+	var rdb redis.UniversalClient
+	if cfg.Redis.Cluster {
+		rdb = redis.NewClusterClient(&redis.ClusterOptions{
+			Addrs: strings.Split(cfg.Redis.Addr, ","), CredentialsProvider: creds,
+			TLSConfig: tlsCfg, PoolSize: cfg.Workers + 4,
+		})
+	} else {
+		rdb = redis.NewClient(&redis.Options{
+			Addr: cfg.Redis.Addr, DB: cfg.Redis.DB, CredentialsProvider: creds,
+			TLSConfig: tlsCfg, PoolSize: cfg.Workers + 4,
+		})
+	}
+	b := &Bridge{cfg: cfg, log: log, rdb: rdb, resync: map[string]chan struct{}{}, runID: newRunID()}
+	b.active.Store(!cfg.HALease)
+	b.kinds = map[string]string{}
+	for _, p := range cfg.specs() {
+		b.resync[p.name] = make(chan struct{}, 1)
+		b.kinds[p.name] = p.kind
 	}
 	b.reg = platform.NewRegistry()
 	b.m = newMetrics(b.reg, func() float64 {
 		n := 0
-		for _, q := range b.shards.queues {
+		sh := b.shards.Load()
+		if sh == nil {
+			return 0
+		}
+		for _, q := range sh.queues {
 			n += q.len()
 		}
 		return float64(n)
+	}, func() float64 {
+		if b.active.Load() {
+			return 1
+		}
+		return 0
 	})
 	if err := rdb.Ping(ctx).Err(); err != nil {
 		rdb.Close()
 		return nil, fmt.Errorf("connect to Redis at %s: %w", cfg.Redis.Addr, err)
 	}
-	if err := ensureNotifications(ctx, rdb, cfg, log); err != nil {
+	nodes, err := b.nodes(ctx)
+	if err == nil {
+		for _, n := range nodes {
+			if err = ensureNotifications(ctx, n, cfg, log); err != nil {
+				break
+			}
+		}
+	}
+	if err != nil {
 		rdb.Close()
 		return nil, err
+	}
+	if len(cfg.Journal) > 0 || len(cfg.WriteThrough) > 0 {
+		if err := loadLibrary(ctx, rdb, cfg.Redis.Addr); err != nil {
+			rdb.Close()
+			return nil, err
+		}
 	}
 	nc, err := cfg.NATS.Connect("jetsync-bridge", log)
 	if err != nil {
@@ -107,6 +147,9 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (*Bridge, error) {
 	if err == nil {
 		_, err = platform.EnsureDeadLetterStream(ctx, js, cfg.StreamConfig.Name)
 	}
+	if err == nil && len(cfg.WriteThrough) > 0 {
+		_, err = platform.EnsureReplyStream(ctx, js, cfg.StreamConfig.Name)
+	}
 	if err != nil {
 		nc.Close()
 		rdb.Close()
@@ -116,8 +159,12 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (*Bridge, error) {
 	return b, nil
 }
 
-// Run subscribes, resyncs and publishes until ctx is done, then publishes
-// what it has already read (for at most ShutdownGrace) and closes.
+// Run serves until ctx is done. With HA leases on (the default) it first
+// takes the lease of its Redis from the NATS KV bucket, waiting as a standby
+// while another bridge holds it, and steps down when it loses it; while it
+// holds it, it subscribes, resyncs and publishes. When ctx ends it publishes
+// what it has already read (for at most ShutdownGrace), releases the lease
+// and closes.
 func (b *Bridge) Run(ctx context.Context) error {
 	defer b.rdb.Close()
 	defer b.nc.Close()
@@ -126,14 +173,55 @@ func (b *Bridge) Run(ctx context.Context) error {
 		return err
 	}
 	defer stopHTTP()
+	if !b.cfg.HALease {
+		b.active.Store(true)
+		return b.runActive(ctx)
+	}
+	l, err := b.newLease(ctx)
+	if err != nil {
+		return err
+	}
+	for ctx.Err() == nil {
+		if !l.acquire(ctx) {
+			break
+		}
+		b.active.Store(true)
+		activeCtx, cancel := context.WithCancel(ctx)
+		lost := make(chan struct{})
+		go func() {
+			if l.hold(activeCtx) {
+				close(lost)
+				cancel()
+			}
+		}()
+		err = b.runActive(activeCtx)
+		cancel()
+		b.active.Store(false)
+		select {
+		case <-lost:
+			b.log.Warn("lost the lease; standing by", "lease", l.key)
+			continue
+		default:
+		}
+		if err != nil {
+			break
+		}
+	}
+	l.release()
+	return err
+}
 
+// runActive subscribes, resyncs and publishes until ctx is done.
+func (b *Bridge) runActive(ctx context.Context) error {
+	sh := newShards(b.cfg.Workers, 4*b.cfg.Batch)
+	b.shards.Store(sh)
 	// Publishing outlives ctx by the grace period so that read changes reach
 	// the stream; what is still queued after that is covered by the next
 	// start's resync.
 	pubCtx, cancelPub := context.WithCancel(context.WithoutCancel(ctx))
 	defer cancelPub()
 	var workers sync.WaitGroup
-	for _, q := range b.shards.queues {
+	for _, q := range sh.queues {
 		workers.Add(1)
 		go func() {
 			defer workers.Done()
@@ -148,11 +236,34 @@ func (b *Bridge) Run(ctx context.Context) error {
 			b.resyncLoop(ctx, prefix, sig)
 		}()
 	}
+	for prefix := range b.kinds {
+		if b.cfg.journaled(prefix) {
+			resyncs.Add(1)
+			go func() {
+				defer resyncs.Done()
+				b.journalLoop(ctx, prefix)
+			}()
+		}
+		if b.cfg.writesThrough(prefix) {
+			resyncs.Add(1)
+			go func() {
+				defer resyncs.Done()
+				b.stagedLoop(ctx, prefix)
+			}()
+		}
+	}
+	if len(b.cfg.WriteThrough) > 0 {
+		resyncs.Add(1)
+		go func() {
+			defer resyncs.Done()
+			b.replyLoop(ctx)
+		}()
+	}
 
-	err = b.subscribe(ctx)
+	err := b.subscribe(ctx)
 
 	resyncs.Wait()
-	b.shards.close()
+	sh.close()
 	done := make(chan struct{})
 	go func() { workers.Wait(); close(done) }()
 	select {
@@ -168,24 +279,39 @@ func (b *Bridge) Run(ctx context.Context) error {
 	return err
 }
 
-// subscribe receives keyspace notifications until ctx is done. Every
-// subscription confirmation (the first one and each one after go-redis
-// reconnected) triggers a resync of its prefix.
+// subscribe receives the keyspace notifications of every master until ctx
+// is done: of the one Redis, or of each master of a cluster, following its
+// topology.
 func (b *Bridge) subscribe(ctx context.Context) error {
-	patterns := make([]string, 0, len(b.cfg.Prefixes))
+	if b.cfg.Redis.Cluster {
+		return b.watchCluster(ctx)
+	}
+	b.expected.Store(int32(len(b.kinds)))
+	return b.subscribeNode(ctx, b.rdb.(*redis.Client))
+}
+
+// subscribeNode receives keyspace notifications of one Redis node until ctx
+// is done. Every subscription confirmation (the first one and each one after
+// go-redis reconnected) triggers a resync of its prefix; one after a
+// reconnect is also counted as a gap.
+func (b *Bridge) subscribeNode(ctx context.Context, node *redis.Client) error {
+	patterns := make([]string, 0, len(b.kinds))
 	byPattern := map[string]string{}
-	for _, p := range b.cfg.Prefixes {
+	for p := range b.kinds {
 		pat := fmt.Sprintf("__keyspace@%d__:%s:*", b.cfg.Redis.DB, p)
 		patterns = append(patterns, pat)
 		byPattern[pat] = p
 	}
 	chanPrefix := fmt.Sprintf("__keyspace@%d__:", b.cfg.Redis.DB)
-	ps := b.rdb.PSubscribe(ctx, patterns...)
+	ps := node.PSubscribe(ctx, patterns...)
+	var subscribed int32 // prefixes confirmed on this node
+	defer func() { b.subscribed.Add(-subscribed) }()
 	stop := context.AfterFunc(ctx, func() { ps.Close() })
 	defer stop()
 	defer ps.Close()
 
 	backoff := platform.Backoff{Min: 100 * time.Millisecond, Max: 5 * time.Second}
+	reconnected := false // notifications were lost between the failure and the new subscription
 	for {
 		msg, err := ps.ReceiveTimeout(ctx, 15*time.Second)
 		if ctx.Err() != nil {
@@ -200,7 +326,9 @@ func (b *Bridge) subscribe(ctx context.Context) error {
 				}
 				continue
 			}
-			b.subscribed.Store(0)
+			b.subscribed.Add(-subscribed)
+			subscribed = 0
+			reconnected = true
 			b.log.Warn("redis pubsub receive failed; reconnecting", "err", err)
 			if !backoff.Wait(ctx) {
 				return nil
@@ -213,8 +341,16 @@ func (b *Bridge) subscribe(ctx context.Context) error {
 			if m.Kind == "psubscribe" {
 				if prefix, ok := byPattern[m.Channel]; ok {
 					b.subscribed.Add(1)
-					b.log.Info("subscribed; resyncing prefix", "prefix", prefix, "pattern", m.Channel)
-					b.requestResync(prefix)
+					subscribed++
+					if reconnected {
+						b.gap(prefix, "pubsub reconnect")
+					} else {
+						b.log.Info("subscribed; resyncing prefix", "prefix", prefix, "pattern", m.Channel)
+						b.requestResync(prefix)
+					}
+					if int(subscribed) == len(byPattern) {
+						reconnected = false
+					}
 				}
 			}
 		case *redis.Message:
@@ -222,10 +358,10 @@ func (b *Bridge) subscribe(ctx context.Context) error {
 			switch b.cfg.classify(m.Payload) {
 			case writeEvent:
 				b.m.events.WithLabelValues("write").Inc()
-				b.shards.mark(key, false, false)
+				b.shards.Load().mark(key, false, false)
 			case deletionEvent:
 				b.m.events.WithLabelValues("deletion").Inc()
-				b.shards.mark(key, true, false)
+				b.shards.Load().mark(key, true, false)
 			default:
 				b.m.events.WithLabelValues("skip").Inc()
 			}
@@ -240,8 +376,9 @@ func (b *Bridge) requestResync(prefix string) {
 	}
 }
 
-// resyncLoop SCANs prefix each time it is signalled and queues every hash
-// key, waiting for room in the queues so that memory stays bounded.
+// resyncLoop SCANs prefix each time it is signalled and queues every key of
+// the prefix's type, waiting for room in the queues so that memory stays
+// bounded.
 func (b *Bridge) resyncLoop(ctx context.Context, prefix string, sig <-chan struct{}) {
 	for {
 		select {
@@ -267,20 +404,27 @@ func (b *Bridge) resyncLoop(ctx context.Context, prefix string, sig <-chan struc
 }
 
 func (b *Bridge) scan(ctx context.Context, prefix string) (int, error) {
-	var cursor uint64
-	n := 0
-	for {
-		keys, next, err := b.rdb.ScanType(ctx, cursor, prefix+":*", 1000, "hash").Result()
-		if err != nil {
-			return n, err
-		}
-		for _, k := range keys {
-			b.shards.mark(k, false, true)
-		}
-		n += len(keys)
-		if next == 0 {
-			return n, nil
-		}
-		cursor = next
+	nodes, err := b.nodes(ctx)
+	if err != nil {
+		return 0, err
 	}
+	n := 0
+	for _, node := range nodes {
+		var cursor uint64
+		for {
+			keys, next, err := node.ScanType(ctx, cursor, prefix+":*", 1000, prefixSpec{kind: b.kinds[prefix]}.redisType()).Result()
+			if err != nil {
+				return n, err
+			}
+			for _, k := range keys {
+				b.shards.Load().mark(k, false, true)
+			}
+			n += len(keys)
+			if next == 0 {
+				break
+			}
+			cursor = next
+		}
+	}
+	return n, nil
 }

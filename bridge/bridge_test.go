@@ -11,6 +11,7 @@ import (
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+	"github.com/redis/go-redis/v9"
 
 	"github.com/jetsync/jetsync/bridge/change"
 	"github.com/jetsync/jetsync/infra/testenv"
@@ -39,6 +40,22 @@ func (r *recorder) changes(t *testing.T, key string) []change.Change {
 	return out
 }
 
+// last returns the last stored change of every key.
+func (r *recorder) last(t *testing.T) map[string]change.Change {
+	t.Helper()
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	out := map[string]change.Change{}
+	for _, m := range r.msgs {
+		c, err := change.Decode(m.Data())
+		if err != nil {
+			t.Fatalf("stored message %s does not decode: %v", m.Subject(), err)
+		}
+		out[c.Key] = c
+	}
+	return out
+}
+
 // runBridge starts a bridge with cfg and records what it stores.
 func runBridge(t *testing.T, cfg Config) *recorder {
 	t.Helper()
@@ -55,17 +72,24 @@ func runBridge(t *testing.T, cfg Config) *recorder {
 			t.Error(err)
 		}
 	})
+	return recordStream(t, cfg)
+}
 
+// recordStream records every message the stream of cfg stores.
+func recordStream(t *testing.T, cfg Config) *recorder {
+	t.Helper()
+	ctx := context.Background()
 	nc, err := nats.Connect(cfg.NATS.URL)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(nc.Close)
 	js, _ := jetstream.New(nc)
-	cons, err := js.OrderedConsumer(ctx, cfg.StreamConfig.Name, jetstream.OrderedConsumerConfig{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	var cons jetstream.Consumer
+	testenv.Eventually(t, 10*time.Second, func() error { // the stream may not exist yet
+		cons, err = js.OrderedConsumer(ctx, cfg.StreamConfig.Name, jetstream.OrderedConsumerConfig{})
+		return err
+	})
 	rec := &recorder{}
 	cc, err := cons.Consume(func(m jetstream.Msg) {
 		rec.mu.Lock()
@@ -277,6 +301,10 @@ func TestBridgeHealthAndMetrics(t *testing.T) {
 		if code, body := get("/readyz"); code != 200 {
 			return fmt.Errorf("/readyz: %d %s", code, body)
 		}
+		// The first resync is done: it cannot republish what comes next.
+		if _, body := get("/metrics"); testenv.MetricValue(body, "jetsync_bridge_resyncs_total") != 1 {
+			return fmt.Errorf("first resync not done")
+		}
 		return nil
 	})
 	for i := range 10 {
@@ -348,4 +376,200 @@ func TestBridgeDeadLettersUnsendable(t *testing.T) {
 			return nil
 		})
 	}
+}
+
+// dlqReason returns the Jetsync-Error of the last dead letter on subject.
+func dlqReason(t *testing.T, cfg Config, subject string) func() (string, error) {
+	return func() (string, error) {
+		nc, err := nats.Connect(cfg.NATS.URL)
+		if err != nil {
+			return "", err
+		}
+		defer nc.Close()
+		js, _ := jetstream.New(nc)
+		s, err := js.Stream(context.Background(), cfg.StreamConfig.Name+"_DLQ")
+		if err != nil {
+			return "", err
+		}
+		m, err := s.GetLastMsgForSubject(context.Background(), subject)
+		if err != nil {
+			return "", fmt.Errorf("%s: %w", subject, err)
+		}
+		return m.Header.Get("Jetsync-Error"), nil
+	}
+}
+
+func TestBridgeValueTypes(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	rdb := testenv.Redis(t)
+	h, j, s := testenv.Name("h"), testenv.Name("j"), testenv.Name("s")
+	for _, p := range []string{h, j, s} {
+		testenv.DeletePrefix(t, rdb, p)
+	}
+	cfg := testConfig(testenv.RedisAddr(), testenv.NATS(t), h, j+":json", s+":string")
+	rec := runBridge(t, cfg)
+	fieldsAre := func(want string) func(change.Change, []change.Change) error {
+		return func(last change.Change, _ []change.Change) error {
+			if last.Op != change.Upsert || fmt.Sprint(last.Fields) != want {
+				return fmt.Errorf("last change %+v, want fields %s", last, want)
+			}
+			return nil
+		}
+	}
+	deleted := func(last change.Change, _ []change.Change) error {
+		if last.Op != change.Delete {
+			return fmt.Errorf("last change %+v, want a delete", last)
+		}
+		return nil
+	}
+
+	rdb.Set(ctx, j+":1", `{"name":"Ada","age":36,"ok":true,"tags":["a",1],"gone":null,"nested":{"x":1}}`, 0)
+	rec.waitFor(t, j+":1", fieldsAre(`map[age:36 name:Ada nested:{"x":1} ok:true tags:["a",1]]`))
+	rdb.Set(ctx, s+":1", "hello", 0)
+	rec.waitFor(t, s+":1", fieldsAre("map[value:hello]"))
+	rdb.Append(ctx, s+":1", " world")
+	rec.waitFor(t, s+":1", fieldsAre("map[value:hello world]"))
+	rdb.Del(ctx, s+":1")
+	rec.waitFor(t, s+":1", deleted)
+
+	// RENAME and RENAMENX: a delete of the old id and an upsert of the new one.
+	rdb.HSet(ctx, h+":1", "a", "1")
+	rec.waitFor(t, h+":1", fieldsAre("map[a:1]"))
+	rdb.Rename(ctx, h+":1", h+":2")
+	rec.waitFor(t, h+":1", deleted)
+	rec.waitFor(t, h+":2", fieldsAre("map[a:1]"))
+	rdb.RenameNX(ctx, h+":2", h+":3")
+	rec.waitFor(t, h+":2", deleted)
+	rec.waitFor(t, h+":3", fieldsAre("map[a:1]"))
+
+	// Values of the wrong shape are dead letters, never a crash.
+	rdb.Set(ctx, j+":bad", "not json", 0)
+	rdb.HSet(ctx, j+":hash", "a", "1")
+	rdb.Set(ctx, j+":array", "[1,2]", 0)
+	for subject, reason := range map[string]string{
+		"jetsync-dlq.bridge." + j + ".bad":   "does not hold a JSON object",
+		"jetsync-dlq.bridge." + j + ".hash":  "holds a hash, not a json",
+		"jetsync-dlq.bridge." + j + ".array": "does not hold a JSON object",
+	} {
+		get := dlqReason(t, cfg, subject)
+		testenv.Eventually(t, 10*time.Second, func() error {
+			got, err := get()
+			if err != nil {
+				return err
+			}
+			if !strings.Contains(got, reason) {
+				return fmt.Errorf("%s: %q, want %q", subject, got, reason)
+			}
+			return nil
+		})
+	}
+}
+
+// TestJournalRereadsPendingEntries: entries a previous bridge took from the
+// journal but never acknowledged (it died) are read again and published.
+func TestJournalRereadsPendingEntries(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	rdb := testenv.Redis(t)
+	prefix := testenv.Name("p")
+	testenv.DeletePrefix(t, rdb, prefix)
+	stream := JournalStream(prefix)
+	t.Cleanup(func() { rdb.Del(context.Background(), stream) })
+	cfg := testConfig(testenv.RedisAddr(), testenv.NATS(t), prefix)
+	cfg.Journal = []string{"*"}
+	if err := loadLibrary(ctx, rdb, cfg.Redis.Addr); err != nil {
+		t.Fatal(err)
+	}
+	rdb.FCall(ctx, "jetsync_hset", []string{prefix + ":1"}, "a", "1")
+	rdb.FCall(ctx, "jetsync_hset", []string{prefix + ":2"}, "a", "2")
+	rdb.FCall(ctx, "jetsync_del", []string{prefix + ":2"})
+	// A bridge that died after taking the entries:
+	rdb.XGroupCreateMkStream(ctx, stream, journalGroup, "0")
+	taken, err := rdb.XReadGroup(ctx, &redis.XReadGroupArgs{Group: journalGroup, Consumer: journalConsumer, Streams: []string{stream, ">"}, Count: 10}).Result()
+	if err != nil || len(taken[0].Messages) != 3 {
+		t.Fatalf("took %v, %v; want 3 entries", taken, err)
+	}
+
+	rec := runBridge(t, cfg)
+	rec.waitFor(t, prefix+":1", func(last change.Change, _ []change.Change) error { return nil })
+	rec.waitFor(t, prefix+":2", func(last change.Change, _ []change.Change) error {
+		if last.Op != change.Delete {
+			return fmt.Errorf("last change of %s:2 %+v, want a delete", prefix, last)
+		}
+		return nil
+	})
+	testenv.Eventually(t, 10*time.Second, func() error {
+		pending, err := rdb.XPending(ctx, stream, journalGroup).Result()
+		if err != nil {
+			return err
+		}
+		if pending.Count != 0 || rdb.XLen(ctx, stream).Val() != 0 {
+			return fmt.Errorf("%d entries pending, %d in the stream", pending.Count, rdb.XLen(ctx, stream).Val())
+		}
+		return nil
+	})
+}
+
+// TestGapsAreResynced: a subscriber that falls behind is disconnected by
+// Redis (here a tiny pub/sub output buffer on a server of the test's own),
+// and a killed pub/sub connection loses notifications too; both are counted
+// as gaps and resynced, so every key still ends with its last value.
+func TestGapsAreResynced(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	addr := testenv.RedisServer(t, "--client-output-buffer-limit", "pubsub 16kb 8kb 1")
+	rdb := redis.NewClient(&redis.Options{Addr: addr})
+	defer rdb.Close()
+	prefix := "p"
+	cfg := testConfig(addr, testenv.NATS(t), prefix)
+	cfg.HTTPAddr = fmt.Sprintf("127.0.0.1:%d", testenv.FreePort(t))
+	rec := runBridge(t, cfg)
+	testenv.Eventually(t, 5*time.Second, func() error {
+		if code, body := testenv.HTTPGet("http://" + cfg.HTTPAddr + "/readyz"); code != 200 {
+			return fmt.Errorf("%d %s", code, body)
+		}
+		return nil
+	})
+	gaps := func() float64 {
+		_, body := testenv.HTTPGet("http://" + cfg.HTTPAddr + "/metrics")
+		return testenv.MetricValue(body, `jetsync_bridge_gaps_total{why="pubsub reconnect"}`)
+	}
+
+	// Falling behind: a burst far larger than the 16 kB buffer.
+	pipe := rdb.Pipeline()
+	for i := range 20000 {
+		pipe.HSet(ctx, fmt.Sprintf("%s:%d", prefix, i%2000), "n", strconv.Itoa(i))
+	}
+	if _, err := pipe.Exec(ctx); err != nil {
+		t.Fatal(err)
+	}
+	testenv.Eventually(t, 20*time.Second, func() error {
+		if g := gaps(); g < 1 {
+			return fmt.Errorf("%v gaps counted", g)
+		}
+		for i := 18000; i < 20000; i += 97 {
+			key := fmt.Sprintf("%s:%d", prefix, i%2000)
+			all := rec.changes(t, key)
+			if len(all) == 0 || all[len(all)-1].Fields["n"] != strconv.Itoa(i) {
+				return fmt.Errorf("%s not at its last value %d yet", key, i)
+			}
+		}
+		return nil
+	})
+
+	// A killed connection: writes made before the bridge resubscribes are
+	// found by the resync.
+	before := gaps()
+	if err := rdb.ClientKillByFilter(ctx, "TYPE", "pubsub").Err(); err != nil {
+		t.Fatal(err)
+	}
+	rdb.HSet(ctx, prefix+":after-kill", "n", "1")
+	rec.waitFor(t, prefix+":after-kill", func(change.Change, []change.Change) error { return nil })
+	testenv.Eventually(t, 10*time.Second, func() error {
+		if g := gaps(); g <= before {
+			return fmt.Errorf("gaps %v, want more than %v after the kill", g, before)
+		}
+		return nil
+	})
 }

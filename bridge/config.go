@@ -21,8 +21,18 @@ type Config struct {
 	platform.LogConfig
 	platform.HTTPConfig
 
-	// Prefixes are the key prefixes to carry: "person,car".
+	// Prefixes are the key prefixes to carry, each with its value type:
+	// "person,car,settings:json,greeting:string". A hash (the default) maps
+	// its fields; json, a string holding a JSON object, maps its top-level
+	// fields; string maps the whole value as the field "value".
 	Prefixes []string `split_words:"true" required:"true"`
+	// Journal names the prefixes whose writes go through the jetsync Redis
+	// functions (FCALL jetsync_hset ...) and are read from their journal
+	// stream as well, so that nothing is lost while no bridge runs; "*" for all.
+	Journal []string `split_words:"true"`
+	// WriteThrough names the prefixes that accept write-through calls
+	// (FCALL jetsync_write_through ...); "*" for all.
+	WriteThrough []string `split_words:"true"`
 	// OnExpired and OnEvicted say what an expired or evicted key does to its
 	// row: "ignore" (a cache eviction is not a deletion of the data) or "delete".
 	OnExpired string `split_words:"true" default:"ignore"`
@@ -31,6 +41,14 @@ type Config struct {
 	// batches of up to Batch keys each.
 	Workers int `split_words:"true" default:"4"`
 	Batch   int `split_words:"true" default:"256"`
+	// HALease makes bridges of the same Redis take turns: one active, the
+	// others standing by, through a lease in a NATS KV bucket.
+	HALease bool `split_words:"true" default:"true"`
+	// HAGroup names the lease; by default one per Redis address and database.
+	HAGroup string `split_words:"true"`
+	// HATTL is how long a lease lives without renewal: a standby takes over
+	// within about this long after the active bridge dies.
+	HATTL time.Duration `envconfig:"HA_TTL" default:"5s"`
 	// ShutdownGrace bounds how long a stopping bridge keeps publishing what
 	// it has already read.
 	ShutdownGrace time.Duration `split_words:"true" default:"10s"`
@@ -38,13 +56,17 @@ type Config struct {
 
 // RedisConfig is how the bridge reaches Redis.
 type RedisConfig struct {
+	// Addr is host:port; with Cluster, a comma-separated list of seed nodes.
 	Addr         string          `split_words:"true" default:"127.0.0.1:6379"`
 	Username     string          `split_words:"true"`
 	Password     platform.Secret `split_words:"true"`
 	PasswordFile string          `split_words:"true"`
 	DB           int             `split_words:"true" default:"0"`
-	TLS          bool            `split_words:"true" default:"false"`
-	CAFile       string          `split_words:"true"`
+	// Cluster talks to a Redis Cluster: the bridge subscribes on every master
+	// and follows the topology.
+	Cluster bool   `split_words:"true" default:"false"`
+	TLS     bool   `split_words:"true" default:"false"`
+	CAFile  string `split_words:"true"`
 	// ConfigureNotifications lets the bridge CONFIG SET
 	// notify-keyspace-events when the server lacks what it needs.
 	ConfigureNotifications bool `split_words:"true" default:"true"`
@@ -78,14 +100,22 @@ func (c Config) Validate() error {
 		return fmt.Errorf("JETSYNC_PREFIXES is empty: name the key prefixes to carry, e.g. person,car")
 	}
 	seen := map[string]bool{}
-	for _, p := range c.Prefixes {
-		if err := change.ValidPrefix(p); err != nil {
+	for _, entry := range c.Prefixes {
+		p, err := parsePrefix(entry)
+		if err != nil {
 			return fmt.Errorf("JETSYNC_PREFIXES: %w", err)
 		}
-		if seen[p] {
-			return fmt.Errorf("JETSYNC_PREFIXES names %q twice", p)
+		if seen[p.name] {
+			return fmt.Errorf("JETSYNC_PREFIXES names %q twice", p.name)
 		}
-		seen[p] = true
+		seen[p.name] = true
+	}
+	for name, list := range map[string][]string{"JETSYNC_JOURNAL": c.Journal, "JETSYNC_WRITE_THROUGH": c.WriteThrough} {
+		for _, j := range list {
+			if j != "*" && !seen[j] {
+				return fmt.Errorf("%s names %q, which is not in JETSYNC_PREFIXES", name, j)
+			}
+		}
 	}
 	for name, v := range map[string]string{"JETSYNC_ON_EXPIRED": c.OnExpired, "JETSYNC_ON_EVICTED": c.OnEvicted} {
 		if v != "ignore" && v != "delete" {
@@ -98,8 +128,25 @@ func (c Config) Validate() error {
 	if c.Batch < 1 || c.Batch > 10000 {
 		return fmt.Errorf("JETSYNC_BATCH=%d: use 1 to 10000", c.Batch)
 	}
-	if c.Redis.Addr == "" || !strings.Contains(c.Redis.Addr, ":") {
-		return fmt.Errorf("JETSYNC_REDIS_ADDR=%q: want host:port", c.Redis.Addr)
+	if c.HALease && (c.HATTL < time.Second || c.HATTL > 5*time.Minute) {
+		return fmt.Errorf("JETSYNC_HA_TTL=%s: use 1s to 5m", c.HATTL)
+	}
+	if c.HAGroup != "" && strings.Trim(c.HAGroup, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-=") != "" {
+		return fmt.Errorf("JETSYNC_HA_GROUP=%q: use letters, digits, '_', '-' and '='", c.HAGroup)
+	}
+	for _, a := range strings.Split(c.Redis.Addr, ",") {
+		if !strings.Contains(a, ":") {
+			return fmt.Errorf("JETSYNC_REDIS_ADDR=%q: want host:port (a comma-separated list with JETSYNC_REDIS_CLUSTER=true)", c.Redis.Addr)
+		}
+	}
+	if !c.Redis.Cluster && strings.Contains(c.Redis.Addr, ",") {
+		return fmt.Errorf("JETSYNC_REDIS_ADDR=%q lists several nodes: set JETSYNC_REDIS_CLUSTER=true for a cluster", c.Redis.Addr)
+	}
+	if c.Redis.Cluster && c.Redis.DB != 0 {
+		return fmt.Errorf("JETSYNC_REDIS_DB=%d: a Redis Cluster has only database 0", c.Redis.DB)
+	}
+	if c.Redis.Cluster && (len(c.Journal) > 0 || len(c.WriteThrough) > 0) {
+		return fmt.Errorf("JETSYNC_JOURNAL and JETSYNC_WRITE_THROUGH need a standalone (or Sentinel) Redis: in a cluster their streams would live in another slot than the key")
 	}
 	if c.Redis.DB < 0 {
 		return fmt.Errorf("JETSYNC_REDIS_DB=%d: must not be negative", c.Redis.DB)
@@ -117,4 +164,68 @@ func (c Config) Validate() error {
 		return err
 	}
 	return c.LogConfig.Validate()
+}
+
+// Value types of a prefix's keys.
+const (
+	typeHash   = "hash"
+	typeJSON   = "json"
+	typeString = "string"
+)
+
+// prefixSpec is one entry of JETSYNC_PREFIXES.
+type prefixSpec struct {
+	name, kind string
+}
+
+// redisType is the TYPE (and SCAN TYPE) of the prefix's keys.
+func (p prefixSpec) redisType() string {
+	if p.kind == typeHash {
+		return "hash"
+	}
+	return "string"
+}
+
+func parsePrefix(entry string) (prefixSpec, error) {
+	name, kind, _ := strings.Cut(strings.TrimSpace(entry), ":")
+	if kind == "" {
+		kind = typeHash
+	}
+	if err := change.ValidPrefix(name); err != nil {
+		return prefixSpec{}, err
+	}
+	if name == "jetsync" {
+		return prefixSpec{}, fmt.Errorf("key prefix \"jetsync\" is jetsync's own (journal streams)")
+	}
+	switch kind {
+	case typeHash, typeJSON, typeString:
+	default:
+		return prefixSpec{}, fmt.Errorf("prefix %q: value type %q: use hash, json or string", name, kind)
+	}
+	return prefixSpec{name: name, kind: kind}, nil
+}
+
+// specs returns the parsed prefixes (Validate has checked them).
+func (c Config) specs() []prefixSpec {
+	out := make([]prefixSpec, 0, len(c.Prefixes))
+	for _, e := range c.Prefixes {
+		p, _ := parsePrefix(e)
+		out = append(out, p)
+	}
+	return out
+}
+
+// journaled reports whether prefix is in journal mode.
+func (c Config) journaled(prefix string) bool { return listed(c.Journal, prefix) }
+
+// writesThrough reports whether prefix accepts write-through calls.
+func (c Config) writesThrough(prefix string) bool { return listed(c.WriteThrough, prefix) }
+
+func listed(list []string, prefix string) bool {
+	for _, j := range list {
+		if j == "*" || j == prefix {
+			return true
+		}
+	}
+	return false
 }

@@ -13,9 +13,11 @@ type metrics struct {
 	resynced    prometheus.Counter
 	queued      prometheus.GaugeFunc
 	readErrors  prometheus.Counter
+	gaps        *prometheus.CounterVec
+	active      prometheus.GaugeFunc
 }
 
-func newMetrics(reg prometheus.Registerer, queued func() float64) *metrics {
+func newMetrics(reg prometheus.Registerer, queued, active func() float64) *metrics {
 	m := &metrics{
 		events: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "jetsync_bridge_events_total",
@@ -27,11 +29,18 @@ func newMetrics(reg prometheus.Registerer, queued func() float64) *metrics {
 		resyncs:     prometheus.NewCounter(prometheus.CounterOpts{Name: "jetsync_bridge_resyncs_total", Help: "Resyncs of a prefix (after every (re)subscribe)."}),
 		resynced:    prometheus.NewCounter(prometheus.CounterOpts{Name: "jetsync_bridge_resynced_keys_total", Help: "Keys queued by resyncs."}),
 		readErrors:  prometheus.NewCounter(prometheus.CounterOpts{Name: "jetsync_bridge_read_errors_total", Help: "Failed pipelined reads from Redis (retried)."}),
+		gaps: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "jetsync_bridge_gaps_total",
+			Help: "Moments when notifications may have been lost (pub/sub reconnect, journal deleted), each followed by a resync.",
+		}, []string{"why"}),
 		queued: prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 			Name: "jetsync_bridge_queued_keys", Help: "Dirty keys waiting to be read and published.",
 		}, queued),
 	}
-	reg.MustRegister(m.events, m.published, m.retries, m.deadLetters, m.resyncs, m.resynced, m.readErrors, m.queued)
+	m.active = prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "jetsync_bridge_active", Help: "1 while this bridge holds its lease and carries changes; 0 while it stands by.",
+	}, active)
+	reg.MustRegister(m.events, m.published, m.retries, m.deadLetters, m.resyncs, m.resynced, m.readErrors, m.gaps, m.queued, m.active)
 	for _, k := range []string{"write", "deletion", "skip"} {
 		m.events.WithLabelValues(k)
 	}

@@ -10,10 +10,17 @@ import (
 )
 
 // neededEvents returns the notify-keyspace-events classes the bridge needs:
-// K (keyspace channels), g (DEL, RENAME, ...), h (hash commands), and x / e
-// when expiry / eviction delete rows.
+// K (keyspace channels), g (DEL, RENAME, ...), h (hash commands), $ (string
+// commands, for json and string prefixes), and x / e when expiry / eviction
+// delete rows.
 func (c Config) neededEvents() string {
 	need := "Kgh"
+	for _, p := range c.specs() {
+		if p.kind != typeHash {
+			need += "$" // SET, APPEND, ... of string keys
+			break
+		}
+	}
 	if c.OnExpired == "delete" {
 		need += "x"
 	}
@@ -42,26 +49,27 @@ func missingEvents(flags, need string) string {
 // ensureNotifications checks notify-keyspace-events and, when allowed,
 // enables what is missing; otherwise it returns an error that says what to do.
 func ensureNotifications(ctx context.Context, rdb *redis.Client, c Config, log *slog.Logger) error {
+	addr := rdb.Options().Addr
 	need := c.neededEvents()
 	vals, err := rdb.ConfigGet(ctx, "notify-keyspace-events").Result()
 	if err != nil {
 		return fmt.Errorf("read notify-keyspace-events from Redis at %s (CONFIG GET): %w; "+
-			"if CONFIG is not allowed, make sure the server has notify-keyspace-events %q and set JETSYNC_REDIS_CONFIGURE_NOTIFICATIONS=false", c.Redis.Addr, err, need)
+			"if CONFIG is not allowed, make sure the server has notify-keyspace-events %q and set JETSYNC_REDIS_CONFIGURE_NOTIFICATIONS=false", addr, err, need)
 	}
 	flags := vals["notify-keyspace-events"]
 	missing := missingEvents(flags, need)
 	if missing == "" {
 		return nil
 	}
-	advice := fmt.Sprintf("Redis at %s has notify-keyspace-events %q but jetsync needs %q (K: keyspace channels, g: DEL/RENAME, h: hash commands, x: expired, e: evicted); "+
-		"run CONFIG SET notify-keyspace-events %s on the server (or set it in redis.conf)", c.Redis.Addr, flags, need, flags+missing)
+	advice := fmt.Sprintf("Redis at %s has notify-keyspace-events %q but jetsync needs %q (K: keyspace channels, g: DEL/RENAME, h: hash commands, $: string commands, x: expired, e: evicted); "+
+		"run CONFIG SET notify-keyspace-events %s on the server (or set it in redis.conf)", addr, flags, need, flags+missing)
 	if !c.Redis.ConfigureNotifications {
 		return fmt.Errorf("%s, or allow jetsync to do it with JETSYNC_REDIS_CONFIGURE_NOTIFICATIONS=true", advice)
 	}
 	if err := rdb.ConfigSet(ctx, "notify-keyspace-events", flags+missing).Err(); err != nil {
 		return fmt.Errorf("%s: CONFIG SET failed: %w", advice, err)
 	}
-	log.Info("enabled Redis keyspace notifications", "was", flags, "now", flags+missing)
+	log.Info("enabled Redis keyspace notifications", "redis", addr, "was", flags, "now", flags+missing)
 	return nil
 }
 

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"strconv"
@@ -31,7 +32,8 @@ func newRunID() string {
 }
 
 // work takes batches of dirty keys from q, reads them in one pipeline and
-// publishes them, until q is closed and empty or ctx is done.
+// publishes them, until q is closed and empty or ctx is done. Journal
+// entries are acknowledged once the change they caused is stored.
 func (b *Bridge) work(ctx context.Context, q *dirtyQueue) {
 	var batch []pending
 	backoff := platform.Backoff{Min: 50 * time.Millisecond, Max: 5 * time.Second}
@@ -40,13 +42,13 @@ func (b *Bridge) work(ctx context.Context, q *dirtyQueue) {
 		if len(batch) == 0 || ctx.Err() != nil {
 			return
 		}
-		msgs, err := b.read(ctx, batch)
+		outs, err := b.read(ctx, batch)
 		if err != nil {
 			// Redis is unreachable: put the keys back and try again.
 			b.m.readErrors.Inc()
 			b.log.Warn("reading keys from redis failed; will retry", "keys", len(batch), "err", err)
 			for _, p := range batch {
-				q.mark(p.key, p.deletion, false)
+				q.requeue(p)
 			}
 			if !backoff.Wait(ctx) {
 				return
@@ -54,61 +56,159 @@ func (b *Bridge) work(ctx context.Context, q *dirtyQueue) {
 			continue
 		}
 		backoff.Reset()
-		b.publish(ctx, msgs)
+		msgs := make([]*nats.Msg, 0, len(outs))
+		for _, o := range outs {
+			if o.msg != nil {
+				msgs = append(msgs, o.msg)
+			}
+		}
+		unpublished := b.publish(ctx, msgs)
+		b.ackJournal(ctx, outs, unpublished)
 	}
 }
 
-// read pipelines HGETALL for every key and returns the messages to publish.
-func (b *Bridge) read(ctx context.Context, batch []pending) ([]*nats.Msg, error) {
+// outgoing is what one dirty key turned into: a message (a change or a dead
+// letter; nil when there is nothing to publish) and the journal entries to
+// acknowledge once it is stored.
+type outgoing struct {
+	msg  *nats.Msg
+	acks []journalEntry
+}
+
+// read pipelines the reads of every key (HGETALL for hashes, GET for
+// strings) and returns the messages to publish: changes, and dead letters of
+// keys that cannot become one.
+func (b *Bridge) read(ctx context.Context, batch []pending) ([]outgoing, error) {
 	pipe := b.rdb.Pipeline()
-	cmds := make([]*redis.MapStringStringCmd, len(batch))
+	cmds := make([]redis.Cmder, len(batch))
 	for i, p := range batch {
-		cmds[i] = pipe.HGetAll(ctx, p.key)
+		if b.kindOf(p.key) == typeHash {
+			cmds[i] = pipe.HGetAll(ctx, p.key)
+		} else {
+			cmds[i] = pipe.Get(ctx, p.key)
+		}
 	}
 	_, err := pipe.Exec(ctx)
 	if err != nil && !isKeyError(err) {
 		return nil, err
 	}
 	now := time.Now().UTC()
-	msgs := make([]*nats.Msg, 0, len(batch))
+	outs := make([]outgoing, len(batch))
 	for i, p := range batch {
-		fields, err := cmds[i].Result()
+		outs[i].acks = p.acks
+		fields, err := b.value(p.key, cmds[i])
 		if err != nil {
-			// WRONGTYPE: a key of the prefix that is not a hash.
-			kind, _ := b.rdb.Type(ctx, p.key).Result()
-			msgs = append(msgs, b.deadLetter(p.key, fmt.Errorf("key %q holds a %s, not a hash: %w", p.key, kind, err)))
+			if errors.Is(err, errWrongType) {
+				kind, _ := b.rdb.Type(ctx, p.key).Result()
+				err = fmt.Errorf("key %q holds a %s, not a %s: %w", p.key, kind, b.kindOf(p.key), err)
+			}
+			outs[i].msg = b.deadLetter(p.key, err)
 			continue
 		}
+		fields, stagedDelete, tokens := b.wt.apply(p.key, fields)
 		op := change.Upsert
-		if len(fields) == 0 {
-			if !p.deletion {
+		if fields == nil {
+			if !p.deletion && !stagedDelete {
 				continue // gone, but not by a deletion (e.g. an ignored expiry)
 			}
-			op, fields = change.Delete, nil
+			op = change.Delete
 		}
+		var body []byte
 		c, err := change.New(p.key, op, fields, now)
-		if err != nil {
-			msgs = append(msgs, b.deadLetter(p.key, err))
-			continue
+		if err == nil {
+			err = validUTF8(p.key, fields)
 		}
-		if err := validUTF8(p.key, fields); err != nil {
-			msgs = append(msgs, b.deadLetter(p.key, err))
-			continue
+		if err == nil {
+			body, err = c.Encode()
 		}
-		body, err := c.Encode()
 		if err == nil && int64(len(body)) > b.nc.MaxPayload()-1024 {
 			err = fmt.Errorf("the change of key %q is %d bytes; the NATS server's max_payload is %d", p.key, len(body), b.nc.MaxPayload())
 		}
 		if err != nil {
-			msgs = append(msgs, b.deadLetter(p.key, err))
+			outs[i].msg = b.deadLetter(p.key, err)
 			continue
 		}
 		m := nats.NewMsg(change.Subject(c.Prefix, c.ID))
 		m.Data = body
 		m.Header.Set(jetstream.MsgIDHeader, b.msgID())
-		msgs = append(msgs, m)
+		if len(tokens) > 0 {
+			m.Header.Set(change.HeaderReply, strings.Join(tokens, ","))
+		}
+		outs[i].msg = m
 	}
-	return msgs, nil
+	return outs, nil
+}
+
+// kindOf is the value type of key's prefix.
+func (b *Bridge) kindOf(key string) string {
+	prefix, _, _ := strings.Cut(key, ":")
+	if k, ok := b.kinds[prefix]; ok {
+		return k
+	}
+	return typeHash
+}
+
+var errWrongType = errors.New("wrong type")
+
+// value turns a read into the change's fields; nil fields: the key is gone.
+func (b *Bridge) value(key string, cmd redis.Cmder) (map[string]string, error) {
+	switch c := cmd.(type) {
+	case *redis.MapStringStringCmd:
+		fields, err := c.Result()
+		if err != nil {
+			return nil, wrongType(err)
+		}
+		if len(fields) == 0 {
+			return nil, nil
+		}
+		return fields, nil
+	case *redis.StringCmd:
+		v, err := c.Result()
+		if errors.Is(err, redis.Nil) {
+			return nil, nil
+		}
+		if err != nil {
+			return nil, wrongType(err)
+		}
+		if b.kindOf(key) == typeString {
+			return map[string]string{"value": v}, nil
+		}
+		return jsonFields(key, v)
+	}
+	return nil, fmt.Errorf("unexpected read %T", cmd)
+}
+
+func wrongType(err error) error {
+	if strings.HasPrefix(err.Error(), "WRONGTYPE") {
+		return fmt.Errorf("%w: %w", errWrongType, err)
+	}
+	return err
+}
+
+// jsonFields maps a JSON object's top-level fields: strings as they are,
+// numbers, booleans, objects and arrays as their JSON text, null as absent
+// (NULL).
+func jsonFields(key, v string) (map[string]string, error) {
+	var obj map[string]json.RawMessage
+	if err := json.Unmarshal([]byte(v), &obj); err != nil || obj == nil {
+		if err == nil {
+			err = errors.New("null")
+		}
+		return nil, fmt.Errorf("key %q does not hold a JSON object: %w", key, err)
+	}
+	fields := make(map[string]string, len(obj))
+	for k, raw := range obj {
+		switch {
+		case string(raw) == "null":
+		case len(raw) > 0 && raw[0] == '"':
+			var s string
+			_ = json.Unmarshal(raw, &s) // valid: it came from a valid object
+			fields[k] = s
+		default:
+			fields[k] = string(raw)
+		}
+	}
+	return fields, nil
 }
 
 // validUTF8 checks that a hash can travel as JSON text without being
@@ -166,9 +266,10 @@ func isKeyError(err error) bool {
 
 // publish sends msgs asynchronously and waits for every PubAck. Failed
 // messages are sent again, with the same Nats-Msg-Id, until they are stored
-// or ctx is done. No newer change of these keys is published meanwhile,
-// because the worker takes its next batch only after this returns.
-func (b *Bridge) publish(ctx context.Context, msgs []*nats.Msg) {
+// or ctx is done; it returns those never stored. No newer change of these
+// keys is published meanwhile, because the worker takes its next batch only
+// after this returns.
+func (b *Bridge) publish(ctx context.Context, msgs []*nats.Msg) map[*nats.Msg]bool {
 	backoff := platform.Backoff{Min: 50 * time.Millisecond, Max: 5 * time.Second}
 	for len(msgs) > 0 {
 		futures := make([]jetstream.PubAckFuture, len(msgs))
@@ -192,18 +293,27 @@ func (b *Bridge) publish(ctx context.Context, msgs []*nats.Msg) {
 				failed, lastErr = append(failed, msgs[i]), err
 			case <-ctx.Done():
 				b.log.Warn("stopped before publishing; the next start's resync covers these keys", "changes", len(msgs))
-				return
+				return setOf(msgs)
 			}
 		}
 		b.m.published.Add(float64(len(msgs) - len(failed)))
 		if len(failed) == 0 {
-			return
+			return nil
 		}
 		b.m.retries.Add(float64(len(failed)))
 		b.log.Warn("publish failed; retrying", "changes", len(failed), "err", lastErr)
 		if !backoff.Wait(ctx) {
-			return
+			return setOf(failed)
 		}
 		msgs = failed
 	}
+	return nil
+}
+
+func setOf(msgs []*nats.Msg) map[*nats.Msg]bool {
+	set := make(map[*nats.Msg]bool, len(msgs))
+	for _, m := range msgs {
+		set[m] = true
+	}
+	return set
 }

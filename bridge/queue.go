@@ -7,27 +7,42 @@ import (
 
 // dirtyQueue is one worker's set of keys waiting to be read and published,
 // in the order they first became dirty. A key is in it at most once: marking
-// a waiting key again only adds the deletion flag, because the worker reads
-// the key's value when it takes it, which covers every event before the read.
+// a waiting key again only adds the deletion flag and journal entries,
+// because the worker reads the key's value when it takes it, which covers
+// every event before the read.
 type dirtyQueue struct {
-	mu       sync.Mutex
-	cond     *sync.Cond
-	order    []string
-	deletion map[string]bool
-	closed   bool
-	// highWater bounds how many keys a resync may queue; events are never held back.
+	mu      sync.Mutex
+	cond    *sync.Cond
+	order   []string
+	waiting map[string]*pending
+	closed  bool
+	// highWater bounds how many keys a resync or the journal may queue;
+	// notifications are never held back.
 	highWater int
 }
 
+// pending is a dirty key: whether a deletion happened since it was last
+// read, and the journal entries to acknowledge once its change is stored.
+type pending struct {
+	key      string
+	deletion bool
+	acks     []journalEntry
+}
+
+// journalEntry is one entry of a prefix's journal stream.
+type journalEntry struct {
+	stream, id string
+}
+
 func newDirtyQueue(highWater int) *dirtyQueue {
-	q := &dirtyQueue{deletion: map[string]bool{}, highWater: highWater}
+	q := &dirtyQueue{waiting: map[string]*pending{}, highWater: highWater}
 	q.cond = sync.NewCond(&q.mu)
 	return q
 }
 
-// mark queues key. With wait set (resync) it first waits while the queue is
-// above its high-water mark, so a scan of millions of keys stays bounded.
-func (q *dirtyQueue) mark(key string, deletion, wait bool) {
+// mark queues key. With wait set it first waits while the queue is above
+// its high-water mark, so a scan of millions of keys stays bounded.
+func (q *dirtyQueue) mark(key string, deletion, wait bool, ack *journalEntry) {
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	for wait && !q.closed && len(q.order) >= q.highWater {
@@ -36,17 +51,31 @@ func (q *dirtyQueue) mark(key string, deletion, wait bool) {
 	if q.closed {
 		return
 	}
-	if d, ok := q.deletion[key]; ok {
-		q.deletion[key] = d || deletion
-		return
+	p, ok := q.waiting[key]
+	if !ok {
+		p = &pending{key: key}
+		q.waiting[key] = p
+		q.order = append(q.order, key)
+		q.cond.Broadcast()
 	}
-	q.deletion[key] = deletion
-	q.order = append(q.order, key)
-	q.cond.Broadcast()
+	p.deletion = p.deletion || deletion
+	if ack != nil {
+		p.acks = append(p.acks, *ack)
+	}
 }
 
-// take removes up to n keys, waiting for at least one. It returns nil once
-// the queue is closed and empty.
+// requeue puts a taken key back (its read failed), with its journal entries.
+func (q *dirtyQueue) requeue(p pending) {
+	q.mark(p.key, p.deletion, false, nil)
+	q.mu.Lock()
+	if w, ok := q.waiting[p.key]; ok {
+		w.acks = append(w.acks, p.acks...)
+	}
+	q.mu.Unlock()
+}
+
+// take removes up to n keys, waiting for at least one. It returns nothing
+// once the queue is closed and empty.
 func (q *dirtyQueue) take(n int, into []pending) []pending {
 	q.mu.Lock()
 	defer q.mu.Unlock()
@@ -55,8 +84,8 @@ func (q *dirtyQueue) take(n int, into []pending) []pending {
 	}
 	n = min(n, len(q.order))
 	for _, k := range q.order[:n] {
-		into = append(into, pending{key: k, deletion: q.deletion[k]})
-		delete(q.deletion, k)
+		into = append(into, *q.waiting[k])
+		delete(q.waiting, k)
 	}
 	q.order = q.order[n:]
 	if len(q.order) == 0 {
@@ -66,7 +95,7 @@ func (q *dirtyQueue) take(n int, into []pending) []pending {
 	return into
 }
 
-// close wakes everyone; take drains what is left, then returns nil.
+// close wakes everyone; take drains what is left, then returns nothing.
 func (q *dirtyQueue) close() {
 	q.mu.Lock()
 	q.closed = true
@@ -78,11 +107,6 @@ func (q *dirtyQueue) len() int {
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	return len(q.order)
-}
-
-type pending struct {
-	key      string
-	deletion bool
 }
 
 // shards routes each key to the same queue, always.
@@ -99,8 +123,12 @@ func newShards(n, highWater int) *shards {
 	return s
 }
 
+func (s *shards) queue(key string) *dirtyQueue {
+	return s.queues[maphash.String(s.seed, key)%uint64(len(s.queues))]
+}
+
 func (s *shards) mark(key string, deletion, wait bool) {
-	s.queues[maphash.String(s.seed, key)%uint64(len(s.queues))].mark(key, deletion, wait)
+	s.queue(key).mark(key, deletion, wait, nil)
 }
 
 func (s *shards) close() {

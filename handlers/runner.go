@@ -2,10 +2,12 @@ package handlers
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
 	"strconv"
+	"strings"
 	"sync/atomic"
 	"time"
 
@@ -45,6 +47,8 @@ type Runner struct {
 	degraded atomic.Bool
 	// consuming is true once the consumer is registered.
 	consuming atomic.Bool
+	// replyStream is true once the write-through reply stream is ensured.
+	replyStream bool
 }
 
 // New returns a runner of fn that writes through sink. The name and version
@@ -224,6 +228,7 @@ func drain(b jetstream.MessageBatch, into []jetstream.Msg) []jetstream.Msg {
 func (r *Runner) process(ctx context.Context, msgs []jetstream.Msg) {
 	var changes []Change
 	source := map[KeySeq]jetstream.Msg{}
+	replies := map[string]string{} // write-through token -> key
 	r.m.batches.Observe(float64(len(msgs)))
 	for _, m := range msgs {
 		meta, err := m.Metadata()
@@ -243,9 +248,15 @@ func (r *Runner) process(ctx context.Context, msgs []jetstream.Msg) {
 			continue // another function's requeued dead letter: acked below
 		}
 		source[KeySeq{Key: c.Key, Seq: c.Seq}] = m
+		if h := m.Headers().Get(change.HeaderReply); h != "" {
+			for _, token := range strings.Split(h, ",") {
+				replies[token] = c.Key
+			}
+		}
 		changes = append(changes, c)
 	}
 	lastKeepAlive := time.Now()
+	refused := map[string]error{} // key -> why its change was dead-lettered
 	a := applier{
 		fn: r.fn, sink: r.sink, function: r.cfg.Name, m: r.m,
 		retry: func(ctx context.Context, attempt func() error) error {
@@ -259,6 +270,7 @@ func (r *Runner) process(ctx context.Context, msgs []jetstream.Msg) {
 			})
 		},
 		deadLetter: func(ctx context.Context, dl DeadLetter) error {
+			refused[dl.Change.Key] = dl.Err
 			return r.publishDeadLetter(ctx, source[KeySeq{Key: dl.Change.Key, Seq: dl.Change.Seq}], &dl.Change, dl.Err)
 		},
 	}
@@ -269,6 +281,9 @@ func (r *Runner) process(ctx context.Context, msgs []jetstream.Msg) {
 	}
 	if err := a.apply(ctx, changes); err != nil {
 		return // only ctx ends it: leave the rest for redelivery
+	}
+	if err := r.answer(ctx, replies, refused); err != nil {
+		return
 	}
 	for _, m := range msgs {
 		if err := m.Ack(); err != nil && !errors.Is(err, jetstream.ErrMsgAlreadyAckd) {
@@ -388,6 +403,41 @@ func (r *Runner) publishDeadLetter(ctx context.Context, m jetstream.Msg, c *Chan
 	r.m.count("dead_lettered", 1)
 	if err := m.Ack(); err != nil {
 		log.Warn("ack of dead-lettered change failed", "err", err)
+	}
+	return nil
+}
+
+// answer tells write-through callers, through the bridge, that their change
+// is committed ("done") or was refused ("failed" and the reason). It runs
+// after the commit and before the acks, so a crash in between answers again
+// after redelivery (the redelivered change is then stale, hence done).
+func (r *Runner) answer(ctx context.Context, replies map[string]string, refused map[string]error) error {
+	if len(replies) == 0 {
+		return nil
+	}
+	if !r.replyStream {
+		if _, err := platform.EnsureReplyStream(ctx, r.js, r.cfg.Stream); err != nil {
+			return err
+		}
+		r.replyStream = true
+	}
+	backoff := platform.Backoff{Min: 100 * time.Millisecond, Max: r.cfg.RetryMax}
+	for token, key := range replies {
+		answer := map[string]string{"status": "done", "function": r.cfg.Name}
+		if err := refused[key]; err != nil {
+			answer["status"], answer["error"] = "failed", err.Error()
+		}
+		body, _ := json.Marshal(answer)
+		for {
+			_, err := r.js.Publish(ctx, platform.ReplyRoot+"."+token, body)
+			if err == nil {
+				break
+			}
+			r.log.Warn("write-through answer not stored yet; retrying", "key", key, "err", err)
+			if !backoff.Wait(ctx) {
+				return ctx.Err()
+			}
+		}
 	}
 	return nil
 }

@@ -76,3 +76,8 @@ func isSafe(s string) bool {
 	}
 	return true
 }
+
+// HeaderReply is the message header that lists, comma-separated, the
+// write-through tokens a change answers for: the function that commits it
+// publishes "done" (or "failed" with the reason) to jetsync-reply.<token>.
+const HeaderReply = "Jetsync-Reply"

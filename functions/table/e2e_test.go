@@ -228,15 +228,13 @@ func TestDatabaseOutage(t *testing.T) {
 	if !strings.Contains(body, `jetsync_function_degraded{function="`+cfg.Name+`"} 0`) {
 		t.Errorf("/metrics does not show the function recovered")
 	}
-	// At least one change per key was applied and timed end to end (the
-	// bridge may publish a key twice if its resync meets its first write).
-	for _, series := range []string{
-		`jetsync_function_changes_total{function="` + cfg.Name + `",result="applied"}`,
-		`jetsync_function_end_to_end_seconds_count{function="` + cfg.Name + `"}`,
-	} {
-		if n := testenv.MetricValue(body, series); n < 201 {
-			t.Errorf("%s %v, want at least 201", series, n)
-		}
+	// Every change was applied once, or found already applied when a commit
+	// whose reply the cut lost is retried (the guard at work).
+	applied := testenv.MetricValue(body, `jetsync_function_changes_total{function="`+cfg.Name+`",result="applied"}`)
+	stale := testenv.MetricValue(body, `jetsync_function_changes_total{function="`+cfg.Name+`",result="stale"}`)
+	timed := testenv.MetricValue(body, `jetsync_function_end_to_end_seconds_count{function="`+cfg.Name+`"}`)
+	if applied+stale < 201 || timed != applied {
+		t.Errorf("applied %v + stale %v, want at least 201; end-to-end timings %v, want one per applied change", applied, stale, timed)
 	}
 }
 

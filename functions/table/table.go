@@ -7,7 +7,11 @@ import (
 	"strings"
 
 	"github.com/jetsync/jetsync/bridge/change"
+	"github.com/jetsync/jetsync/connectors/cassandra"
 	"github.com/jetsync/jetsync/connectors/mysql"
+	"github.com/jetsync/jetsync/connectors/oracle"
+	"github.com/jetsync/jetsync/connectors/postgres"
+	"github.com/jetsync/jetsync/connectors/sqlite"
 	"github.com/jetsync/jetsync/handlers"
 )
 
@@ -23,9 +27,16 @@ type Config struct {
 	// Mode is "upsert" (one row per key, the current state) or "append"
 	// (one row per change: a history table with the stream sequence, op and
 	// time in jetsync_seq, jetsync_op and jetsync_seen).
-	Mode      string       `split_words:"true" default:"upsert"`
-	Connector string       `split_words:"true" default:"mysql"`
-	MySQL     mysql.Config `envconfig:"MYSQL"`
+	Mode string `split_words:"true" default:"upsert"`
+	// Connector is the target: mysql, postgres, sqlite, cassandra, or
+	// oracle (in the build tagged oracle). Only its configuration is
+	// validated and used.
+	Connector string           `split_words:"true" default:"mysql"`
+	MySQL     mysql.Config     `envconfig:"MYSQL"`
+	Postgres  postgres.Config  `envconfig:"POSTGRES"`
+	SQLite    sqlite.Config    `envconfig:"SQLITE"`
+	Cassandra cassandra.Config `envconfig:"CASSANDRA"`
+	Oracle    oracle.Config    `envconfig:"ORACLE"`
 }
 
 // Validate reports the first setting a person has to fix.
@@ -56,8 +67,42 @@ func (c Config) Validate() error {
 	switch c.Connector {
 	case "mysql":
 		return c.MySQL.Validate()
+	case "postgres":
+		return c.Postgres.Validate()
+	case "sqlite":
+		return c.SQLite.Validate()
+	case "cassandra":
+		return c.Cassandra.Validate()
+	case "oracle":
+		if !oracle.Available {
+			return fmt.Errorf("JETSYNC_CONNECTOR=oracle: this build has no Oracle connector; build it with CGO_ENABLED=1 go build -tags oracle ./functions/table (it needs Oracle Instant Client at run time)")
+		}
+		return c.Oracle.Validate()
 	default:
-		return fmt.Errorf("JETSYNC_CONNECTOR=%q: this build has mysql", c.Connector)
+		return fmt.Errorf("JETSYNC_CONNECTOR=%q: use mysql, postgres, sqlite, cassandra or oracle", c.Connector)
+	}
+}
+
+// checkedSink is a sink that can check its table at start; every connector
+// has one.
+type checkedSink interface {
+	handlers.Sink
+	CheckTable(ctx context.Context, table string, key, columns []string) error
+}
+
+// openConnector opens the configured connector's sink.
+func openConnector(ctx context.Context, cfg Config, log *slog.Logger) (checkedSink, error) {
+	switch cfg.Connector {
+	case "postgres":
+		return postgres.Open(ctx, cfg.Postgres, log)
+	case "sqlite":
+		return sqlite.Open(ctx, cfg.SQLite, log)
+	case "cassandra":
+		return cassandra.Open(ctx, cfg.Cassandra, log)
+	case "oracle":
+		return oracle.Open(ctx, cfg.Oracle, log)
+	default:
+		return mysql.Open(ctx, cfg.MySQL, log)
 	}
 }
 
@@ -113,7 +158,7 @@ func build(cfg Config) (Table, handlers.Open, error) {
 		key, columns = nil, append(append([]string{cfg.KeyColumn}, historyColumns...), columns...)
 	}
 	open := func(ctx context.Context, log *slog.Logger) (handlers.Sink, error) {
-		sink, err := mysql.Open(ctx, cfg.MySQL, log)
+		sink, err := openConnector(ctx, cfg, log)
 		if err != nil {
 			return nil, err
 		}

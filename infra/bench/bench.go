@@ -213,7 +213,7 @@ func (e *env) startBridge(ctx context.Context) error {
 	}
 	// Registered after the prefixes: the bridge stops before their keys go.
 	e.defer_(func() { _ = e.bridge.Stop(10 * time.Second) })
-	return harness.WaitReady(ctx, e.bridge, addr, 30*time.Second)
+	return harness.WaitBridge(ctx, e.bridge, addr, 30*time.Second)
 }
 
 // startFunction starts a table function for prefix base into table.

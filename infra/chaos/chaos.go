@@ -171,7 +171,7 @@ func (r *run) setup(ctx context.Context) error {
 		return err
 	}
 	r.onCleanup(func() { _ = r.bridge.Stop(10 * time.Second) })
-	if err := harness.WaitReady(ctx, r.bridge, r.brHTTP, 30*time.Second); err != nil {
+	if err := harness.WaitBridge(ctx, r.bridge, r.brHTTP, 30*time.Second); err != nil {
 		return err
 	}
 	for _, mode := range []string{"upsert", "append"} {
@@ -311,7 +311,7 @@ func (r *run) inject(ctx context.Context, kind string) error {
 		if err := r.bridge.Start(); err != nil {
 			return err
 		}
-		err := harness.WaitReady(ctx, r.bridge, r.brHTTP, 60*time.Second)
+		err := harness.WaitBridge(ctx, r.bridge, r.brHTTP, 60*time.Second)
 		r.mu.Lock()
 		r.down = append(r.down, Interval{From: from, To: time.Now()})
 		r.mu.Unlock()
@@ -395,6 +395,9 @@ func (r *run) idle(ctx context.Context, js jetstream.JetStream) (bool, string) {
 		if !p.Running() {
 			return false, p.Name + " is not running"
 		}
+	}
+	if v, ok := harness.Metric("http://"+r.brHTTP+"/metrics", "jetsync_bridge_active"); ok && v != 1 {
+		return false, "bridge stands by"
 	}
 	if q, ok := harness.Metric("http://"+r.brHTTP+"/metrics", "jetsync_bridge_queued_keys"); !ok || q != 0 {
 		return false, fmt.Sprintf("bridge has %v keys queued", q)

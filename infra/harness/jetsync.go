@@ -77,6 +77,36 @@ func NewFunction(bin string, o FunctionOptions) *Proc {
 	}, o.Extra...)...)}
 }
 
+// WaitBridge waits until the bridge at addr is ready and active: with HA
+// leases a restarted bridge stands by (and its /readyz answers 200) until
+// the lease of the one it replaces expires; jetsync_bridge_active says
+// when it carries changes again. A bridge without that metric counts as
+// active when ready.
+func WaitBridge(ctx context.Context, p *Proc, addr string, timeout time.Duration) error {
+	deadline := time.Now().Add(timeout)
+	if err := WaitReady(ctx, p, addr, timeout); err != nil {
+		return err
+	}
+	for {
+		v, ok := Metric("http://"+addr+"/metrics", "jetsync_bridge_active")
+		if !ok || v == 1 {
+			if Ready("http://" + addr + "/readyz") {
+				return nil
+			}
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("%s not active after %s (see %s)", p.Name, timeout, p.Log)
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-p.Exited():
+			return fmt.Errorf("%s exited (see %s)", p.Name, p.Log)
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+}
+
 // WaitReady polls http://addr/readyz until it answers 200, the process
 // exits, or timeout passes.
 func WaitReady(ctx context.Context, p *Proc, addr string, timeout time.Duration) error {

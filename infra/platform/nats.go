@@ -217,3 +217,29 @@ func ValidName(variable, name string) error {
 	}
 	return nil
 }
+
+// ReplyRoot is the first token of write-through reply subjects:
+// jetsync-reply.<token>.
+const ReplyRoot = "jetsync-reply"
+
+// ReplyStream is the name of the write-through reply stream of the change
+// stream name.
+func ReplyStream(stream string) string { return stream + "_REPLIES" }
+
+// EnsureReplyStream creates (or updates) the stream functions answer
+// write-through calls on: subjects jetsync-reply.>, kept for an hour.
+func EnsureReplyStream(ctx context.Context, js jetstream.JetStream, stream string) (jetstream.Stream, error) {
+	name := ReplyStream(stream)
+	s, err := js.CreateOrUpdateStream(ctx, jetstream.StreamConfig{
+		Name:        name,
+		Description: "jetsync write-through answers: committed or refused",
+		Subjects:    []string{ReplyRoot + ".>"},
+		Storage:     jetstream.FileStorage,
+		Retention:   jetstream.LimitsPolicy,
+		MaxAge:      time.Hour,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("create or update stream %s: %w", name, err)
+	}
+	return s, nil
+}

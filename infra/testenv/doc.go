@@ -4,5 +4,6 @@
 // never share a prefix, stream, consumer or table.
 //
 // Addresses default to the local services that infra/local/up.sh starts and
-// can be overridden with JETSYNC_TEST_REDIS_ADDR and JETSYNC_TEST_MYSQL_ADDR.
+// can be overridden with JETSYNC_TEST_REDIS_ADDR, JETSYNC_TEST_MYSQL_ADDR and
+// JETSYNC_TEST_POSTGRES_ADDR.
 package testenv

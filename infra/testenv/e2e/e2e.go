@@ -67,7 +67,12 @@ func (w *World) BridgeConfig(prefixes ...string) bridge.Config {
 // StartBridge runs a bridge of prefixes until stop is called or the test ends.
 func (w *World) StartBridge(prefixes ...string) (stop func()) {
 	w.T.Helper()
-	cfg := w.BridgeConfig(prefixes...)
+	return w.StartBridgeWith(w.BridgeConfig(prefixes...))
+}
+
+// StartBridgeWith runs a bridge of cfg until stop is called or the test ends.
+func (w *World) StartBridgeWith(cfg bridge.Config) (stop func()) {
+	w.T.Helper()
 	b, err := bridge.New(context.Background(), cfg, w.Logger().With("component", "bridge"))
 	if err != nil {
 		w.T.Fatalf("bridge: %v", err)
@@ -142,10 +147,12 @@ func (w *World) Start(name string, run func(ctx context.Context) error) (stop fu
 	return stop
 }
 
-// Prefix returns a fresh key prefix whose keys are deleted when the test ends.
+// Prefix returns a fresh key prefix whose keys (and journal stream) are
+// deleted when the test ends.
 func (w *World) Prefix(base string) string {
 	p := testenv.Name(base)
 	testenv.DeletePrefix(w.T, w.Redis, p)
+	w.T.Cleanup(func() { w.Redis.Del(context.Background(), bridge.JournalStream(p)) })
 	return p
 }
 

@@ -1,0 +1,106 @@
+package bridge
+
+import (
+	"context"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+)
+
+// clusterRefresh is how often the bridge looks at the cluster's topology.
+const clusterRefresh = time.Second
+
+// nodes returns the clients to subscribe to and SCAN: the one Redis, or
+// every master of the cluster.
+func (b *Bridge) nodes(ctx context.Context) ([]*redis.Client, error) {
+	cc, ok := b.rdb.(*redis.ClusterClient)
+	if !ok {
+		return []*redis.Client{b.rdb.(*redis.Client)}, nil
+	}
+	var mu sync.Mutex
+	var out []*redis.Client
+	err := cc.ForEachMaster(ctx, func(_ context.Context, c *redis.Client) error {
+		mu.Lock()
+		out = append(out, c)
+		mu.Unlock()
+		return nil
+	})
+	slices.SortFunc(out, func(a, b *redis.Client) int {
+		if a.Options().Addr < b.Options().Addr {
+			return -1
+		}
+		return 1
+	})
+	return out, err
+}
+
+// watchCluster keeps one subscription per master of the cluster until ctx
+// is done. It reloads the topology every second; a master that appears (a
+// node added, a replica promoted by a failover) gets its notifications
+// enabled and a subscription, one that disappears loses it, and every change
+// of the master set resyncs all prefixes, since keys moved with their slots
+// or notifications were lost on a failing node.
+func (b *Bridge) watchCluster(ctx context.Context) error {
+	cc := b.rdb.(*redis.ClusterClient)
+	subs := map[string]context.CancelFunc{}
+	var wg sync.WaitGroup
+	defer func() {
+		for _, cancel := range subs {
+			cancel()
+		}
+		wg.Wait()
+	}()
+	first := true
+	for {
+		cc.ReloadState(ctx)
+		nodes, err := b.nodes(ctx)
+		if err != nil && ctx.Err() == nil {
+			b.log.Warn("cluster: cannot list the masters; retrying", "err", err)
+		}
+		current := map[string]*redis.Client{}
+		for _, n := range nodes {
+			current[n.Options().Addr] = n
+		}
+		changed := false
+		for addr, cancel := range subs {
+			if _, ok := current[addr]; !ok {
+				b.log.Info("cluster: master gone; unsubscribing", "redis", addr)
+				cancel()
+				delete(subs, addr)
+				changed = true
+			}
+		}
+		for addr, node := range current {
+			if _, ok := subs[addr]; ok {
+				continue
+			}
+			if err := ensureNotifications(ctx, node, b.cfg, b.log); err != nil {
+				b.log.Error("cluster: cannot enable notifications on a master; retrying", "redis", addr, "err", err)
+				continue
+			}
+			b.log.Info("cluster: subscribing to master", "redis", addr)
+			nctx, cancel := context.WithCancel(ctx)
+			subs[addr] = cancel
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				_ = b.subscribeNode(nctx, node)
+			}()
+			changed = true
+		}
+		b.expected.Store(int32(len(subs) * len(b.kinds)))
+		if changed && !first {
+			for prefix := range b.kinds {
+				b.gap(prefix, "cluster topology changed")
+			}
+		}
+		first = false
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-time.After(clusterRefresh):
+		}
+	}
+}

@@ -1,0 +1,105 @@
+package bridge
+
+import (
+	"context"
+	"fmt"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/jetsync/jetsync/bridge/change"
+	"github.com/jetsync/jetsync/infra/testenv"
+)
+
+// TestCluster runs the bridge against a real 3-master cluster (with a
+// replica each) of its own: writes spread over all slots all arrive, and a
+// master shut down in the middle of writes (its replica takes over) loses no
+// upsert that Redis kept.
+func TestCluster(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	addrs := testenv.RedisCluster(t, 3, 1)
+	cc := redis.NewClusterClient(&redis.ClusterOptions{Addrs: addrs, MaxRedirects: 16, DialTimeout: 300 * time.Millisecond, ReadTimeout: time.Second})
+	defer cc.Close()
+	cfg := testConfig(strings.Join(addrs[:3], ","), testenv.NATS(t), "p")
+	cfg.Redis.Cluster = true
+	cfg.HTTPAddr = fmt.Sprintf("127.0.0.1:%d", testenv.FreePort(t))
+	rec := runBridge(t, cfg)
+	ready := func() error {
+		if code, body := testenv.HTTPGet("http://" + cfg.HTTPAddr + "/readyz"); code != 200 {
+			return fmt.Errorf("%d %s", code, body)
+		}
+		return nil
+	}
+	testenv.Eventually(t, 10*time.Second, ready)
+
+	var mu sync.Mutex
+	last := map[string]string{}
+	write := func(key, v string) {
+		for ctx.Err() == nil {
+			if err := cc.HSet(ctx, key, "v", v).Err(); err == nil {
+				mu.Lock()
+				last[key] = v
+				mu.Unlock()
+				return
+			}
+			// The slot's master is failing over: learn the new topology.
+			time.Sleep(20 * time.Millisecond)
+			cc.ReloadState(ctx)
+		}
+	}
+	for i := range 3000 {
+		write(fmt.Sprintf("p:%d", i), "a"+strconv.Itoa(i))
+	}
+	// check compares every written key's value in Redis with its last
+	// change in the stream.
+	check := func() {
+		t.Helper()
+		mu.Lock()
+		defer mu.Unlock()
+		testenv.Eventually(t, 30*time.Second, func() error {
+			published := rec.last(t)
+			pipe := cc.Pipeline()
+			cmds := map[string]*redis.StringCmd{}
+			for key := range last {
+				cmds[key] = pipe.HGet(ctx, key, "v")
+			}
+			if _, err := pipe.Exec(ctx); err != nil {
+				return err
+			}
+			for key, cmd := range cmds {
+				if c, ok := published[key]; !ok || c.Op != change.Upsert || c.Fields["v"] != cmd.Val() {
+					return fmt.Errorf("%s: Redis has %q, the stream's last change is %+v", key, cmd.Val(), c)
+				}
+			}
+			return nil
+		})
+	}
+	check()
+
+	// Shut a master down while writes go on.
+	var victim string
+	for _, a := range addrs[:3] {
+		role, _ := redis.NewClient(&redis.Options{Addr: a}).Do(ctx, "ROLE").Slice()
+		if len(role) > 0 && role[0] == "master" {
+			victim = a
+			break
+		}
+	}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for i := range 3000 {
+			write(fmt.Sprintf("p:%d", i), "b"+strconv.Itoa(i))
+		}
+	}()
+	time.Sleep(200 * time.Millisecond)
+	_ = redis.NewClient(&redis.Options{Addr: victim}).Shutdown(ctx).Err() // the connection ends with it
+	<-done
+	testenv.Eventually(t, 30*time.Second, ready)
+	check()
+}

@@ -1,0 +1,131 @@
+package bridge
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"strconv"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/jetsync/jetsync/bridge/change"
+	"github.com/jetsync/jetsync/infra/testenv"
+)
+
+// TestHighAvailability runs two bridge processes for one Redis: one is
+// active, the other stands by. The active one is killed with SIGKILL while
+// writes go on; the standby takes over within a few seconds and resyncs, so
+// every key ends with its last value.
+func TestHighAvailability(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	bin := testenv.Build(t, "./cmd/jetsync-bridge")
+	rdb := testenv.Redis(t)
+	prefix := testenv.Name("p")
+	testenv.DeletePrefix(t, rdb, prefix)
+	cfg := testConfig(testenv.RedisAddr(), testenv.NATS(t), prefix)
+
+	type proc struct {
+		cmd  *exec.Cmd
+		addr string
+		out  *bytes.Buffer
+	}
+	start := func() *proc {
+		p := &proc{addr: fmt.Sprintf("127.0.0.1:%d", testenv.FreePort(t)), out: &bytes.Buffer{}}
+		p.cmd = exec.Command(bin)
+		p.cmd.Env = []string{
+			"PATH=" + os.Getenv("PATH"),
+			"JETSYNC_PREFIXES=" + prefix, "JETSYNC_STREAM=" + cfg.StreamConfig.Name,
+			"JETSYNC_NATS_URL=" + cfg.NATS.URL, "JETSYNC_REDIS_ADDR=" + testenv.RedisAddr(),
+			"JETSYNC_HA_TTL=2s", "JETSYNC_HA_GROUP=" + prefix, "JETSYNC_HTTP_ADDR=" + p.addr,
+			"JETSYNC_LOG_FORMAT=text",
+		}
+		p.cmd.Stdout, p.cmd.Stderr = p.out, p.out
+		if err := p.cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() {
+			_ = p.cmd.Process.Kill()
+			_ = p.cmd.Wait()
+			if t.Failed() {
+				t.Logf("bridge %s:\n%s", p.addr, p.out.String())
+			}
+		})
+		return p
+	}
+	active := func(p *proc) float64 {
+		_, body := testenv.HTTPGet("http://" + p.addr + "/metrics")
+		return testenv.MetricValue(body, "jetsync_bridge_active")
+	}
+
+	a, b := start(), start()
+	var first, standby *proc
+	testenv.Eventually(t, 10*time.Second, func() error {
+		switch {
+		case active(a) == 1 && active(b) == 0:
+			first, standby = a, b
+		case active(b) == 1 && active(a) == 0:
+			first, standby = b, a
+		default:
+			return fmt.Errorf("active: a=%v b=%v; want exactly one", active(a), active(b))
+		}
+		return nil
+	})
+	rec := recordStream(t, cfg)
+
+	// Writes go on while the active bridge dies.
+	var wg sync.WaitGroup
+	stopWriting := make(chan struct{})
+	last := map[string]int{}
+	var mu sync.Mutex
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		for i := 0; ; i++ {
+			select {
+			case <-stopWriting:
+				return
+			default:
+			}
+			key := fmt.Sprintf("%s:%d", prefix, i%50)
+			rdb.HSet(ctx, key, "n", strconv.Itoa(i))
+			mu.Lock()
+			last[key] = i
+			mu.Unlock()
+			time.Sleep(2 * time.Millisecond)
+		}
+	}()
+	time.Sleep(500 * time.Millisecond)
+	if err := first.cmd.Process.Signal(syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	killed := time.Now()
+	testenv.Eventually(t, 10*time.Second, func() error {
+		if active(standby) != 1 {
+			return fmt.Errorf("the standby has not taken over")
+		}
+		return nil
+	})
+	takeover := time.Since(killed)
+	t.Logf("standby took over %s after the SIGKILL", takeover.Round(10*time.Millisecond))
+	if takeover > 6*time.Second {
+		t.Fatalf("takeover took %s, want a few seconds (TTL 2s)", takeover)
+	}
+	time.Sleep(500 * time.Millisecond)
+	close(stopWriting)
+	wg.Wait()
+	mu.Lock()
+	defer mu.Unlock()
+	for key, n := range last {
+		rec.waitFor(t, key, func(c change.Change, _ []change.Change) error {
+			if c.Fields["n"] != strconv.Itoa(n) {
+				return fmt.Errorf("%s: last published n=%s, want %d", key, c.Fields["n"], n)
+			}
+			return nil
+		})
+	}
+}

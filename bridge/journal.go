@@ -1,0 +1,144 @@
+package bridge
+
+import (
+	"context"
+	_ "embed"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/redis/go-redis/v9"
+
+	"github.com/jetsync/jetsync/infra/platform"
+)
+
+// journalLibrary is the Redis function library applications call in journal
+// mode (FCALL jetsync_hset ...); see journal.lua.
+//
+//go:embed journal.lua
+var journalLibrary string
+
+const (
+	journalGroup = "jetsync"
+	// journalConsumer is the same for every bridge: only the active one
+	// reads, and a successor finds its predecessor's unacknowledged entries.
+	journalConsumer = "bridge"
+)
+
+// JournalStream is the Redis stream that journals the writes of prefix.
+func JournalStream(prefix string) string { return "jetsync:journal:" + prefix }
+
+// loadLibrary loads (or replaces) the jetsync function library.
+func loadLibrary(ctx context.Context, rdb redis.UniversalClient, addr string) error {
+	if err := rdb.FunctionLoadReplace(ctx, journalLibrary).Err(); err != nil {
+		return fmt.Errorf("load the jetsync function library into Redis at %s (FUNCTION LOAD needs Redis 7 and, with ACLs, the +function permission): %w", addr, err)
+	}
+	return nil
+}
+
+// journalLoop reads prefix's journal and marks each journaled key dirty,
+// with the entry to acknowledge once its change is stored.
+func (b *Bridge) journalLoop(ctx context.Context, prefix string) {
+	stream := JournalStream(prefix)
+	b.readGroup(ctx, stream, func(e redis.XMessage) {
+		key, _ := e.Values["key"].(string)
+		op, _ := e.Values["op"].(string)
+		ack := &journalEntry{stream: stream, id: e.ID}
+		if key == "" {
+			b.log.Warn("journal: entry without a key; dropping it", "stream", stream, "id", e.ID)
+			b.ackJournal(ctx, []outgoing{{acks: []journalEntry{*ack}}}, nil)
+			return
+		}
+		b.shards.Load().queue(key).mark(key, op == "del", true, ack)
+	})
+}
+
+// readGroup reads stream with the consumer group until ctx is done and hands
+// every entry to handle: first the entries a previous bridge took but never
+// acknowledged, then new ones.
+func (b *Bridge) readGroup(ctx context.Context, stream string, handle func(redis.XMessage)) {
+	backoff := platform.Backoff{Min: 100 * time.Millisecond, Max: 5 * time.Second}
+	next := "0" // pending entries first
+	for ctx.Err() == nil {
+		if err := b.rdb.XGroupCreateMkStream(ctx, stream, journalGroup, "0").Err(); err != nil && !strings.HasPrefix(err.Error(), "BUSYGROUP") {
+			if ctx.Err() == nil {
+				b.log.Warn("cannot create the consumer group; retrying", "stream", stream, "err", err)
+				backoff.Wait(ctx)
+			}
+			continue
+		}
+		args := &redis.XReadGroupArgs{Group: journalGroup, Consumer: journalConsumer, Streams: []string{stream, next}, Count: int64(b.cfg.Batch)}
+		if next == ">" {
+			args.Block = 2 * time.Second
+		}
+		res, err := b.rdb.XReadGroup(ctx, args).Result()
+		switch {
+		case errors.Is(err, redis.Nil):
+			continue
+		case err != nil && strings.HasPrefix(err.Error(), "NOGROUP"):
+			// The stream was deleted with what it held: read it all again.
+			prefix := strings.TrimPrefix(strings.TrimPrefix(stream, "jetsync:journal:"), "jetsync:wt:")
+			b.gap(prefix, "stream "+stream+" deleted")
+			next = "0"
+			continue
+		case err != nil:
+			if ctx.Err() == nil {
+				b.log.Warn("read failed; retrying", "stream", stream, "err", err)
+				backoff.Wait(ctx)
+			}
+			continue
+		}
+		backoff.Reset()
+		var entries []redis.XMessage
+		if len(res) > 0 {
+			entries = res[0].Messages
+		}
+		if next != ">" {
+			if len(entries) == 0 {
+				next = ">"
+				continue
+			}
+			next = entries[len(entries)-1].ID
+		}
+		for _, e := range entries {
+			handle(e)
+		}
+	}
+}
+
+// ackJournal acknowledges and deletes the journal entries of every outgoing
+// whose message was stored (or that had nothing to publish).
+func (b *Bridge) ackJournal(ctx context.Context, outs []outgoing, unpublished map[*nats.Msg]bool) {
+	byStream := map[string][]string{}
+	for _, o := range outs {
+		if o.msg != nil && unpublished[o.msg] {
+			continue
+		}
+		for _, a := range o.acks {
+			byStream[a.stream] = append(byStream[a.stream], a.id)
+		}
+	}
+	if len(byStream) == 0 {
+		return
+	}
+	pipe := b.rdb.Pipeline()
+	for stream, ids := range byStream {
+		pipe.XAck(ctx, stream, journalGroup, ids...)
+		pipe.XDel(ctx, stream, ids...)
+	}
+	if _, err := pipe.Exec(ctx); err != nil {
+		// The entries stay pending and are read again at the next start:
+		// their keys are published once more, which is harmless.
+		b.log.Warn("journal: acknowledging entries failed", "err", err)
+	}
+}
+
+// gap logs and counts a moment when changes may have been missed, and
+// resyncs the prefix.
+func (b *Bridge) gap(prefix, why string) {
+	b.m.gaps.WithLabelValues(why).Inc()
+	b.log.Warn("gap: changes may have been missed; resyncing", "prefix", prefix, "why", why)
+	b.requestResync(prefix)
+}

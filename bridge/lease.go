@@ -1,0 +1,124 @@
+package bridge
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+)
+
+// LeaseBucket is the NATS KV bucket that holds the bridges' leases.
+const LeaseBucket = "jetsync_bridge_leases"
+
+// lease is this bridge's claim to be the active one for its Redis: a key in
+// LeaseBucket whose value names the holder. The bucket's TTL makes a lease
+// that is not renewed disappear, so a standby takes over within about one
+// TTL of the active bridge dying.
+type lease struct {
+	b   *Bridge
+	kv  jetstream.KeyValue
+	key string
+	id  string
+	rev uint64
+}
+
+func (b *Bridge) newLease(ctx context.Context) (*lease, error) {
+	kv, err := b.js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
+		Bucket:      LeaseBucket,
+		Description: "jetsync bridge leases: which bridge is active for which Redis",
+		TTL:         b.cfg.HATTL,
+		History:     1,
+		Storage:     jetstream.FileStorage,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("create or update KV bucket %s for HA leases: %w", LeaseBucket, err)
+	}
+	host, _ := os.Hostname()
+	return &lease{b: b, kv: kv, key: b.cfg.leaseKey(), id: fmt.Sprintf("%s/%d/%s", host, os.Getpid(), b.runID)}, nil
+}
+
+// leaseKey names the lease: one per Redis (address and database) unless
+// JETSYNC_HA_GROUP names it.
+func (c Config) leaseKey() string {
+	if c.HAGroup != "" {
+		return c.HAGroup
+	}
+	r := strings.NewReplacer(":", "_", ".", "_", "[", "_", "]", "_", "/", "_")
+	return fmt.Sprintf("redis_%s_db%d", r.Replace(c.Redis.Addr), c.Redis.DB)
+}
+
+// acquire waits until it holds the lease or ctx ends; it reports whether it
+// holds it.
+func (l *lease) acquire(ctx context.Context) bool {
+	announced := false
+	for {
+		rev, err := l.kv.Create(ctx, l.key, []byte(l.id))
+		if err == nil {
+			l.rev = rev
+			l.b.log.Info("holding the lease; active", "lease", l.key, "holder", l.id)
+			return true
+		}
+		if !errors.Is(err, jetstream.ErrKeyExists) {
+			l.b.log.Warn("lease: cannot take it yet", "lease", l.key, "err", err)
+		} else if !announced {
+			holder := "another bridge"
+			if e, err := l.kv.Get(ctx, l.key); err == nil {
+				holder = string(e.Value())
+			}
+			l.b.log.Info("standing by: another bridge holds the lease", "lease", l.key, "holder", holder)
+			announced = true
+		}
+		select {
+		case <-ctx.Done():
+			return false
+		case <-time.After(l.b.cfg.HATTL / 5):
+		}
+	}
+}
+
+// hold renews the lease every TTL/3 until ctx ends (false) or the lease is
+// lost (true): renewal refused, or not renewed within the TTL.
+func (l *lease) hold(ctx context.Context) bool {
+	every := l.b.cfg.HATTL / 3
+	renewed := time.Now()
+	for {
+		select {
+		case <-ctx.Done():
+			return false
+		case <-time.After(every):
+		}
+		rctx, cancel := context.WithTimeout(ctx, every)
+		rev, err := l.kv.Update(rctx, l.key, []byte(l.id), l.rev)
+		cancel()
+		switch {
+		case err == nil:
+			l.rev, renewed = rev, time.Now()
+		case ctx.Err() != nil:
+			return false
+		case errors.Is(err, jetstream.ErrKeyExists) || errors.Is(err, jetstream.ErrKeyNotFound) || strings.Contains(err.Error(), "wrong last sequence"):
+			l.b.log.Warn("lease taken over by another bridge", "lease", l.key, "err", err)
+			return true
+		case time.Since(renewed) > l.b.cfg.HATTL:
+			l.b.log.Warn("lease not renewed within its TTL; stepping down", "lease", l.key, "err", err)
+			return true
+		default:
+			l.b.log.Warn("lease renewal failed; retrying", "lease", l.key, "err", err)
+		}
+	}
+}
+
+// release gives the lease up so that a standby takes over at once.
+func (l *lease) release() {
+	if l.rev == 0 {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	if err := l.kv.Delete(ctx, l.key, jetstream.LastRevision(l.rev)); err != nil {
+		l.b.log.Warn("lease: release failed; it expires by itself", "lease", l.key, "err", err)
+	}
+}

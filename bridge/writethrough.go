@@ -1,0 +1,171 @@
+package bridge
+
+import (
+	"context"
+	"encoding/json"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/redis/go-redis/v9"
+
+	"github.com/jetsync/jetsync/infra/platform"
+)
+
+// Write-through: an application stages a write with FCALL
+// jetsync_write_through (journal.lua); the staged write waits in
+// jetsync:wt:pending:<token> and its token in the prefix's stream
+// jetsync:wt:<prefix>. The bridge reads the stream, keeps the staged write in
+// memory and merges it into every change of its key it publishes until the
+// write is answered, and publishes the first such change with the header
+// change.HeaderReply. The function answers on jetsync-reply.<token> once its
+// transaction committed (or the change was dead-lettered); the bridge then
+// calls jetsync_wt_commit, which writes the staged change into the key and
+// answers the caller on jetsync:reply:<token>, atomically.
+
+// StagedStream is the Redis stream of prefix's staged write-through calls.
+func StagedStream(prefix string) string { return "jetsync:wt:" + prefix }
+
+type stagedWrite struct {
+	token, op string
+	fields    []string // field, value, field, value ...
+	sent      bool     // published with a change
+}
+
+// staging holds the staged writes of each key, oldest first, until answered.
+type staging struct {
+	mu    sync.Mutex
+	byKey map[string][]*stagedWrite
+}
+
+func (s *staging) add(key string, w *stagedWrite) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.byKey == nil {
+		s.byKey = map[string][]*stagedWrite{}
+	}
+	for _, old := range s.byKey[key] {
+		if old.token == w.token {
+			return // read again after a restart
+		}
+	}
+	s.byKey[key] = append(s.byKey[key], w)
+}
+
+// apply merges key's staged writes into fields (nil: the key is gone) and
+// returns the result, whether a staged delete applies, and the tokens not
+// yet published, which it marks as published.
+func (s *staging) apply(key string, fields map[string]string) (map[string]string, bool, []string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	deleted := false
+	var tokens []string
+	for _, w := range s.byKey[key] {
+		if w.op == "del" {
+			fields, deleted = nil, true
+		} else {
+			if fields == nil {
+				fields = map[string]string{}
+			}
+			for i := 0; i+1 < len(w.fields); i += 2 {
+				fields[w.fields[i]] = w.fields[i+1]
+			}
+			deleted = false
+		}
+		if !w.sent {
+			w.sent = true
+			tokens = append(tokens, w.token)
+		}
+	}
+	return fields, deleted, tokens
+}
+
+// answered forgets the staged write of token.
+func (s *staging) answered(token string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for key, ws := range s.byKey {
+		for i, w := range ws {
+			if w.token == token {
+				ws = append(ws[:i], ws[i+1:]...)
+				if len(ws) == 0 {
+					delete(s.byKey, key)
+				} else {
+					s.byKey[key] = ws
+				}
+				return
+			}
+		}
+	}
+}
+
+// stagedLoop reads prefix's staged write-through calls and marks their keys
+// dirty; each entry is acknowledged once the change carrying it is stored.
+func (b *Bridge) stagedLoop(ctx context.Context, prefix string) {
+	stream := StagedStream(prefix)
+	b.readGroup(ctx, stream, func(e redis.XMessage) {
+		ack := &journalEntry{stream: stream, id: e.ID}
+		token, _ := e.Values["token"].(string)
+		w, err := b.rdb.HGetAll(ctx, "jetsync:wt:pending:"+token).Result()
+		if err != nil || w["key"] == "" {
+			// Answered already (or expired): nothing left to do.
+			b.ackJournal(ctx, []outgoing{{acks: []journalEntry{*ack}}}, nil)
+			return
+		}
+		staged := &stagedWrite{token: token, op: w["op"]}
+		if err := json.Unmarshal([]byte(w["fields"]), &staged.fields); err != nil {
+			staged.fields = nil // "{}" from an empty Lua table
+		}
+		b.wt.add(w["key"], staged)
+		b.shards.Load().queue(w["key"]).mark(w["key"], staged.op == "del", true, ack)
+	})
+}
+
+// replyLoop consumes the functions' answers and completes each staged write:
+// jetsync_wt_commit writes it into the key (when committed) and answers the
+// caller, in one atomic call.
+func (b *Bridge) replyLoop(ctx context.Context) {
+	backoff := platform.Backoff{Min: 100 * time.Millisecond, Max: 5 * time.Second}
+	var cons jetstream.Consumer
+	for ctx.Err() == nil && cons == nil {
+		var err error
+		cons, err = b.js.CreateOrUpdateConsumer(ctx, platform.ReplyStream(b.cfg.StreamConfig.Name), jetstream.ConsumerConfig{
+			Durable: "bridge", FilterSubject: platform.ReplyRoot + ".>", AckPolicy: jetstream.AckExplicitPolicy,
+			DeliverPolicy: jetstream.DeliverAllPolicy, AckWait: 30 * time.Second,
+		})
+		if err != nil && ctx.Err() == nil {
+			b.log.Warn("write-through: cannot consume answers yet; retrying", "err", err)
+			backoff.Wait(ctx)
+		}
+	}
+	for ctx.Err() == nil {
+		wait, cancel := context.WithTimeout(ctx, 5*time.Second)
+		batch, err := cons.Fetch(100, jetstream.FetchContext(wait))
+		if err != nil {
+			cancel()
+			if ctx.Err() == nil {
+				b.log.Warn("write-through: fetching answers failed", "err", err)
+				backoff.Wait(ctx)
+			}
+			continue
+		}
+		for m := range batch.Messages() {
+			token := strings.TrimPrefix(m.Subject(), platform.ReplyRoot+".")
+			var answer struct{ Status, Error string }
+			if json.Unmarshal(m.Data(), &answer) != nil || (answer.Status != "done" && answer.Status != "failed") {
+				b.log.Error("write-through: malformed answer; dropping it", "subject", m.Subject())
+				_ = m.Ack()
+				continue
+			}
+			if err := b.rdb.FCall(ctx, "jetsync_wt_commit", nil, token, answer.Status, answer.Error).Err(); err != nil {
+				b.log.Warn("write-through: cannot complete a write yet", "token", token, "err", err)
+				_ = m.NakWithDelay(time.Second)
+				continue
+			}
+			b.wt.answered(token)
+			_ = m.Ack()
+		}
+		cancel()
+	}
+}

@@ -1,0 +1,71 @@
+package conformance
+
+import (
+	"database/sql"
+	"strings"
+	"testing"
+)
+
+// ReadSQL runs query on db and returns its rows as text, NULL as Null: a
+// Read for harnesses of database/sql drivers.
+func ReadSQL(t *testing.T, db *sql.DB, query string) [][]string {
+	t.Helper()
+	rows, err := db.Query(query)
+	if err != nil {
+		t.Fatalf("%s: %v", query, err)
+	}
+	defer rows.Close()
+	cols, err := rows.Columns()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out [][]string
+	for rows.Next() {
+		vals := make([]sql.NullString, len(cols))
+		ptrs := make([]any, len(cols))
+		for i := range vals {
+			ptrs[i] = &vals[i]
+		}
+		if err := rows.Scan(ptrs...); err != nil {
+			t.Fatal(err)
+		}
+		row := make([]string, len(cols))
+		for i, v := range vals {
+			row[i] = v.String
+			if !v.Valid {
+				row[i] = Null
+			}
+		}
+		out = append(out, row)
+	}
+	if err := rows.Err(); err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+// SelectAll is "SELECT <columns> FROM <table> ORDER BY <key>" with
+// identifiers quoted by quote.
+func SelectAll(spec Table, table string, quote func(string) string) string {
+	var cols, keys []string
+	for _, c := range spec.All() {
+		cols = append(cols, quote(c.Name))
+	}
+	for _, c := range spec.Key {
+		keys = append(keys, quote(c.Name))
+	}
+	return "SELECT " + strings.Join(cols, ", ") + " FROM " + quote(table) + " ORDER BY " + strings.Join(keys, ", ")
+}
+
+// CreateSQL is "CREATE TABLE <table> (<columns>, PRIMARY KEY (<key>))<suffix>"
+// with each column's type from typeOf.
+func CreateSQL(spec Table, table string, quote func(string) string, typeOf func(Column) string, suffix string) string {
+	var defs, keys []string
+	for _, c := range spec.All() {
+		defs = append(defs, quote(c.Name)+" "+typeOf(c))
+	}
+	for _, c := range spec.Key {
+		keys = append(keys, quote(c.Name))
+	}
+	return "CREATE TABLE " + quote(table) + " (" + strings.Join(defs, ", ") + ", PRIMARY KEY (" + strings.Join(keys, ", ") + "))" + suffix
+}

@@ -1,0 +1,50 @@
+package mysql_test
+
+import (
+	"fmt"
+	"strings"
+	"testing"
+
+	"github.com/jetsync/jetsync/connectors/conformance"
+	"github.com/jetsync/jetsync/handlers"
+	"github.com/jetsync/jetsync/infra/testenv"
+)
+
+func quoteIdent(name string) string { return "`" + strings.ReplaceAll(name, "`", "``") + "`" }
+
+func mysqlType(c conformance.Column) string {
+	switch c.Type {
+	case conformance.Int:
+		return "INT"
+	case conformance.BigInt:
+		return "BIGINT"
+	case conformance.LongText:
+		return "LONGTEXT"
+	default:
+		return fmt.Sprintf("VARCHAR(%d)", c.Size)
+	}
+}
+
+// TestConformance runs the connector suite against MariaDB.
+func TestConformance(t *testing.T) {
+	db := testenv.MySQL(t)
+	conformance.Run(t, conformance.Harness{
+		Open: func(t *testing.T, addr string) handlers.Sink {
+			if addr == "" {
+				addr = testenv.MySQLAddr()
+			}
+			return open(t, config(addr))
+		},
+		CreateTable: func(t *testing.T, spec conformance.Table) string {
+			name := testenv.Name(spec.Base)
+			testenv.Exec(t, db, conformance.CreateSQL(spec, name, quoteIdent, mysqlType, " DEFAULT CHARSET=utf8mb4"))
+			t.Cleanup(func() { db.Exec("DROP TABLE " + quoteIdent(name)) })
+			return name
+		},
+		Read: func(t *testing.T, table string, spec conformance.Table) [][]string {
+			return conformance.ReadSQL(t, db, conformance.SelectAll(spec, table, quoteIdent))
+		},
+		Addr: testenv.MySQLAddr(),
+		Caps: conformance.Capabilities{Guards: true, LengthLimit: true},
+	})
+}

@@ -1,0 +1,257 @@
+package postgres
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/jetsync/jetsync/handlers"
+	"github.com/jetsync/jetsync/infra/platform"
+)
+
+var _ handlers.Sink = (*Sink)(nil)
+
+// bulkPath is how a run of upserts reaches the server. BenchmarkBulkPaths
+// measures them; the default is the fastest (see ARCHITECTURE.md).
+type bulkPath int
+
+const (
+	// bulkValues: multi-row INSERT ... VALUES ... ON CONFLICT, one round
+	// trip per up to 65,535 parameters.
+	bulkValues bulkPath = iota
+	// bulkPipeline: one single-row statement per op, all queued in one
+	// pgx.Batch (pipelined: one round trip for the whole run).
+	bulkPipeline
+	// bulkCopy: COPY into a temporary table like the target, then one
+	// INSERT ... SELECT ... ON CONFLICT.
+	bulkCopy
+)
+
+// Sink writes ops to one PostgreSQL database.
+type Sink struct {
+	pool *pgxpool.Pool
+	cfg  Config
+	bulk bulkPath
+}
+
+// Open validates cfg and connects. While the server cannot be reached it
+// retries (logging each failure) until ctx ends; wrong credentials or an
+// unknown database stop it at once.
+func Open(ctx context.Context, cfg Config, log *slog.Logger) (*Sink, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	u := url.URL{Scheme: "postgres", User: url.User(cfg.User), Host: cfg.Addr, Path: "/" + cfg.Database}
+	q := url.Values{}
+	q.Set("sslmode", cfg.SSLMode)
+	q.Set("connect_timeout", fmt.Sprint(max(1, int(cfg.Timeout.Seconds()))))
+	q.Set("application_name", "jetsync")
+	u.RawQuery = q.Encode()
+	pc, err := pgxpool.ParseConfig(u.String())
+	if err != nil {
+		return nil, fmt.Errorf("postgres config: %w", err)
+	}
+	pc.MaxConns = int32(cfg.MaxConns)
+	pc.MaxConnLifetime = time.Hour
+	pc.ConnConfig.ConnectTimeout = cfg.Timeout
+	pw := cfg.password()
+	pc.BeforeConnect = func(_ context.Context, cc *pgx.ConnConfig) error {
+		p, err := pw.Read()
+		cc.Password = p
+		return err
+	}
+	pool, err := pgxpool.NewWithConfig(ctx, pc)
+	if err != nil {
+		return nil, fmt.Errorf("postgres config: %w", err)
+	}
+	s := &Sink{pool: pool, cfg: cfg}
+	backoff := platform.Backoff{Min: 200 * time.Millisecond, Max: 5 * time.Second}
+	for {
+		err := pool.Ping(ctx)
+		if err == nil {
+			if err = createStateTables(ctx, pool); err == nil {
+				return s, nil
+			}
+			if isConfigError(err) {
+				pool.Close()
+				return nil, fmt.Errorf("create jetsync's state tables in database %q (grant this user CREATE once, or have them created from infra/sql/postgres/jetsync_state.sql): %w", cfg.Database, err)
+			}
+		}
+		err = fmt.Errorf("postgres at %s, database %q, user %q: %w", cfg.Addr, cfg.Database, cfg.User, err)
+		if isConfigError(err) || ctx.Err() != nil {
+			pool.Close()
+			return nil, err
+		}
+		log.Warn("database not reachable yet; retrying", "err", err)
+		if !backoff.Wait(ctx) {
+			pool.Close()
+			return nil, err
+		}
+	}
+}
+
+// isConfigError reports errors that no retry fixes: bad credentials,
+// unknown database, no privilege.
+func isConfigError(err error) bool {
+	var pe *pgconn.PgError
+	if !errors.As(err, &pe) {
+		return false
+	}
+	return strings.HasPrefix(pe.Code, "28") || pe.Code == "3D000" || pe.Code == "42501"
+}
+
+// Close closes the pool.
+func (s *Sink) Close() error {
+	s.pool.Close()
+	return nil
+}
+
+// Pool returns the connection pool, for tools and tests.
+func (s *Sink) Pool() *pgxpool.Pool { return s.pool }
+
+// Write applies w in one transaction: it checks and records the sequence of
+// every change (see handlers.Write), writes the ops, and moves the
+// function's checkpoint.
+func (s *Sink) Write(ctx context.Context, w handlers.Write) error {
+	if len(w.Ops) == 0 && (w.Function == "" || len(w.Changes) == 0) {
+		return nil
+	}
+	tx, err := s.pool.Begin(ctx)
+	if err != nil {
+		return classify(err)
+	}
+	if err := s.write(ctx, tx, w); err != nil {
+		_ = tx.Rollback(context.WithoutCancel(ctx))
+		return err
+	}
+	if err := tx.Commit(ctx); err != nil {
+		return classify(err)
+	}
+	return nil
+}
+
+func (s *Sink) write(ctx context.Context, tx pgx.Tx, w handlers.Write) error {
+	guarded := w.Function != "" && len(w.Changes) > 0
+	if guarded {
+		stale, err := staleChanges(ctx, tx, w)
+		if err != nil {
+			return classify(fmt.Errorf("read applied sequences: %w", err))
+		}
+		if len(stale) > 0 {
+			return &handlers.StaleError{Stale: stale}
+		}
+	}
+	for _, run := range runs(w.Ops) {
+		var err error
+		switch {
+		case run[0].Delete || s.bulk == bulkValues:
+			err = execStatements(ctx, tx, statements(run))
+		case s.bulk == bulkPipeline:
+			err = pipeline(ctx, tx, run)
+		default:
+			err = copyMerge(ctx, tx, lastPerKey(run))
+		}
+		if err != nil {
+			return classify(fmt.Errorf("%s %s: %w", verb(run[0]), quote(run[0].Table), err))
+		}
+	}
+	if guarded {
+		if err := recordApplied(ctx, tx, w); err != nil {
+			return classify(fmt.Errorf("record applied sequences: %w", err))
+		}
+	}
+	return nil
+}
+
+func execStatements(ctx context.Context, tx pgx.Tx, sts []statement) error {
+	for _, st := range sts {
+		if _, err := tx.Exec(ctx, st.sql, st.args...); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// pipeline sends one single-row statement per op in one pgx.Batch.
+func pipeline(ctx context.Context, tx pgx.Tx, ops []handlers.Op) error {
+	b := &pgx.Batch{}
+	for _, op := range ops {
+		st := upsertSQL([]handlers.Op{op})
+		b.Queue(st.sql, st.args...)
+	}
+	return tx.SendBatch(ctx, b).Close()
+}
+
+// copyMerge copies ops into a temporary table shaped like the target (in
+// COPY's text format, so PostgreSQL parses every value as its column's
+// type) and merges it with one INSERT ... SELECT ... ON CONFLICT.
+func copyMerge(ctx context.Context, tx pgx.Tx, ops []handlers.Op) error {
+	first := ops[0]
+	cols := append(append([]handlers.Column{}, first.Key...), first.Values...)
+	stage := quote("jetsync_stage_" + first.Table)
+	if _, err := tx.Exec(ctx, "CREATE TEMP TABLE IF NOT EXISTS "+stage+" (LIKE "+quote(first.Table)+" INCLUDING DEFAULTS) ON COMMIT DROP"); err != nil {
+		return err
+	}
+	var b strings.Builder
+	for _, op := range ops {
+		for i, c := range append(append([]handlers.Column{}, op.Key...), op.Values...) {
+			if i > 0 {
+				b.WriteByte('\t')
+			}
+			copyText(&b, c.Value)
+		}
+		b.WriteByte('\n')
+	}
+	list := columnList(cols)
+	if _, err := tx.Conn().PgConn().CopyFrom(ctx, strings.NewReader(b.String()), "COPY "+stage+" ("+list+") FROM STDIN"); err != nil {
+		return err
+	}
+	if _, err := tx.Exec(ctx, "INSERT INTO "+quote(first.Table)+" ("+list+") SELECT "+list+" FROM "+stage+conflictClause(first)); err != nil {
+		return err
+	}
+	_, err := tx.Exec(ctx, "TRUNCATE "+stage)
+	return err
+}
+
+func verb(op handlers.Op) string {
+	if op.Delete {
+		return "delete from"
+	}
+	return "upsert into"
+}
+
+// classify marks errors that this data can never get past as permanent;
+// everything else (connections, timeouts, serialization failures,
+// deadlocks, too many connections, shutdown, unknown) is transient.
+func classify(err error) error {
+	var pe *pgconn.PgError
+	if !errors.As(err, &pe) {
+		return err
+	}
+	switch {
+	case strings.HasPrefix(pe.Code, "22"), // data exception: 22001 too long, 22P02 invalid text, 22003 out of range, 22007 bad datetime, 22021 bad bytes, ...
+		pe.Code == "23502", // not null
+		pe.Code == "23503", // foreign key
+		pe.Code == "23505", // unique (another unique key)
+		pe.Code == "23514", // check
+		pe.Code == "23P01": // exclusion
+		return handlers.Permanent(err)
+	}
+	return err
+}
+
+// Opener returns a handlers.Open that opens a Sink with cfg, for
+// handlers.Serve.
+func Opener(cfg Config) handlers.Open {
+	return func(ctx context.Context, log *slog.Logger) (handlers.Sink, error) {
+		return Open(ctx, cfg, log)
+	}
+}

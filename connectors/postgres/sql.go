@@ -1,0 +1,251 @@
+package postgres
+
+import (
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/jetsync/jetsync/handlers"
+)
+
+// quote returns a double-quoted identifier. PostgreSQL folds unquoted names
+// to lower case, so names are used exactly as the function gives them.
+func quote(name string) string {
+	return `"` + strings.ReplaceAll(name, `"`, `""`) + `"`
+}
+
+func sameShape(a, b handlers.Op) bool {
+	return a.Delete == b.Delete && a.Table == b.Table && sameNames(a.Key, b.Key) && sameNames(a.Values, b.Values)
+}
+
+func sameNames(a, b []handlers.Column) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if a[i].Name != b[i].Name {
+			return false
+		}
+	}
+	return true
+}
+
+// runs splits ops into runs of one table and shape, in order.
+func runs(ops []handlers.Op) [][]handlers.Op {
+	var out [][]handlers.Op
+	for i := 0; i < len(ops); {
+		j := i + 1
+		for j < len(ops) && sameShape(ops[i], ops[j]) {
+			j++
+		}
+		out = append(out, ops[i:j])
+		i = j
+	}
+	return out
+}
+
+// lastPerKey keeps, of the ops of one run, the last op of each key, in
+// order: INSERT ... ON CONFLICT cannot touch one row twice in a statement,
+// and within a run of one shape the last op of a key is its result.
+func lastPerKey(ops []handlers.Op) []handlers.Op {
+	if len(ops) < 2 {
+		return ops
+	}
+	last := make(map[string]int, len(ops))
+	for i, op := range ops {
+		last[keyString(op)] = i
+	}
+	if len(last) == len(ops) {
+		return ops
+	}
+	out := make([]handlers.Op, 0, len(last))
+	for i, op := range ops {
+		if last[keyString(op)] == i {
+			out = append(out, op)
+		}
+	}
+	return out
+}
+
+func keyString(op handlers.Op) string {
+	if len(op.Key) == 1 {
+		return fmt.Sprint(op.Key[0].Value)
+	}
+	var b strings.Builder
+	for _, c := range op.Key {
+		s := fmt.Sprint(c.Value)
+		b.WriteString(strconv.Itoa(len(s)))
+		b.WriteByte(':')
+		b.WriteString(s)
+	}
+	return b.String()
+}
+
+type statement struct {
+	sql  string
+	args []any
+}
+
+// maxParams is PostgreSQL's limit of bind parameters in one statement.
+const maxParams = 65535
+
+// statements turns a run of ops of one shape into as few multi-row
+// statements as the parameter limit allows.
+func statements(ops []handlers.Op) []statement {
+	ops = lastPerKey(ops)
+	perRow := len(ops[0].Key) + len(ops[0].Values)
+	rows := maxParams / perRow
+	var out []statement
+	for start := 0; start < len(ops); start += rows {
+		chunk := ops[start:min(start+rows, len(ops))]
+		if chunk[0].Delete {
+			out = append(out, deleteSQL(chunk))
+		} else {
+			out = append(out, upsertSQL(chunk))
+		}
+	}
+	return out
+}
+
+func columnList(cols []handlers.Column) string {
+	names := make([]string, len(cols))
+	for i, c := range cols {
+		names[i] = quote(c.Name)
+	}
+	return strings.Join(names, ", ")
+}
+
+// conflictClause is the ON CONFLICT part of an upsert of op's shape: only
+// the columns named are set, so unmapped columns keep their values.
+func conflictClause(op handlers.Op) string {
+	if len(op.Values) == 0 {
+		return " ON CONFLICT (" + columnList(op.Key) + ") DO NOTHING"
+	}
+	sets := make([]string, len(op.Values))
+	for i, c := range op.Values {
+		sets[i] = quote(c.Name) + " = EXCLUDED." + quote(c.Name)
+	}
+	return " ON CONFLICT (" + columnList(op.Key) + ") DO UPDATE SET " + strings.Join(sets, ", ")
+}
+
+func upsertSQL(ops []handlers.Op) statement {
+	first := ops[0]
+	perRow := len(first.Key) + len(first.Values)
+	var b strings.Builder
+	b.WriteString("INSERT INTO ")
+	b.WriteString(quote(first.Table))
+	b.WriteString(" (")
+	b.WriteString(columnList(append(append([]handlers.Column{}, first.Key...), first.Values...)))
+	b.WriteString(") VALUES ")
+	args := make([]any, 0, len(ops)*perRow)
+	for i, op := range ops {
+		if i > 0 {
+			b.WriteString(", ")
+		}
+		b.WriteByte('(')
+		for j := range perRow {
+			if j > 0 {
+				b.WriteString(", ")
+			}
+			b.WriteByte('$')
+			b.WriteString(strconv.Itoa(i*perRow + j + 1))
+		}
+		b.WriteByte(')')
+		for _, c := range op.Key {
+			args = append(args, value(c.Value))
+		}
+		for _, c := range op.Values {
+			args = append(args, value(c.Value))
+		}
+	}
+	b.WriteString(conflictClause(first))
+	return statement{b.String(), args}
+}
+
+func deleteSQL(ops []handlers.Op) statement {
+	first := ops[0]
+	n := len(first.Key)
+	var b strings.Builder
+	b.WriteString("DELETE FROM ")
+	b.WriteString(quote(first.Table))
+	b.WriteString(" WHERE ")
+	if n == 1 {
+		b.WriteString(quote(first.Key[0].Name))
+	} else {
+		b.WriteString("(" + columnList(first.Key) + ")")
+	}
+	b.WriteString(" IN (")
+	args := make([]any, 0, len(ops)*n)
+	for i, op := range ops {
+		if i > 0 {
+			b.WriteString(", ")
+		}
+		if n > 1 {
+			b.WriteByte('(')
+		}
+		for j, c := range op.Key {
+			if j > 0 {
+				b.WriteString(", ")
+			}
+			b.WriteByte('$')
+			b.WriteString(strconv.Itoa(len(args) + 1))
+			args = append(args, value(c.Value))
+		}
+		if n > 1 {
+			b.WriteByte(')')
+		}
+	}
+	b.WriteString(")")
+	return statement{b.String(), args}
+}
+
+// value converts what functions put in a column to what pgx sends: strings
+// go as text (PostgreSQL parses them as the column's type, so "27" fills an
+// integer column and "twenty" is refused with 22P02), and unsigned integers
+// as text because they may not fit a signed one.
+func value(v any) any {
+	switch x := v.(type) {
+	case uint64:
+		return strconv.FormatUint(x, 10)
+	case uint:
+		return strconv.FormatUint(uint64(x), 10)
+	case uint32:
+		return strconv.FormatUint(uint64(x), 10)
+	}
+	return v
+}
+
+// copyText renders v in COPY's text format (NULL is \N).
+func copyText(b *strings.Builder, v any) {
+	var s string
+	switch x := v.(type) {
+	case nil:
+		b.WriteString(`\N`)
+		return
+	case string:
+		s = x
+	case []byte:
+		s = `\x` + fmt.Sprintf("%x", x)
+	case time.Time:
+		s = x.Format(time.RFC3339Nano)
+	case bool:
+		s = map[bool]string{true: "t", false: "f"}[x]
+	default:
+		s = fmt.Sprint(x)
+	}
+	for i := 0; i < len(s); i++ {
+		switch c := s[i]; c {
+		case '\\':
+			b.WriteString(`\\`)
+		case '\n':
+			b.WriteString(`\n`)
+		case '\r':
+			b.WriteString(`\r`)
+		case '\t':
+			b.WriteString(`\t`)
+		default:
+			b.WriteByte(c)
+		}
+	}
+}

@@ -1,0 +1,162 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/url"
+	"time"
+
+	driver "modernc.org/sqlite"
+	sqlite3 "modernc.org/sqlite/lib"
+
+	"github.com/jetsync/jetsync/handlers"
+	"github.com/jetsync/jetsync/infra/platform"
+)
+
+var _ handlers.Sink = (*Sink)(nil)
+
+// Sink writes ops to one SQLite database file.
+type Sink struct {
+	db  *sql.DB
+	cfg Config
+}
+
+// dsn is the driver's data source name for cfg: WAL, busy timeout,
+// synchronous, foreign keys on, and BEGIN IMMEDIATE for every transaction.
+func dsn(cfg Config) string {
+	q := url.Values{}
+	q.Add("_pragma", fmt.Sprintf("busy_timeout(%d)", cfg.BusyTimeout.Milliseconds()))
+	q.Add("_pragma", "journal_mode(WAL)")
+	q.Add("_pragma", "synchronous("+cfg.Synchronous+")")
+	q.Add("_pragma", "foreign_keys(1)")
+	q.Set("_txlock", "immediate")
+	return "file:" + (&url.URL{Path: cfg.Path}).EscapedPath() + "?" + q.Encode()
+}
+
+// Open validates cfg, opens (or creates) the database file and creates
+// jetsync's state tables in it.
+func Open(ctx context.Context, cfg Config, log *slog.Logger) (*Sink, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	db, err := sql.Open("sqlite", dsn(cfg))
+	if err != nil {
+		return nil, fmt.Errorf("sqlite %s: %w", cfg.Path, err)
+	}
+	// One writer at a time is all SQLite allows; one connection makes
+	// concurrent writes of this process queue in Go instead of spinning on
+	// the busy timeout.
+	db.SetMaxOpenConns(1)
+	// Another process switching a new file to WAL can hold it for a moment
+	// past the busy timeout: retry while the file is busy.
+	backoff := platform.Backoff{Min: 100 * time.Millisecond, Max: 2 * time.Second}
+	for {
+		err := createStateTables(ctx, db)
+		if err == nil {
+			break
+		}
+		err = fmt.Errorf("sqlite %s (JETSYNC_SQLITE_PATH): %w", cfg.Path, err)
+		if !isBusy(err) || !backoff.Wait(ctx) {
+			db.Close()
+			return nil, err
+		}
+		log.Warn("database file busy; retrying", "err", err)
+	}
+	log.Debug("sqlite database open", "path", cfg.Path)
+	return &Sink{db: db, cfg: cfg}, nil
+}
+
+// Close closes the database.
+func (s *Sink) Close() error { return s.db.Close() }
+
+// DB returns the connection pool, for tools and tests.
+func (s *Sink) DB() *sql.DB { return s.db }
+
+// Write applies w in one transaction: it checks and records the sequence of
+// every change (see handlers.Write), writes the ops, and moves the
+// function's checkpoint.
+func (s *Sink) Write(ctx context.Context, w handlers.Write) error {
+	if len(w.Ops) == 0 && (w.Function == "" || len(w.Changes) == 0) {
+		return nil
+	}
+	tx, err := s.db.BeginTx(ctx, nil)
+	if err != nil {
+		return classify(fmt.Errorf("begin: %w", err))
+	}
+	if err := s.write(ctx, tx, w); err != nil {
+		_ = tx.Rollback()
+		return err
+	}
+	if err := tx.Commit(); err != nil {
+		return classify(fmt.Errorf("commit: %w", err))
+	}
+	return nil
+}
+
+func (s *Sink) write(ctx context.Context, tx *sql.Tx, w handlers.Write) error {
+	guarded := w.Function != "" && len(w.Changes) > 0
+	if guarded {
+		stale, err := staleChanges(ctx, tx, w)
+		if err != nil {
+			return classify(fmt.Errorf("read applied sequences: %w", err))
+		}
+		if len(stale) > 0 {
+			return &handlers.StaleError{Stale: stale}
+		}
+	}
+	ops := w.Ops
+	for i := 0; i < len(ops); {
+		j := i + 1
+		for j < len(ops) && sameShape(ops[i], ops[j]) {
+			j++
+		}
+		for _, st := range statements(ops[i:j]) {
+			if _, err := tx.ExecContext(ctx, st.sql, st.args...); err != nil {
+				verb := "upsert into"
+				if ops[i].Delete {
+					verb = "delete from"
+				}
+				return classify(fmt.Errorf("%s %s: %w", verb, quote(ops[i].Table), err))
+			}
+		}
+		i = j
+	}
+	if guarded {
+		if err := recordApplied(ctx, tx, w); err != nil {
+			return classify(fmt.Errorf("record applied sequences: %w", err))
+		}
+	}
+	return nil
+}
+
+// classify marks errors that this data can never get past as permanent:
+// constraint failures (CHECK, NOT NULL, FOREIGN KEY, UNIQUE, and DATATYPE
+// in STRICT tables), a value too big and a datatype mismatch. Everything
+// else (busy, locked, I/O, full disk, read-only, unknown) is transient.
+func classify(err error) error {
+	var se *driver.Error
+	if !errors.As(err, &se) {
+		return err
+	}
+	switch se.Code() & 0xff {
+	case sqlite3.SQLITE_CONSTRAINT, sqlite3.SQLITE_TOOBIG, sqlite3.SQLITE_MISMATCH:
+		return handlers.Permanent(err)
+	}
+	return err
+}
+
+func isBusy(err error) bool {
+	var se *driver.Error
+	return errors.As(err, &se) && (se.Code()&0xff == sqlite3.SQLITE_BUSY || se.Code()&0xff == sqlite3.SQLITE_LOCKED)
+}
+
+// Opener returns a handlers.Open that opens a Sink with cfg, for
+// handlers.Serve.
+func Opener(cfg Config) handlers.Open {
+	return func(ctx context.Context, log *slog.Logger) (handlers.Sink, error) {
+		return Open(ctx, cfg, log)
+	}
+}

@@ -1,0 +1,172 @@
+package sqlite
+
+import (
+	"fmt"
+	"math"
+	"strconv"
+	"strings"
+
+	"github.com/jetsync/jetsync/handlers"
+)
+
+// quote returns a double-quoted identifier.
+func quote(name string) string {
+	return `"` + strings.ReplaceAll(name, `"`, `""`) + `"`
+}
+
+func sameShape(a, b handlers.Op) bool {
+	return a.Delete == b.Delete && a.Table == b.Table && sameNames(a.Key, b.Key) && sameNames(a.Values, b.Values)
+}
+
+func sameNames(a, b []handlers.Column) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if a[i].Name != b[i].Name {
+			return false
+		}
+	}
+	return true
+}
+
+// lastPerKey keeps, of the ops of one run, the last op of each key, in
+// order: within a run of one shape the last op of a key is its result.
+func lastPerKey(ops []handlers.Op) []handlers.Op {
+	last := make(map[string]int, len(ops))
+	for i, op := range ops {
+		last[keyString(op)] = i
+	}
+	if len(last) == len(ops) {
+		return ops
+	}
+	out := make([]handlers.Op, 0, len(last))
+	for i, op := range ops {
+		if last[keyString(op)] == i {
+			out = append(out, op)
+		}
+	}
+	return out
+}
+
+func keyString(op handlers.Op) string {
+	var b strings.Builder
+	for _, c := range op.Key {
+		s := fmt.Sprint(c.Value)
+		b.WriteString(strconv.Itoa(len(s)))
+		b.WriteByte(':')
+		b.WriteString(s)
+	}
+	return b.String()
+}
+
+type statement struct {
+	sql  string
+	args []any
+}
+
+// maxParams is SQLite's default SQLITE_MAX_VARIABLE_NUMBER (since 3.32).
+const maxParams = 32766
+
+// statements turns a run of ops of one shape into as few multi-row
+// statements as the parameter limit allows.
+func statements(ops []handlers.Op) []statement {
+	ops = lastPerKey(ops)
+	rows := maxParams / (len(ops[0].Key) + len(ops[0].Values))
+	var out []statement
+	for start := 0; start < len(ops); start += rows {
+		chunk := ops[start:min(start+rows, len(ops))]
+		if chunk[0].Delete {
+			out = append(out, deleteSQL(chunk))
+		} else {
+			out = append(out, upsertSQL(chunk))
+		}
+	}
+	return out
+}
+
+func columnList(cols []handlers.Column) string {
+	names := make([]string, len(cols))
+	for i, c := range cols {
+		names[i] = quote(c.Name)
+	}
+	return strings.Join(names, ", ")
+}
+
+func tuple(n int) string { return "(" + strings.TrimSuffix(strings.Repeat("?, ", n), ", ") + ")" }
+
+func upsertSQL(ops []handlers.Op) statement {
+	first := ops[0]
+	perRow := len(first.Key) + len(first.Values)
+	var b strings.Builder
+	b.WriteString("INSERT INTO " + quote(first.Table) + " (")
+	b.WriteString(columnList(append(append([]handlers.Column{}, first.Key...), first.Values...)))
+	b.WriteString(") VALUES ")
+	row := tuple(perRow)
+	args := make([]any, 0, len(ops)*perRow)
+	for i, op := range ops {
+		if i > 0 {
+			b.WriteString(", ")
+		}
+		b.WriteString(row)
+		for _, c := range op.Key {
+			args = append(args, value(c.Value))
+		}
+		for _, c := range op.Values {
+			args = append(args, value(c.Value))
+		}
+	}
+	b.WriteString(" ON CONFLICT (" + columnList(first.Key) + ")")
+	if len(first.Values) == 0 {
+		b.WriteString(" DO NOTHING")
+		return statement{b.String(), args}
+	}
+	b.WriteString(" DO UPDATE SET ")
+	for i, c := range first.Values {
+		if i > 0 {
+			b.WriteString(", ")
+		}
+		b.WriteString(quote(c.Name) + " = excluded." + quote(c.Name))
+	}
+	return statement{b.String(), args}
+}
+
+func deleteSQL(ops []handlers.Op) statement {
+	first := ops[0]
+	n := len(first.Key)
+	var b strings.Builder
+	b.WriteString("DELETE FROM " + quote(first.Table) + " WHERE ")
+	one := "?"
+	if n == 1 {
+		b.WriteString(quote(first.Key[0].Name))
+	} else {
+		b.WriteString("(" + columnList(first.Key) + ")")
+		one = tuple(n)
+	}
+	b.WriteString(" IN (")
+	args := make([]any, 0, len(ops)*n)
+	for i, op := range ops {
+		if i > 0 {
+			b.WriteString(", ")
+		}
+		b.WriteString(one)
+		for _, c := range op.Key {
+			args = append(args, value(c.Value))
+		}
+	}
+	b.WriteString(")")
+	return statement{b.String(), args}
+}
+
+// value makes what functions put in a column storable: database/sql refuses
+// unsigned integers above MaxInt64, which SQLite cannot hold as integers
+// either, so those are stored as text.
+func value(v any) any {
+	if u, ok := v.(uint64); ok {
+		if u > math.MaxInt64 {
+			return strconv.FormatUint(u, 10)
+		}
+		return int64(u)
+	}
+	return v
+}

@@ -1,0 +1,134 @@
+package main
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/jetsync/jetsync/connectors/postgres"
+	"github.com/jetsync/jetsync/connectors/sqlite"
+	"github.com/jetsync/jetsync/infra/testenv"
+)
+
+// lifecycle follows one person through HSET, update, HDEL and DEL with the
+// table function writing into db's table through cfg's connector.
+func lifecycle(t *testing.T, w *world, cfg Config, db *sql.DB, table string) {
+	ctx := context.Background()
+	w.StartBridge(cfg.Prefix)
+	w.startFunction(cfg)
+	key := cfg.Prefix + ":5"
+	check := func(step, want string) {
+		t.Helper()
+		testenv.Eventually(t, 15*time.Second, func() error {
+			rows := w.rowsOf(db, fmt.Sprintf(`SELECT first, last, age, note FROM %s WHERE person_id = '5'`, table))
+			if got := strings.Join(rows, ";"); got != want {
+				return fmt.Errorf("%s: row %q, want %q", step, got, want)
+			}
+			return nil
+		})
+	}
+	w.Redis.HSet(ctx, key, "first_name", "Marek", "last_name", "Michalski", "age", "27", "unmapped", "x")
+	check("HSET", "Marek|Michalski|27|untouched")
+	w.Redis.HSet(ctx, key, "age", "28")
+	check("update", "Marek|Michalski|28|untouched")
+	w.Redis.HDel(ctx, key, "last_name")
+	check("HDEL", "Marek|NULL|28|untouched")
+	w.Redis.Del(ctx, key)
+	check("DEL", "")
+}
+
+// rowsOf returns query's rows as '|'-joined text, NULL for NULL.
+func (w *world) rowsOf(db *sql.DB, query string) []string {
+	rows, err := db.Query(query)
+	if err != nil {
+		return []string{err.Error()}
+	}
+	defer rows.Close()
+	cols, _ := rows.Columns()
+	var out []string
+	for rows.Next() {
+		vals := make([]sql.NullString, len(cols))
+		ptrs := make([]any, len(cols))
+		for i := range vals {
+			ptrs[i] = &vals[i]
+		}
+		if err := rows.Scan(ptrs...); err != nil {
+			return []string{err.Error()}
+		}
+		var f []string
+		for _, v := range vals {
+			if v.Valid {
+				f = append(f, v.String)
+			} else {
+				f = append(f, "NULL")
+			}
+		}
+		out = append(out, strings.Join(f, "|"))
+	}
+	return out
+}
+
+// TestPostgresConnector runs the table function into PostgreSQL
+// (JETSYNC_CONNECTOR=postgres).
+func TestPostgresConnector(t *testing.T) {
+	t.Parallel()
+	w := newWorld(t)
+	db := testenv.Postgres(t)
+	table := testenv.Name("persons")
+	testenv.Exec(t, db, "CREATE TABLE "+table+" (person_id VARCHAR(255) PRIMARY KEY, first VARCHAR(255), last VARCHAR(255), age INT, note VARCHAR(255) DEFAULT 'untouched')")
+	t.Cleanup(func() { db.Exec("DROP TABLE " + table) })
+	cfg := w.tableConfig(testenv.Name("persons"), w.Prefix("person"), table, "person_id", "first_name:first,last_name:last,age:age", "")
+	cfg.Connector, cfg.MySQL = "postgres", w.MySQLConfig("nowhere") // only the selected connector's settings are used
+	cfg.Postgres = postgres.Config{Addr: testenv.PostgresAddr(), User: "postgres", Database: "test", SSLMode: "disable", MaxConns: 2, Timeout: 2 * time.Second}
+	lifecycle(t, w, cfg, db, table)
+}
+
+// TestSQLiteConnector runs the table function into a SQLite file
+// (JETSYNC_CONNECTOR=sqlite): no database server at all.
+func TestSQLiteConnector(t *testing.T) {
+	t.Parallel()
+	w := newWorld(t)
+	path := filepath.Join(t.TempDir(), "jetsync.db")
+	db, err := sql.Open("sqlite", "file:"+path+"?_pragma=busy_timeout(10000)&_pragma=journal_mode(WAL)")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	testenv.Exec(t, db, "CREATE TABLE persons (person_id TEXT PRIMARY KEY, first TEXT, last TEXT, age INTEGER, note TEXT DEFAULT 'untouched') STRICT")
+	cfg := w.tableConfig(testenv.Name("persons"), w.Prefix("person"), "persons", "person_id", "first_name:first,last_name:last,age:age", "")
+	cfg.Connector, cfg.MySQL = "sqlite", w.MySQLConfig("nowhere")
+	cfg.SQLite = sqlite.Config{Path: path, BusyTimeout: 10 * time.Second, Synchronous: "normal"}
+	lifecycle(t, w, cfg, db, "persons")
+}
+
+// TestConnectorSelection: only the selected connector's configuration is
+// validated, and a connector this build lacks says how to get it.
+func TestConnectorSelection(t *testing.T) {
+	base := Config{Config: newWorld(t).FunctionConfig("fn", "p"), Table: "t", KeyColumn: "id", Mappings: "a:a", Mode: "upsert"}
+	tests := []struct {
+		name string
+		edit func(*Config)
+		want string
+	}{
+		{"sqlite ignores a broken mysql config", func(c *Config) {
+			c.Connector, c.SQLite = "sqlite", sqlite.Config{Path: "x.db", Synchronous: "full"}
+		}, ""},
+		{"postgres validated", func(c *Config) { c.Connector = "postgres" }, "JETSYNC_POSTGRES_ADDR"},
+		{"cassandra validated", func(c *Config) { c.Connector = "cassandra" }, "JETSYNC_CASSANDRA_HOSTS"},
+		{"unknown", func(c *Config) { c.Connector = "mongo" }, "use mysql, postgres, sqlite, cassandra or oracle"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c := base
+			tt.edit(&c)
+			err := c.Validate()
+			if (tt.want == "") != (err == nil) || (err != nil && !strings.Contains(err.Error(), tt.want)) {
+				t.Fatalf("Validate = %v, want %q", err, tt.want)
+			}
+		})
+	}
+}
