@@ -206,7 +206,7 @@ func (e *env) startBridge(ctx context.Context) error {
 	e.brHTTP = addr
 	e.bridge = harness.NewBridge(e.bins.Bridge, harness.BridgeOptions{
 		NATSURL: e.ns.URL(), Stream: e.stream, Prefixes: strings.Join(prefixes, ","), HTTPAddr: addr,
-		Log: filepath.Join(e.dir, "bridge.log"), Extra: []string{"JETSYNC_REDIS_ADDR=" + e.opts.RedisAddr},
+		Log: filepath.Join(e.dir, "bridge.log"), Extra: append([]string{"JETSYNC_REDIS_ADDR=" + e.opts.RedisAddr}, e.opts.BridgeEnv...),
 	})
 	if err := e.bridge.Start(); err != nil {
 		return err
@@ -227,7 +227,7 @@ func (e *env) startFunction(ctx context.Context, base, table string) (*harness.P
 		Name: name, Prefix: "jsbench_" + e.run + "_" + base, Stream: e.stream, NATSURL: e.ns.URL(),
 		Table: table, KeyColumn: "id", Mappings: mappings, Connector: e.opts.Connector,
 		MySQLAddr: e.opts.MySQLAddr, BatchSize: e.opts.Batch, HTTPAddr: addr,
-		Log: filepath.Join(e.dir, base+".log"),
+		Log: filepath.Join(e.dir, base+".log"), Extra: e.opts.FunctionEnv,
 	})
 	if err := p.Start(); err != nil {
 		return nil, "", err

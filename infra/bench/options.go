@@ -22,6 +22,10 @@ type Options struct {
 	MySQLAddr string
 	// Timeout bounds each phase's wait for the pipeline to drain.
 	Timeout time.Duration
+	// BridgeEnv and FunctionEnv are extra KEY=VALUE variables for those
+	// processes (e.g. JETSYNC_WORKERS, GOMEMLIMIT), for experiments.
+	BridgeEnv   []string
+	FunctionEnv []string
 	// Keep leaves the temporary directory (logs, NATS store) in place.
 	Keep bool
 }

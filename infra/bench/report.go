@@ -137,7 +137,11 @@ func (r *Report) WriteTable(out io.Writer) {
 	fmt.Fprintf(w, "machine\t%s, %d cores, Linux %s, %s; MariaDB %s, Redis %s, nats-server %s\n", m.CPU, m.Cores, m.Kernel, m.Go, m.MariaDB, m.Redis, m.NATS)
 	o := r.Options
 	fmt.Fprintf(w, "load average\t%s at the start, %s at the end (other work shares the cores)\n", m.LoadStart, m.LoadEnd)
-	fmt.Fprintf(w, "options\tN=%d K=%d rate=%d/s for %s, batch %d, connector %s\n\n", o.Changes, o.Keys, o.Rate, o.Duration, o.Batch, o.Connector)
+	fmt.Fprintf(w, "options\tN=%d K=%d rate=%d/s for %s, batch %d, connector %s\n", o.Changes, o.Keys, o.Rate, o.Duration, o.Batch, o.Connector)
+	if len(o.BridgeEnv)+len(o.FunctionEnv) > 0 {
+		fmt.Fprintf(w, "extra env\tbridge %v, functions %v\n", o.BridgeEnv, o.FunctionEnv)
+	}
+	fmt.Fprintln(w)
 
 	fmt.Fprintf(w, "CEILINGS (same machine, same run)\n")
 	fmt.Fprintf(w, "  MariaDB batched upserts, N over K keys\t%s\n", fmtRate(r.Ceilings.MySQLOverKeys))

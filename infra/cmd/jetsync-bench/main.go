@@ -27,6 +27,14 @@ func main() {
 	flag.StringVar(&o.MySQLAddr, "mysql", o.MySQLAddr, "MariaDB address (root, database test)")
 	flag.DurationVar(&o.Timeout, "timeout", o.Timeout, "longest wait for one phase to drain")
 	flag.BoolVar(&o.Keep, "keep", false, "keep the temporary directory (process logs)")
+	flag.Func("bridge-env", "extra KEY=VALUE for the bridge process (repeatable)", func(v string) error {
+		o.BridgeEnv = append(o.BridgeEnv, v)
+		return nil
+	})
+	flag.Func("function-env", "extra KEY=VALUE for the function processes (repeatable)", func(v string) error {
+		o.FunctionEnv = append(o.FunctionEnv, v)
+		return nil
+	})
 	asJSON := flag.Bool("json", false, "print the report as JSON")
 	flag.Parse()
 
