@@ -9,6 +9,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -78,6 +79,10 @@ func Run(ctx context.Context, opts Options, log *slog.Logger) (*Summary, error) 
 	loadCtx, stopLoad := context.WithCancel(ctx)
 	loadDone := make(chan error, 1)
 	go func() { loadDone <- r.load(loadCtx, s) }()
+	monCtx, stopMonitor := context.WithCancel(ctx)
+	defer stopMonitor()
+	monDone := make(chan struct{})
+	go func() { r.monitor(monCtx); close(monDone) }()
 	faultErr := r.faults(ctx, s)
 	stopLoad()
 	if err := <-loadDone; err != nil && !errors.Is(err, context.Canceled) {
@@ -90,10 +95,65 @@ func Run(ctx context.Context, opts Options, log *slog.Logger) (*Summary, error) 
 	if err := r.quiesce(ctx); err != nil {
 		return nil, err
 	}
+	stopMonitor()
+	<-monDone
 	if err := r.compare(ctx, s); err != nil {
 		return nil, err
 	}
+	if !s.OK() && !r.opts.Keep {
+		r.opts.Keep = true // the logs explain the failure
+	}
 	return s, nil
+}
+
+// monitor records every interval in which no bridge is subscribed: killed
+// or restarting, standing by for its lease, or stepped down because it
+// could not renew its lease (a NATS restart longer than the lease TTL), or
+// with subscriptions not confirmed. A bridge that is subscribed but cut
+// from NATS still sees deletes (it queues and retries them), so that does
+// not count. It polls every 50 ms and widens each interval by one poll on
+// both sides.
+func (r *run) monitor(ctx context.Context) {
+	const every = 50 * time.Millisecond
+	up := func() bool {
+		if !r.bridge.Running() {
+			return false
+		}
+		v, ok := harness.Metric("http://"+r.brHTTP+"/metrics", "jetsync_bridge_active")
+		if !ok || v != 1 {
+			return false
+		}
+		code, body := harness.Get("http://" + r.brHTTP + "/readyz")
+		return code == 200 || code == 503 && !strings.Contains(body, "subscriptions")
+	}
+	var from time.Time // zero while up
+	lastUp := time.Now()
+	for {
+		now := time.Now()
+		ok := up()
+		switch {
+		case ok && !from.IsZero():
+			r.mu.Lock()
+			r.down = append(r.down, Interval{From: from, To: time.Now().Add(every)})
+			r.mu.Unlock()
+			from = time.Time{}
+		case !ok && from.IsZero():
+			from = lastUp.Add(-every)
+		}
+		if ok {
+			lastUp = now
+		}
+		select {
+		case <-ctx.Done():
+			if !from.IsZero() {
+				r.mu.Lock()
+				r.down = append(r.down, Interval{From: from, To: time.Now()})
+				r.mu.Unlock()
+			}
+			return
+		case <-time.After(every):
+		}
+	}
 }
 
 func (r *run) onCleanup(f func()) { r.cleanups = append(r.cleanups, f) }
@@ -244,10 +304,15 @@ func (r *run) load(ctx context.Context, s *Summary) error {
 					err = r.rdb.HDel(ctx, key, []string{"f2", "f3"}[rnd.IntN(2)]).Err()
 					s.Removals++
 				default:
-					err = r.rdb.Del(ctx, key).Err()
-					r.mu.Lock()
-					r.lastDelete[id] = time.Now()
-					r.mu.Unlock()
+					// Only a DEL that removed the key raises an event; one of
+					// a key already gone is not a deletion.
+					var n int64
+					n, err = r.rdb.Del(ctx, key).Result()
+					if n == 1 {
+						r.mu.Lock()
+						r.lastDelete[id] = time.Now()
+						r.mu.Unlock()
+					}
 					s.Deletes++
 				}
 				if err != nil {
@@ -490,9 +555,7 @@ func (r *run) compare(ctx context.Context, s *Summary) error {
 			s.Mismatches = append(s.Mismatches, m)
 		}
 	}
-	for _, iv := range r.down {
-		s.BridgeDown += iv.To.Sub(iv.From)
-	}
+	s.BridgeDown = covered(r.down)
 
 	if err := r.db.QueryRowContext(ctx, "SELECT COUNT(*), COUNT(DISTINCT jetsync_seq) FROM "+r.history).Scan(&s.HistoryRows, &s.HistorySeqs); err != nil {
 		return err
@@ -526,4 +589,23 @@ func orNull(h map[string]string, f string) string {
 		return v
 	}
 	return "NULL"
+}
+
+// covered is the time the intervals cover together (overlaps once).
+func covered(ivs []Interval) time.Duration {
+	ivs = slices.Clone(ivs)
+	slices.SortFunc(ivs, func(a, b Interval) int { return a.From.Compare(b.From) })
+	var total time.Duration
+	var end time.Time
+	for _, iv := range ivs {
+		if iv.From.After(end) {
+			total += iv.To.Sub(iv.From)
+		} else if iv.To.After(end) {
+			total += iv.To.Sub(end)
+		}
+		if iv.To.After(end) {
+			end = iv.To
+		}
+	}
+	return total
 }

@@ -49,7 +49,7 @@ func (s *Summary) Write(out io.Writer) {
 	fmt.Fprintf(w, "keys\t%d touched; %d in Redis at the end, %d rows\n", s.Keys, s.RedisKeys, s.Rows)
 	fmt.Fprintf(w, "changes\t%d (upserts %d, field removals %d, deletes %d); %d published by the bridge\n", s.Changes, s.Upserts, s.Removals, s.Deletes, s.Published)
 	fmt.Fprintf(w, "faults injected\t%d (%s)\n", faults, strings.Join(kinds, ", "))
-	fmt.Fprintf(w, "bridge not subscribed\t%s in total\n", s.BridgeDown.Round(time.Millisecond))
+	fmt.Fprintf(w, "no bridge subscribed (observed)\t%s in total\n", s.BridgeDown.Round(time.Millisecond))
 	fmt.Fprintf(w, "mismatches\t%d\n", len(s.Mismatches))
 	fmt.Fprintf(w, "excused: deleted while no bridge was subscribed\t%d\n", s.ExcusedDown)
 	fmt.Fprintf(w, "excused: deleted < %s before a bridge SIGKILL (queued in it)\t%d\n", QueuedWindow, s.ExcusedQueued)

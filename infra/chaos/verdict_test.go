@@ -36,3 +36,15 @@ func TestExcuse(t *testing.T) {
 		})
 	}
 }
+
+func TestCovered(t *testing.T) {
+	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	at := func(s float64) time.Time { return t0.Add(time.Duration(s * float64(time.Second))) }
+	ivs := []Interval{{at(5), at(7)}, {at(0), at(2)}, {at(1), at(3)}, {at(6), at(6.5)}}
+	if got := covered(ivs); got != 5*time.Second {
+		t.Fatalf("covered = %s, want 5s", got)
+	}
+	if got := covered(nil); got != 0 {
+		t.Fatalf("covered(nil) = %s", got)
+	}
+}

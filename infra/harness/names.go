@@ -72,6 +72,18 @@ func Metric(url, series string) (v float64, ok bool) {
 	return 0, false
 }
 
+// Get returns the status and body of GET url (status 0 when it fails).
+func Get(url string) (int, string) {
+	client := http.Client{Timeout: time.Second}
+	resp, err := client.Get(url)
+	if err != nil {
+		return 0, err.Error()
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(body)
+}
+
 // Ready reports whether GET url answers 200.
 func Ready(url string) bool {
 	client := http.Client{Timeout: time.Second}
