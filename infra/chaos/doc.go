@@ -1,0 +1,17 @@
+// Package chaos runs jetsync as deployed (nats-server, bridge and two table
+// functions as separate processes; MariaDB behind a TCP proxy this package
+// owns) under a sustained, bounded mixed load of upserts, field removals
+// and deletes, and injects faults in turn at random moments: SIGKILL of the
+// bridge and restart, SIGKILL of a function and restart, restart of the
+// NATS server (same port and store), and a MariaDB outage (every connection
+// cut). It then stops the load, waits until everything is drained and
+// compares every key, Redis against the table, and the history table of the
+// append-mode function for duplicate stream sequences.
+//
+// Keys deleted while no bridge was subscribed are the one allowed
+// mismatch (keyspace notifications are at-most-once and a resync cannot see
+// a key that is gone): the load logs every delete with its time and the
+// run logs the bridge's down intervals, so those are counted on their own.
+//
+// The command is infra/cmd/jetsync-chaos (go tool task chaos).
+package chaos

@@ -1,0 +1,75 @@
+package chaos
+
+import (
+	"fmt"
+	"io"
+	"strings"
+	"text/tabwriter"
+	"time"
+)
+
+// Summary is what one chaos run found.
+type Summary struct {
+	Seed     int64
+	Duration time.Duration
+	// Keys touched by the load; RedisKeys and Rows at the end.
+	Keys, RedisKeys, Rows int
+	// Changes made by the load, by kind; Published: messages in the stream.
+	Changes, Upserts, Removals, Deletes, Published int
+	Faults                                         map[string]int
+	BridgeDown                                     time.Duration
+	// Mismatches not excused; ExcusedDown: keys deleted while no bridge was
+	// subscribed; ExcusedQueued: deleted just before a bridge SIGKILL.
+	Mismatches                 []Mismatch
+	ExcusedDown, ExcusedQueued int
+	// History of the append-mode function: rows, distinct jetsync_seq,
+	// and rows that repeat a sequence (applied twice).
+	HistoryRows, HistorySeqs, Duplicates int
+	// HistoryStale: changes the append function refused as stale since its
+	// last start (from its metrics).
+	HistoryStale int
+	DeadLetters  int
+}
+
+// OK is true when nothing is wrong: no unexcused mismatch, no duplicate,
+// no dead letter (every change of the load is valid).
+func (s *Summary) OK() bool {
+	return len(s.Mismatches) == 0 && s.Duplicates == 0 && s.DeadLetters == 0
+}
+
+// Write prints the summary for people.
+func (s *Summary) Write(out io.Writer) {
+	w := tabwriter.NewWriter(out, 2, 4, 2, ' ', 0)
+	faults, kinds := 0, []string{}
+	for _, k := range faultKinds {
+		faults += s.Faults[k]
+		kinds = append(kinds, fmt.Sprintf("%s %d", k, s.Faults[k]))
+	}
+	fmt.Fprintf(w, "duration\t%s (seed %d)\n", s.Duration, s.Seed)
+	fmt.Fprintf(w, "keys\t%d touched; %d in Redis at the end, %d rows\n", s.Keys, s.RedisKeys, s.Rows)
+	fmt.Fprintf(w, "changes\t%d (upserts %d, field removals %d, deletes %d); %d published by the bridge\n", s.Changes, s.Upserts, s.Removals, s.Deletes, s.Published)
+	fmt.Fprintf(w, "faults injected\t%d (%s)\n", faults, strings.Join(kinds, ", "))
+	fmt.Fprintf(w, "no bridge subscribed (observed)\t%s in total\n", s.BridgeDown.Round(time.Millisecond))
+	fmt.Fprintf(w, "mismatches\t%d\n", len(s.Mismatches))
+	fmt.Fprintf(w, "excused: deleted while no bridge was subscribed\t%d\n", s.ExcusedDown)
+	fmt.Fprintf(w, "excused: deleted < %s before a bridge SIGKILL (queued in it)\t%d\n", QueuedWindow, s.ExcusedQueued)
+	fmt.Fprintf(w, "duplicates (append mode, same jetsync_seq)\t%d (history: %d rows, %d distinct sequences)\n", s.Duplicates, s.HistoryRows, s.HistorySeqs)
+	fmt.Fprintf(w, "history: changes in the stream not in it\t%d (refused as stale since the append function's last start: %d; not counted as a failure)\n", s.Published-s.HistorySeqs, s.HistoryStale)
+	fmt.Fprintf(w, "dead letters\t%d\n", s.DeadLetters)
+	fmt.Fprintf(w, "result\t%s\n", map[bool]string{true: "PASS", false: "FAIL"}[s.OK()])
+	w.Flush()
+	for i, m := range s.Mismatches {
+		if i == 20 {
+			fmt.Fprintf(out, "... and %d more\n", len(s.Mismatches)-20)
+			break
+		}
+		fmt.Fprintf(out, "mismatch: key %s: redis %v, table %v\n", m.ID, orNil(m.Redis), orNil(m.Table))
+	}
+}
+
+func orNil(v []string) string {
+	if v == nil {
+		return "(none)"
+	}
+	return strings.Join(v, "|")
+}

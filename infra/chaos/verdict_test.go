@@ -1,0 +1,50 @@
+package chaos
+
+import (
+	"testing"
+	"time"
+)
+
+func TestExcuse(t *testing.T) {
+	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	down := []Interval{{From: t0.Add(10 * time.Second), To: t0.Add(12 * time.Second)}}
+	row := []string{"a", "NULL", "NULL"}
+	tests := []struct {
+		name    string
+		m       Mismatch
+		deleted time.Time // zero: never deleted
+		want    string
+	}{
+		{"deleted while down", Mismatch{ID: "1", Table: row}, t0.Add(11 * time.Second), "down"},
+		{"deleted at the kill", Mismatch{ID: "1", Table: row}, t0.Add(10 * time.Second), "down"},
+		{"deleted just before the kill", Mismatch{ID: "1", Table: row}, t0.Add(9500 * time.Millisecond), "queued"},
+		{"deleted long before the kill", Mismatch{ID: "1", Table: row}, t0.Add(5 * time.Second), ""},
+		{"deleted after the restart", Mismatch{ID: "1", Table: row}, t0.Add(13 * time.Second), ""},
+		{"never deleted", Mismatch{ID: "1", Table: row}, time.Time{}, ""},
+		{"key in Redis, wrong row", Mismatch{ID: "1", Redis: []string{"b", "NULL", "NULL"}, Table: row}, t0.Add(11 * time.Second), ""},
+		{"row missing", Mismatch{ID: "1", Redis: row}, t0.Add(11 * time.Second), ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			last := map[string]time.Time{}
+			if !tt.deleted.IsZero() {
+				last[tt.m.ID] = tt.deleted
+			}
+			if got := Excuse(tt.m, last, down); got != tt.want {
+				t.Fatalf("Excuse = %q, want %q", got, tt.want)
+			}
+		})
+	}
+}
+
+func TestCovered(t *testing.T) {
+	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	at := func(s float64) time.Time { return t0.Add(time.Duration(s * float64(time.Second))) }
+	ivs := []Interval{{at(5), at(7)}, {at(0), at(2)}, {at(1), at(3)}, {at(6), at(6.5)}}
+	if got := covered(ivs); got != 5*time.Second {
+		t.Fatalf("covered = %s, want 5s", got)
+	}
+	if got := covered(nil); got != 0 {
+		t.Fatalf("covered(nil) = %s", got)
+	}
+}

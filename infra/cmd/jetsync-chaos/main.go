@@ -1,0 +1,42 @@
+// Command jetsync-chaos injects faults into a running jetsync under load and
+// checks that Redis and the table agree afterwards (go tool task chaos).
+// It exits 1 when they do not (or on duplicates or dead letters), 2 when it
+// could not run. Run it from the repository; -h lists the flags.
+package main
+
+import (
+	"context"
+	"flag"
+	"log/slog"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/jetsync/jetsync/infra/chaos"
+)
+
+func main() {
+	o := chaos.DefaultOptions()
+	flag.DurationVar(&o.Duration, "duration", o.Duration, "how long the load and the faults last")
+	flag.IntVar(&o.Rate, "rate", o.Rate, "load operations per second")
+	flag.IntVar(&o.Keys, "keys", o.Keys, "keys the load writes to")
+	flag.Int64Var(&o.Seed, "seed", 0, "seed of the load and the fault schedule (0: random)")
+	flag.StringVar(&o.RedisAddr, "redis", o.RedisAddr, "Redis address")
+	flag.StringVar(&o.MySQLAddr, "mysql", o.MySQLAddr, "MariaDB address (root, database test)")
+	flag.DurationVar(&o.Quiesce, "quiesce", o.Quiesce, "longest wait for the pipeline to drain after the load")
+	flag.BoolVar(&o.Keep, "keep", false, "keep the temporary directory (process logs)")
+	flag.Parse()
+
+	log := slog.New(slog.NewTextHandler(os.Stderr, nil))
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	s, err := chaos.Run(ctx, o, log)
+	if err != nil {
+		log.Error("chaos run failed", "err", err)
+		os.Exit(2)
+	}
+	s.Write(os.Stdout)
+	if !s.OK() {
+		os.Exit(1)
+	}
+}
