@@ -187,21 +187,20 @@ func (b *Bridge) Run(ctx context.Context) error {
 		}
 		b.active.Store(true)
 		activeCtx, cancel := context.WithCancel(ctx)
-		lost := make(chan struct{})
+		lost := make(chan bool, 1)
 		go func() {
-			if l.hold(activeCtx) {
-				close(lost)
+			gone := l.hold(activeCtx)
+			if gone {
 				cancel()
 			}
+			lost <- gone
 		}()
 		err = b.runActive(activeCtx)
 		cancel()
 		b.active.Store(false)
-		select {
-		case <-lost:
+		if <-lost { // also waits for hold to stop touching the lease
 			b.log.Warn("lost the lease; standing by", "lease", l.key)
 			continue
-		default:
 		}
 		if err != nil {
 			break
@@ -210,6 +209,10 @@ func (b *Bridge) Run(ctx context.Context) error {
 	l.release()
 	return err
 }
+
+// maxQueued is how many notified keys one worker's queue holds before
+// notifications are dropped in favour of a resync.
+func (b *Bridge) maxQueued() int { return 32 * b.cfg.Batch }
 
 // runActive subscribes, resyncs and publishes until ctx is done.
 func (b *Bridge) runActive(ctx context.Context) error {
@@ -311,7 +314,8 @@ func (b *Bridge) subscribeNode(ctx context.Context, node *redis.Client) error {
 	defer ps.Close()
 
 	backoff := platform.Backoff{Min: 100 * time.Millisecond, Max: 5 * time.Second}
-	reconnected := false // notifications were lost between the failure and the new subscription
+	reconnected := false          // notifications were lost between the failure and the new subscription
+	overflow := map[string]bool{} // prefixes with notifications dropped since the queue was last roomy
 	for {
 		msg, err := ps.ReceiveTimeout(ctx, 15*time.Second)
 		if ctx.Err() != nil {
@@ -355,15 +359,26 @@ func (b *Bridge) subscribeNode(ctx context.Context, node *redis.Client) error {
 			}
 		case *redis.Message:
 			key := strings.TrimPrefix(m.Channel, chanPrefix)
-			switch b.cfg.classify(m.Payload) {
+			kind := b.cfg.classify(m.Payload)
+			switch kind {
 			case writeEvent:
 				b.m.events.WithLabelValues("write").Inc()
-				b.shards.Load().mark(key, false, false)
 			case deletionEvent:
 				b.m.events.WithLabelValues("deletion").Inc()
-				b.shards.Load().mark(key, true, false)
 			default:
 				b.m.events.WithLabelValues("skip").Inc()
+				continue
+			}
+			if !b.shards.Load().markNotified(key, kind == deletionEvent, b.maxQueued()) {
+				// The workers are far behind: drop notifications (memory stays
+				// bounded) and let a resync, which waits for room, catch up.
+				prefix, _, _ := strings.Cut(key, ":")
+				if !overflow[prefix] {
+					overflow[prefix] = true
+					b.gap(prefix, "queue full")
+				}
+			} else if len(overflow) > 0 && b.shards.Load().queue(key).len() < b.maxQueued()/2 {
+				clear(overflow) // room again: the next overflow is a new gap
 			}
 		}
 	}

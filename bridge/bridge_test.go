@@ -612,3 +612,45 @@ func TestBridgeDeadLettersOddKeys(t *testing.T) {
 		})
 	}
 }
+
+// TestQueueFullIsAGap: when the workers fall far behind, notifications are
+// dropped (the queues stay bounded) and the prefix is resynced; every key
+// still ends with its value.
+func TestQueueFullIsAGap(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	rdb := testenv.Redis(t)
+	prefix := testenv.Name("p")
+	testenv.DeletePrefix(t, rdb, prefix)
+	cfg := testConfig(testenv.RedisAddr(), testenv.NATS(t), prefix)
+	cfg.Workers, cfg.Batch = 2, 8 // queues hold 256 notified keys each
+	cfg.HTTPAddr = fmt.Sprintf("127.0.0.1:%d", testenv.FreePort(t))
+	rec := runBridge(t, cfg)
+	testenv.Eventually(t, 5*time.Second, func() error {
+		if code, body := testenv.HTTPGet("http://" + cfg.HTTPAddr + "/readyz"); code != 200 {
+			return fmt.Errorf("%d %s", code, body)
+		}
+		return nil
+	})
+	const keys = 5000
+	pipe := rdb.Pipeline()
+	for i := range keys {
+		pipe.HSet(ctx, fmt.Sprintf("%s:%d", prefix, i), "n", strconv.Itoa(i))
+	}
+	if _, err := pipe.Exec(ctx); err != nil {
+		t.Fatal(err)
+	}
+	testenv.Eventually(t, 60*time.Second, func() error {
+		last := rec.last(t)
+		for i := range keys {
+			if c, ok := last[fmt.Sprintf("%s:%d", prefix, i)]; !ok || c.Fields["n"] != strconv.Itoa(i) {
+				return fmt.Errorf("%s:%d not published yet (%d of %d keys)", prefix, i, len(last), keys)
+			}
+		}
+		return nil
+	})
+	_, body := testenv.HTTPGet("http://" + cfg.HTTPAddr + "/metrics")
+	if g := testenv.MetricValue(body, `jetsync_bridge_gaps_total{why="queue full"}`); g < 1 {
+		t.Fatalf("queue-full gaps %v, want at least 1 after %d keys at once", g, keys)
+	}
+}

@@ -129,3 +129,66 @@ func TestHighAvailability(t *testing.T) {
 		})
 	}
 }
+
+// TestLeaseKeepsItsOwnUpdate: a renewal that landed although its reply was
+// lost (NATS restarting) leaves the bridge's revision behind; the next
+// renewal is refused, and the bridge must see that the lease is still its
+// own rather than step down. Also checked across two real NATS restarts.
+func TestLeaseKeepsItsOwnUpdate(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	dir, port := t.TempDir(), testenv.FreePort(t)
+	ns := testenv.NATSAt(t, port, dir)
+	prefix := testenv.Name("p")
+	cfg := testConfig(testenv.RedisAddr(), ns.ClientURL(), prefix)
+	cfg.HALease, cfg.HATTL, cfg.HAGroup = true, 2*time.Second, prefix
+	b, err := New(ctx, cfg, testenv.Logger(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.nc.Close()
+	defer b.rdb.Close()
+	l, err := b.newLease(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !l.acquire(ctx) {
+		t.Fatal("no lease")
+	}
+	// The renewal whose reply was lost:
+	if _, err := l.kv.Update(ctx, l.key, []byte(l.id), l.rev); err != nil {
+		t.Fatal(err)
+	}
+	holdCtx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	defer cancel()
+	if l.hold(holdCtx) {
+		t.Fatal("the bridge gave up a lease that is still its own")
+	}
+
+	// And with real restarts, while running.
+	runCtx, stop := context.WithCancel(ctx)
+	b2, err := New(ctx, cfg, testenv.Logger(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	l.release()
+	done := make(chan error, 1)
+	go func() { done <- b2.Run(runCtx) }()
+	defer func() { stop(); <-done }()
+	testenv.Eventually(t, 5*time.Second, func() error {
+		if !b2.active.Load() {
+			return fmt.Errorf("not active yet")
+		}
+		return nil
+	})
+	for range 2 {
+		ns.Shutdown()
+		ns.WaitForShutdown()
+		ns = testenv.NATSAt(t, port, dir)
+		for end := time.Now().Add(3 * time.Second); time.Now().Before(end); time.Sleep(20 * time.Millisecond) {
+			if !b2.active.Load() {
+				t.Fatal("the bridge stepped down after a NATS restart")
+			}
+		}
+	}
+}

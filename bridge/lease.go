@@ -100,6 +100,12 @@ func (l *lease) hold(ctx context.Context) bool {
 		case ctx.Err() != nil:
 			return false
 		case errors.Is(err, jetstream.ErrKeyExists) || errors.Is(err, jetstream.ErrKeyNotFound) || strings.Contains(err.Error(), "wrong last sequence"):
+			// An update whose reply was lost (NATS restarting) did land: the
+			// lease is still ours at a newer revision.
+			if e, gerr := l.kv.Get(ctx, l.key); gerr == nil && string(e.Value()) == l.id {
+				l.rev, renewed = e.Revision(), time.Now()
+				continue
+			}
 			l.b.log.Warn("lease taken over by another bridge", "lease", l.key, "err", err)
 			return true
 		case time.Since(renewed) > l.b.cfg.HATTL:

@@ -64,6 +64,21 @@ func (q *dirtyQueue) mark(key string, deletion, wait bool, ack *journalEntry) {
 	}
 }
 
+// markUnlessFull queues key unless the queue holds limit keys or more, and
+// reports whether it did. Notifications use it: the subscriber must never
+// block (Redis would drop it), and a full queue is a gap the resync closes.
+func (q *dirtyQueue) markUnlessFull(key string, deletion bool, limit int) bool {
+	q.mu.Lock()
+	_, waiting := q.waiting[key]
+	full := !waiting && len(q.order) >= limit
+	q.mu.Unlock()
+	if full {
+		return false
+	}
+	q.mark(key, deletion, false, nil)
+	return true
+}
+
 // requeue puts a taken key back (its read failed), with its journal entries.
 func (q *dirtyQueue) requeue(p pending) {
 	q.mark(p.key, p.deletion, false, nil)
@@ -129,6 +144,11 @@ func (s *shards) queue(key string) *dirtyQueue {
 
 func (s *shards) mark(key string, deletion, wait bool) {
 	s.queue(key).mark(key, deletion, wait, nil)
+}
+
+// markNotified queues a notified key unless its queue holds limit keys.
+func (s *shards) markNotified(key string, deletion bool, limit int) bool {
+	return s.queue(key).markUnlessFull(key, deletion, limit)
 }
 
 func (s *shards) close() {
