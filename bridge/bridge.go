@@ -377,6 +377,9 @@ func (b *Bridge) subscribeNode(ctx context.Context, node *redis.Client) error {
 					overflow[prefix] = true
 					b.gap(prefix, "queue full")
 				}
+				// Every drop asks again: a resync already running may have
+				// scanned past this key, so one more runs after it.
+				b.requestResync(prefix)
 			} else if len(overflow) > 0 && b.shards.Load().queue(key).len() < b.maxQueued()/2 {
 				clear(overflow) // room again: the next overflow is a new gap
 			}

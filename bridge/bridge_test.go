@@ -632,13 +632,19 @@ func TestQueueFullIsAGap(t *testing.T) {
 		}
 		return nil
 	})
-	const keys = 5000
-	pipe := rdb.Pipeline()
-	for i := range keys {
-		pipe.HSet(ctx, fmt.Sprintf("%s:%d", prefix, i), "n", strconv.Itoa(i))
-	}
-	if _, err := pipe.Exec(ctx); err != nil {
-		t.Fatal(err)
+	// Bursts keep coming while the first resync scans: keys it has passed
+	// by then must still be found (by the resync each dropped
+	// notification asks for).
+	const keys = 8000
+	for burst := 0; burst < keys; burst += 2000 {
+		pipe := rdb.Pipeline()
+		for i := burst; i < burst+2000; i++ {
+			pipe.HSet(ctx, fmt.Sprintf("%s:%d", prefix, i), "n", strconv.Itoa(i))
+		}
+		if _, err := pipe.Exec(ctx); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(20 * time.Millisecond)
 	}
 	testenv.Eventually(t, 60*time.Second, func() error {
 		last := rec.last(t)
