@@ -210,8 +210,8 @@ func (b *Bridge) Run(ctx context.Context) error {
 	return err
 }
 
-// maxQueued is how many notified keys one worker's queue holds before
-// notifications are dropped in favour of a resync.
+// maxQueued is how many keys one worker's queue holds before the subscriber
+// waits for room.
 func (b *Bridge) maxQueued() int { return 32 * b.cfg.Batch }
 
 // runActive subscribes, resyncs and publishes until ctx is done.
@@ -314,8 +314,7 @@ func (b *Bridge) subscribeNode(ctx context.Context, node *redis.Client) error {
 	defer ps.Close()
 
 	backoff := platform.Backoff{Min: 100 * time.Millisecond, Max: 5 * time.Second}
-	reconnected := false          // notifications were lost between the failure and the new subscription
-	overflow := map[string]bool{} // prefixes with notifications dropped since the queue was last roomy
+	reconnected := false // notifications were lost between the failure and the new subscription
 	for {
 		msg, err := ps.ReceiveTimeout(ctx, 15*time.Second)
 		if ctx.Err() != nil {
@@ -369,20 +368,7 @@ func (b *Bridge) subscribeNode(ctx context.Context, node *redis.Client) error {
 				b.m.events.WithLabelValues("skip").Inc()
 				continue
 			}
-			if !b.shards.Load().markNotified(key, kind == deletionEvent, b.maxQueued()) {
-				// The workers are far behind: drop notifications (memory stays
-				// bounded) and let a resync, which waits for room, catch up.
-				prefix, _, _ := strings.Cut(key, ":")
-				if !overflow[prefix] {
-					overflow[prefix] = true
-					b.gap(prefix, "queue full")
-				}
-				// Every drop asks again: a resync already running may have
-				// scanned past this key, so one more runs after it.
-				b.requestResync(prefix)
-			} else if len(overflow) > 0 && b.shards.Load().queue(key).len() < b.maxQueued()/2 {
-				clear(overflow) // room again: the next overflow is a new gap
-			}
+			b.shards.Load().markNotified(key, kind == deletionEvent, b.maxQueued())
 		}
 	}
 }

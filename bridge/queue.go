@@ -43,9 +43,19 @@ func newDirtyQueue(highWater int) *dirtyQueue {
 // mark queues key. With wait set it first waits while the queue is above
 // its high-water mark, so a scan of millions of keys stays bounded.
 func (q *dirtyQueue) mark(key string, deletion, wait bool, ack *journalEntry) {
+	limit := 0
+	if wait {
+		limit = q.highWater
+	}
+	q.markBelow(key, deletion, limit, ack)
+}
+
+// markBelow queues key, first waiting while the queue holds limit keys or
+// more (0: no limit); a key already waiting never waits.
+func (q *dirtyQueue) markBelow(key string, deletion bool, limit int, ack *journalEntry) {
 	q.mu.Lock()
 	defer q.mu.Unlock()
-	for wait && !q.closed && len(q.order) >= q.highWater {
+	for limit > 0 && !q.closed && len(q.order) >= limit && q.waiting[key] == nil {
 		q.cond.Wait()
 	}
 	if q.closed {
@@ -62,21 +72,6 @@ func (q *dirtyQueue) mark(key string, deletion, wait bool, ack *journalEntry) {
 	if ack != nil {
 		p.acks = append(p.acks, *ack)
 	}
-}
-
-// markUnlessFull queues key unless the queue holds limit keys or more, and
-// reports whether it did. Notifications use it: the subscriber must never
-// block (Redis would drop it), and a full queue is a gap the resync closes.
-func (q *dirtyQueue) markUnlessFull(key string, deletion bool, limit int) bool {
-	q.mu.Lock()
-	_, waiting := q.waiting[key]
-	full := !waiting && len(q.order) >= limit
-	q.mu.Unlock()
-	if full {
-		return false
-	}
-	q.mark(key, deletion, false, nil)
-	return true
 }
 
 // requeue puts a taken key back (its read failed), with its journal entries.
@@ -146,9 +141,12 @@ func (s *shards) mark(key string, deletion, wait bool) {
 	s.queue(key).mark(key, deletion, wait, nil)
 }
 
-// markNotified queues a notified key unless its queue holds limit keys.
-func (s *shards) markNotified(key string, deletion bool, limit int) bool {
-	return s.queue(key).markUnlessFull(key, deletion, limit)
+// markNotified queues a notified key, waiting while its queue holds limit
+// keys: the subscriber then stops reading and Redis buffers the
+// notifications (if it gives up on the subscriber, the reconnect is a gap
+// and a resync follows).
+func (s *shards) markNotified(key string, deletion bool, limit int) {
+	s.queue(key).markBelow(key, deletion, limit, nil)
 }
 
 func (s *shards) close() {
