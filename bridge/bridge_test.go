@@ -72,6 +72,9 @@ func runBridge(t *testing.T, cfg Config) *recorder {
 			t.Error(err)
 		}
 	})
+	// Writes made before the subscription are only found by a resync, and
+	// a resync sees only keys of the prefix's type: wait for it.
+	testenv.Eventually(t, 10*time.Second, b.Ready)
 	return recordStream(t, cfg)
 }
 

@@ -77,7 +77,9 @@ func (w *World) StartBridgeWith(cfg bridge.Config) (stop func()) {
 	if err != nil {
 		w.T.Fatalf("bridge: %v", err)
 	}
-	return w.Start("bridge", b.Run)
+	stop = w.Start("bridge", b.Run)
+	testenv.Eventually(w.T, 10*time.Second, b.Ready) // subscribed: no write goes unseen
+	return stop
 }
 
 // FunctionConfig is a runtime configuration for function name of prefix,
