@@ -115,6 +115,9 @@ func (r *Runner) Run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	if err := r.forgetEarlierStream(ctx); err != nil {
+		return err
+	}
 	r.consuming.Store(true)
 	work, cancelWork := context.WithCancel(context.WithoutCancel(ctx))
 	defer cancelWork()
@@ -144,6 +147,34 @@ func (r *Runner) Run(ctx context.Context) error {
 		}
 	}
 	r.log.Info("function stopped")
+	return nil
+}
+
+// forgetEarlierStream drops the sink's sequence guards when they come from
+// an earlier stream: sequences never go back, so a checkpoint above the
+// stream's last sequence means the stream was deleted and created again
+// (its sequences restarted), and every change would look stale.
+func (r *Runner) forgetEarlierStream(ctx context.Context) error {
+	cp, ok := r.sink.(interface {
+		Checkpoint(ctx context.Context, function string) (uint64, error)
+	})
+	f, ok2 := r.sink.(Forgetter)
+	if !ok || !ok2 {
+		return nil
+	}
+	applied, err := cp.Checkpoint(ctx, r.cfg.Name)
+	if err != nil || applied == 0 {
+		return err
+	}
+	s, err := r.js.Stream(ctx, r.cfg.Stream)
+	if err != nil {
+		return fmt.Errorf("stream %s: %w", r.cfg.Stream, err)
+	}
+	if last := s.CachedInfo().State.LastSeq; applied > last {
+		r.log.Warn("the stream was created again: its sequences restarted below this function's checkpoint; forgetting the applied sequences so that its changes apply",
+			"stream", r.cfg.Stream, "checkpoint", applied, "last_seq", last)
+		return f.Forget(ctx, r.cfg.Name)
+	}
 	return nil
 }
 

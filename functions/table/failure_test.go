@@ -327,3 +327,51 @@ func (s *syncBuffer) String() string {
 	defer s.mu.Unlock()
 	return s.b.String()
 }
+
+// TestStreamCreatedAgain: the stream is deleted and created again (a fresh
+// NATS store), so its sequences restart below the function's checkpoint in
+// the database; the function must forget its old guards, not refuse every
+// new change as stale.
+func TestStreamCreatedAgain(t *testing.T) {
+	t.Parallel()
+	w := newWorld(t)
+	ctx := context.Background()
+	prefix, table := w.Prefix("person"), w.personsTable()
+	cfg := w.tableConfig(testenv.Name("persons"), prefix, table, "person_id", "age:age", testenv.MySQLAddr())
+	stopBridge := w.StartBridge(prefix)
+	stopFn := w.startFunction(cfg)
+	// Many changes, then most keys deleted: the old stream ends far above
+	// what the new one will hold.
+	for i := range 300 {
+		w.Redis.HSet(ctx, fmt.Sprintf("%s:%d", prefix, i), "age", strconv.Itoa(i))
+	}
+	w.waitRows(table, func() map[string]int {
+		m := map[string]int{}
+		for i := range 300 {
+			m[strconv.Itoa(i)] = i
+		}
+		return m
+	}(), 15*time.Second)
+	for i := 1; i < 300; i++ {
+		w.Redis.Del(ctx, fmt.Sprintf("%s:%d", prefix, i))
+	}
+	w.Redis.HSet(ctx, prefix+":0", "age", "5") // key 0's guard: the old stream's last sequence
+	w.waitRows(table, map[string]int{"0": 5}, 15*time.Second)
+	w.waitIdle(cfg.Name, 15*time.Second)
+	stopFn()
+	stopBridge()
+
+	// A new NATS server: the same stream name, sequences from 1 again.
+	w.NATSURL = testenv.NATS(t)
+	cfg.NATS.URL = w.NATSURL
+	w.StartBridge(prefix)
+	w.startFunction(cfg)
+	w.Redis.HSet(ctx, prefix+":0", "age", "100")
+	testenv.Eventually(t, 15*time.Second, func() error {
+		p, ok, err := w.person(table, "0")
+		if err != nil || !ok || p.age.Int64 != 100 {
+			return fmt.Errorf("row 0: %+v (present %v, err %v); want age 100", p, ok, err)
+		}
+		return nil
+	})
+}
