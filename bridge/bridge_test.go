@@ -238,31 +238,9 @@ func TestBridgePublishes(t *testing.T) {
 		rdb.Set(ctx, prefix+":str", "x", 0)
 		rdb.Rename(ctx, prefix+":str", prefix+":str2")
 		rdb.HSet(ctx, prefix+":", "a", "1") // no id
-		nc, err := nats.Connect(cfg.NATS.URL)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer nc.Close()
-		js, _ := jetstream.New(nc)
-		want := map[string]string{
+		waitDeadLetters(t, cfg, map[string]string{
 			"jetsync-dlq.bridge." + prefix + ".str2": `key "` + prefix + `:str2" holds a string, not a hash`,
 			"jetsync-dlq.bridge." + prefix:           "change has no id",
-		}
-		testenv.Eventually(t, 10*time.Second, func() error {
-			s, err := js.Stream(ctx, cfg.StreamConfig.Name+"_DLQ")
-			if err != nil {
-				return err
-			}
-			for subject, reason := range want {
-				m, err := s.GetLastMsgForSubject(ctx, subject)
-				if err != nil {
-					return fmt.Errorf("%s: %w", subject, err)
-				}
-				if got := m.Header.Get("Jetsync-Error"); !strings.Contains(got, reason) || m.Header.Get("Jetsync-Function") != "bridge" {
-					return fmt.Errorf("%s: reason %q, want %q", subject, got, reason)
-				}
-			}
-			return nil
 		})
 		if n := len(rec.changes(t, prefix+":str2")); n != 0 {
 			t.Fatalf("%d changes published for a string key", n)
@@ -354,52 +332,39 @@ func TestBridgeDeadLettersUnsendable(t *testing.T) {
 	rdb.HSet(ctx, prefix+":bin", "v", "\xff\xfe")
 	rdb.HSet(ctx, prefix+":after", "a", "1")
 	rec.waitFor(t, prefix+":after", func(change.Change, []change.Change) error { return nil })
+	waitDeadLetters(t, cfg, map[string]string{
+		"jetsync-dlq.bridge." + prefix + ".big": "max_payload",
+		"jetsync-dlq.bridge." + prefix + ".bin": "not valid UTF-8",
+	})
+}
+
+// waitDeadLetters waits until the bridge's last dead letter on each subject
+// says its reason (subject -> a part of Jetsync-Error).
+func waitDeadLetters(t *testing.T, cfg Config, want map[string]string) {
+	t.Helper()
 	nc, err := nats.Connect(cfg.NATS.URL)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer nc.Close()
 	js, _ := jetstream.New(nc)
-	for subject, reason := range map[string]string{
-		"jetsync-dlq.bridge." + prefix + ".big": "max_payload",
-		"jetsync-dlq.bridge." + prefix + ".bin": "not valid UTF-8",
-	} {
-		testenv.Eventually(t, 10*time.Second, func() error {
-			s, err := js.Stream(ctx, cfg.StreamConfig.Name+"_DLQ")
-			if err != nil {
-				return err
-			}
+	ctx := context.Background()
+	testenv.Eventually(t, 10*time.Second, func() error {
+		s, err := js.Stream(ctx, cfg.StreamConfig.Name+"_DLQ")
+		if err != nil {
+			return err
+		}
+		for subject, reason := range want {
 			m, err := s.GetLastMsgForSubject(ctx, subject)
 			if err != nil {
 				return fmt.Errorf("%s: %w", subject, err)
 			}
-			if got := m.Header.Get("Jetsync-Error"); !strings.Contains(got, reason) {
+			if got := m.Header.Get("Jetsync-Error"); !strings.Contains(got, reason) || m.Header.Get("Jetsync-Function") != "bridge" {
 				return fmt.Errorf("%s: reason %q, want %q", subject, got, reason)
 			}
-			return nil
-		})
-	}
-}
-
-// dlqReason returns the Jetsync-Error of the last dead letter on subject.
-func dlqReason(t *testing.T, cfg Config, subject string) func() (string, error) {
-	return func() (string, error) {
-		nc, err := nats.Connect(cfg.NATS.URL)
-		if err != nil {
-			return "", err
 		}
-		defer nc.Close()
-		js, _ := jetstream.New(nc)
-		s, err := js.Stream(context.Background(), cfg.StreamConfig.Name+"_DLQ")
-		if err != nil {
-			return "", err
-		}
-		m, err := s.GetLastMsgForSubject(context.Background(), subject)
-		if err != nil {
-			return "", fmt.Errorf("%s: %w", subject, err)
-		}
-		return m.Header.Get("Jetsync-Error"), nil
-	}
+		return nil
+	})
 }
 
 func TestBridgeValueTypes(t *testing.T) {
@@ -450,23 +415,11 @@ func TestBridgeValueTypes(t *testing.T) {
 	rdb.Set(ctx, j+":bad", "not json", 0)
 	rdb.HSet(ctx, j+":hash", "a", "1")
 	rdb.Set(ctx, j+":array", "[1,2]", 0)
-	for subject, reason := range map[string]string{
+	waitDeadLetters(t, cfg, map[string]string{
 		"jetsync-dlq.bridge." + j + ".bad":   "does not hold a JSON object",
 		"jetsync-dlq.bridge." + j + ".hash":  "holds a hash, not a json",
 		"jetsync-dlq.bridge." + j + ".array": "does not hold a JSON object",
-	} {
-		get := dlqReason(t, cfg, subject)
-		testenv.Eventually(t, 10*time.Second, func() error {
-			got, err := get()
-			if err != nil {
-				return err
-			}
-			if !strings.Contains(got, reason) {
-				return fmt.Errorf("%s: %q, want %q", subject, got, reason)
-			}
-			return nil
-		})
-	}
+	})
 }
 
 // TestJournalRereadsPendingEntries: entries a previous bridge took from the
@@ -595,25 +548,13 @@ func TestBridgeDeadLettersOddKeys(t *testing.T) {
 	rdb.HSet(ctx, prefix+":"+strings.Repeat("c", 5000), "a", "1")
 	rdb.HSet(ctx, prefix+":after", "a", "1")
 	rec.waitFor(t, prefix+":after", func(change.Change, []change.Change) error { return nil })
-	for subject, reason := range map[string]string{
+	waitDeadLetters(t, cfg, map[string]string{
 		"jetsync-dlq.bridge." + prefix + ".str":                         "holds a string, not a hash",
 		"jetsync-dlq.bridge." + prefix + ".list":                        "holds a list, not a hash",
 		"jetsync-dlq.bridge." + prefix + ".zset":                        "holds a zset, not a hash",
 		"jetsync-dlq.bridge." + prefix + "." + change.IDToken("\xffid"): "is not valid UTF-8",
 		"jetsync-dlq.bridge." + prefix:                                  "is too long",
-	} {
-		get := dlqReason(t, cfg, subject)
-		testenv.Eventually(t, 10*time.Second, func() error {
-			got, err := get()
-			if err != nil {
-				return err
-			}
-			if !strings.Contains(got, reason) {
-				return fmt.Errorf("%s: %q, want %q", subject, got, reason)
-			}
-			return nil
-		})
-	}
+	})
 }
 
 // TestQueuesStayBounded: when the workers fall far behind, the subscriber

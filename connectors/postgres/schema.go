@@ -3,8 +3,8 @@ package postgres
 import (
 	"context"
 	"fmt"
-	"slices"
-	"strings"
+
+	"github.com/jetsync/jetsync/connectors"
 )
 
 // CheckTable checks that table exists (in the connection's current schema)
@@ -17,33 +17,21 @@ func (s *Sink) CheckTable(ctx context.Context, table string, key, columns []stri
 	if err != nil {
 		return fmt.Errorf("read columns of table %q: %w", table, err)
 	}
-	var have []string
+	t := connectors.Table{Name: table, Where: fmt.Sprintf("database %q on %s", s.cfg.Database, s.cfg.Addr), Schemas: "infra/sql/postgres"}
 	for rows.Next() {
 		var c string
 		if err := rows.Scan(&c); err != nil {
 			rows.Close()
 			return err
 		}
-		have = append(have, c)
+		t.Columns = append(t.Columns, c)
 	}
 	rows.Close()
 	if err := rows.Err(); err != nil {
 		return err
 	}
-	if len(have) == 0 {
-		return fmt.Errorf("table %q does not exist in database %q on %s: create it first (see infra/sql/postgres)", table, s.cfg.Database, s.cfg.Addr)
-	}
-	var missing []string
-	for _, c := range append(append([]string{}, key...), columns...) {
-		if !slices.Contains(have, c) {
-			missing = append(missing, c)
-		}
-	}
-	if len(missing) > 0 {
-		return fmt.Errorf("table %q in database %q has no column %s; it has %s", table, s.cfg.Database, strings.Join(missing, ", "), strings.Join(have, ", "))
-	}
-	if len(key) == 0 {
-		return nil
+	if len(t.Columns) == 0 || len(key) == 0 {
+		return t.Check(key, columns)
 	}
 	rows, err = s.pool.Query(ctx, `SELECT i.indexrelid::text, a.attname
 FROM pg_index i JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = ANY(i.indkey)
@@ -52,24 +40,19 @@ WHERE i.indrelid = to_regclass($1) AND i.indisunique AND i.indpred IS NULL`, quo
 		return fmt.Errorf("read unique keys of table %q: %w", table, err)
 	}
 	defer rows.Close()
-	unique := map[string][]string{}
+	byIndex := map[string][]string{}
 	for rows.Next() {
 		var idx, col string
 		if err := rows.Scan(&idx, &col); err != nil {
 			return err
 		}
-		unique[idx] = append(unique[idx], col)
+		byIndex[idx] = append(byIndex[idx], col)
 	}
 	if err := rows.Err(); err != nil {
 		return err
 	}
-	want := slices.Clone(key)
-	slices.Sort(want)
-	for _, cols := range unique {
-		slices.Sort(cols)
-		if slices.Equal(cols, want) {
-			return nil
-		}
+	for _, cols := range byIndex {
+		t.Unique = append(t.Unique, cols)
 	}
-	return fmt.Errorf("key column %s of table %q is not its primary key or a unique key: upserts would have no conflict to update", strings.Join(key, ", "), table)
+	return t.Check(key, columns)
 }

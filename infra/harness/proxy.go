@@ -9,7 +9,7 @@ import (
 
 // Proxy forwards TCP connections from a loopback port to a target, and can
 // cut every connection and refuse new ones, as a network outage would.
-// (infra/testenv has the same for tests; this one needs no testing.TB.)
+// infra/testenv wraps it for tests.
 type Proxy struct {
 	Addr   string
 	target string

@@ -8,18 +8,18 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net"
 	"net/http"
 	"os"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	driver "github.com/go-sql-driver/mysql"
 	"github.com/nats-io/nats-server/v2/server"
 	"github.com/redis/go-redis/v9"
+
+	"github.com/jetsync/jetsync/infra/harness"
 )
 
 // Name returns base with a random suffix: a prefix, table, stream or
@@ -161,86 +161,20 @@ func Eventually(t testing.TB, timeout time.Duration, check func() error) {
 }
 
 // Proxy forwards TCP connections from a loopback port to a target, and can
-// cut every connection and refuse new ones, as a network outage would.
-type Proxy struct {
-	Addr   string
-	target string
-	ln     net.Listener
-	mu     sync.Mutex
-	cut    bool
-	conns  map[net.Conn]bool
-}
+// cut every connection and refuse new ones (Cut, Restore), as a network
+// outage would. It is the harness's proxy, which bench and chaos use too.
+type Proxy = harness.Proxy
 
 // NewProxy starts a proxy to target; it stops when the test ends.
 func NewProxy(t testing.TB, target string) *Proxy {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	p, err := harness.NewProxy(target)
 	if err != nil {
 		t.Fatal(err)
 	}
-	p := &Proxy{Addr: ln.Addr().String(), target: target, ln: ln, conns: map[net.Conn]bool{}}
-	go p.serve()
-	t.Cleanup(func() {
-		ln.Close()
-		p.Cut()
-	})
+	t.Cleanup(p.Close)
 	return p
 }
-
-func (p *Proxy) serve() {
-	for {
-		c, err := p.ln.Accept()
-		if err != nil {
-			return
-		}
-		p.mu.Lock()
-		if p.cut {
-			p.mu.Unlock()
-			c.Close()
-			continue
-		}
-		up, err := net.DialTimeout("tcp", p.target, 5*time.Second)
-		if err != nil {
-			p.mu.Unlock()
-			c.Close()
-			continue
-		}
-		p.conns[c], p.conns[up] = true, true
-		p.mu.Unlock()
-		go p.pipe(c, up)
-		go p.pipe(up, c)
-	}
-}
-
-func (p *Proxy) pipe(dst, src net.Conn) {
-	_, _ = io.Copy(dst, src)
-	dst.Close()
-	src.Close()
-	p.mu.Lock()
-	delete(p.conns, dst)
-	delete(p.conns, src)
-	p.mu.Unlock()
-}
-
-// Cut closes every connection and refuses new ones until Restore.
-func (p *Proxy) Cut() {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	p.cut = true
-	for c := range p.conns {
-		c.Close()
-	}
-}
-
-// Restore accepts connections again.
-func (p *Proxy) Restore() {
-	p.mu.Lock()
-	p.cut = false
-	p.mu.Unlock()
-}
-
-// String is the proxy's address.
-func (p *Proxy) String() string { return fmt.Sprintf("proxy %s -> %s", p.Addr, p.target) }
 
 // MetricValue reads, from a Prometheus text exposition, the value on the
 // line that starts with series (name and labels, then a space); -1 when
