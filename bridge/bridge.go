@@ -43,6 +43,8 @@ type Bridge struct {
 	active atomic.Bool
 	// wt holds the write-through writes staged per key and not yet answered.
 	wt staging
+	// watches holds a *nodeWatch per subscribed node (by address).
+	watches sync.Map
 }
 
 // Registry holds the bridge's metrics (served on JETSYNC_HTTP_ADDR).
@@ -57,6 +59,9 @@ func (b *Bridge) Ready() error {
 	}
 	if !b.nc.IsConnected() {
 		return errors.New("not connected to NATS")
+	}
+	if b.active.Load() {
+		return b.deafNodes()
 	}
 	return nil
 }
@@ -298,7 +303,7 @@ func (b *Bridge) subscribe(ctx context.Context) error {
 // go-redis reconnected) triggers a resync of its prefix; one after a
 // reconnect is also counted as a gap.
 func (b *Bridge) subscribeNode(ctx context.Context, node *redis.Client) error {
-	patterns := make([]string, 0, len(b.kinds))
+	patterns := make([]string, 0, len(b.kinds)+1)
 	byPattern := map[string]string{}
 	for p := range b.kinds {
 		pat := fmt.Sprintf("__keyspace@%d__:%s:*", b.cfg.Redis.DB, p)
@@ -306,6 +311,20 @@ func (b *Bridge) subscribeNode(ctx context.Context, node *redis.Client) error {
 		byPattern[pat] = p
 	}
 	chanPrefix := fmt.Sprintf("__keyspace@%d__:", b.cfg.Redis.DB)
+	beat := HeartbeatKey(b.runID)
+	if b.heartbeats() {
+		patterns = append(patterns, chanPrefix+beat)
+	}
+	w := &nodeWatch{addr: node.Options().Addr}
+	w.alive()
+	b.watches.Store(w.addr, w)
+	defer b.watches.Delete(w.addr)
+	watchCtx, stopWatch := context.WithCancel(ctx)
+	defer stopWatch()
+	if !b.cfg.hooks.noNotifyWatch {
+		go b.watchNode(watchCtx, node, w)
+	}
+
 	ps := node.PSubscribe(ctx, patterns...)
 	var subscribed int32 // prefixes confirmed on this node
 	defer func() { b.subscribed.Add(-subscribed) }()
@@ -315,6 +334,7 @@ func (b *Bridge) subscribeNode(ctx context.Context, node *redis.Client) error {
 
 	backoff := platform.Backoff{Min: 100 * time.Millisecond, Max: 5 * time.Second}
 	reconnected := false // notifications were lost between the failure and the new subscription
+	reasserted := false  // the setting was checked since the reconnect
 	for {
 		msg, err := ps.ReceiveTimeout(ctx, 15*time.Second)
 		if ctx.Err() != nil {
@@ -331,7 +351,7 @@ func (b *Bridge) subscribeNode(ctx context.Context, node *redis.Client) error {
 			}
 			b.subscribed.Add(-subscribed)
 			subscribed = 0
-			reconnected = true
+			reconnected, reasserted = true, false
 			b.log.Warn("redis pubsub receive failed; reconnecting", "err", err)
 			if !backoff.Wait(ctx) {
 				return nil
@@ -343,6 +363,15 @@ func (b *Bridge) subscribeNode(ctx context.Context, node *redis.Client) error {
 		case *redis.Subscription:
 			if m.Kind == "psubscribe" {
 				if prefix, ok := byPattern[m.Channel]; ok {
+					if reconnected && !reasserted && !b.cfg.hooks.noNotifyWatch {
+						// A restarted Redis, or a replica promoted in its
+						// place, may have notifications off: set them again
+						// before the resync, so that nothing after it is missed.
+						reasserted = true
+						if err := ensureNotifications(ctx, node, b.cfg, b.log); err != nil {
+							b.turnDeaf(w, err.Error())
+						}
+					}
 					b.subscribed.Add(1)
 					subscribed++
 					if reconnected {
@@ -358,6 +387,10 @@ func (b *Bridge) subscribeNode(ctx context.Context, node *redis.Client) error {
 			}
 		case *redis.Message:
 			key := strings.TrimPrefix(m.Channel, chanPrefix)
+			if key == beat {
+				b.heard(w)
+				continue
+			}
 			kind := b.cfg.classify(m.Payload)
 			switch kind {
 			case writeEvent:
@@ -368,7 +401,9 @@ func (b *Bridge) subscribeNode(ctx context.Context, node *redis.Client) error {
 				b.m.events.WithLabelValues("skip").Inc()
 				continue
 			}
+			w.blocked.Store(true)
 			b.shards.Load().markNotified(key, kind == deletionEvent, b.maxQueued())
+			w.blocked.Store(false)
 		}
 	}
 }

@@ -49,9 +49,26 @@ type Config struct {
 	// HATTL is how long a lease lives without renewal: a standby takes over
 	// within about this long after the active bridge dies.
 	HATTL time.Duration `envconfig:"HA_TTL" default:"5s"`
+	// Heartbeat is how often the bridge writes its heartbeat key
+	// (jetsync:heartbeat:<run>) and expects the key's notification back.
+	// When none comes back for 5 heartbeats (a restarted Redis or a promoted
+	// replica with notifications off, a dead subscription), the bridge
+	// reports not ready, counts a gap, sets notify-keyspace-events again when
+	// allowed, and resyncs once notifications flow again. 0 turns the
+	// heartbeat off: the setting is then checked every 10 s.
+	Heartbeat time.Duration `split_words:"true" default:"1s"`
 	// ShutdownGrace bounds how long a stopping bridge keeps publishing what
 	// it has already read.
 	ShutdownGrace time.Duration `split_words:"true" default:"10s"`
+
+	// hooks switch mechanisms off, for the tests that show what they prevent.
+	hooks testHooks
+}
+
+// testHooks turn off one mechanism each; the tests that prove a guarantee
+// also run with its mechanism off and expect to see the loss.
+type testHooks struct {
+	noNotifyWatch bool // no re-assert on resubscribe, no heartbeat
 }
 
 // RedisConfig is how the bridge reaches Redis.
@@ -130,6 +147,9 @@ func (c Config) Validate() error {
 	}
 	if c.HALease && (c.HATTL < time.Second || c.HATTL > 5*time.Minute) {
 		return fmt.Errorf("JETSYNC_HA_TTL=%s: use 1s to 5m", c.HATTL)
+	}
+	if c.Heartbeat != 0 && (c.Heartbeat < 100*time.Millisecond || c.Heartbeat > time.Minute) {
+		return fmt.Errorf("JETSYNC_HEARTBEAT=%s: use 100ms to 1m, or 0 to turn it off", c.Heartbeat)
 	}
 	if c.HAGroup != "" && strings.Trim(c.HAGroup, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-=") != "" {
 		return fmt.Errorf("JETSYNC_HA_GROUP=%q: use letters, digits, '_', '-' and '='", c.HAGroup)

@@ -2,6 +2,7 @@ package bridge
 
 import (
 	"context"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -69,6 +70,7 @@ func testConfig(redisAddr, natsURL string, prefixes ...string) Config {
 		Workers:       2,
 		Batch:         64,
 		ShutdownGrace: 5 * time.Second,
+		Heartbeat:     time.Second,
 	}
 }
 
@@ -128,4 +130,92 @@ func TestNotificationSetting(t *testing.T) {
 		b.rdb.Close()
 		b.nc.Close()
 	})
+}
+
+// TestRedisRestart: a Redis that restarts comes back with its config file's
+// notify-keyspace-events (here: off). The bridge sets it again when it may,
+// and otherwise reports not ready and counts a gap until someone does; then
+// it resyncs, and writes made while it could not hear are carried.
+func TestRedisRestart(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	for _, tc := range []struct {
+		name      string
+		configure bool
+		noWatch   bool
+	}{
+		{"allowed to set notifications", true, false},
+		{"not allowed", false, false},
+		// The control: without the watch the bridge goes deaf, ready.
+		{"control: no watch", true, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			r := testenv.StartRedis(t, "--notify-keyspace-events", "KA")
+			rdb := redis.NewClient(&redis.Options{Addr: r.Addr})
+			defer rdb.Close()
+			cfg := testConfig(r.Addr, testenv.NATS(t), "p")
+			cfg.Redis.ConfigureNotifications = tc.configure
+			cfg.hooks.noNotifyWatch = tc.noWatch
+			cfg.HTTPAddr = fmt.Sprintf("127.0.0.1:%d", testenv.FreePort(t))
+			rec := runBridge(t, cfg)
+			landed := func(key, value string) func() error {
+				return func() error {
+					all := rec.changes(t, key)
+					if len(all) == 0 || all[len(all)-1].Fields["n"] != value {
+						return fmt.Errorf("%s=%s not carried", key, value)
+					}
+					return nil
+				}
+			}
+			rdb.HSet(ctx, "p:before", "n", "1")
+			testenv.Eventually(t, 10*time.Second, landed("p:before", "1"))
+
+			r.Restart() // notify-keyspace-events back to its default: off
+			if tc.noWatch {
+				time.Sleep(3 * time.Second) // resubscribed by now
+				rdb.HSet(ctx, "p:after", "n", "2")
+				time.Sleep(5 * time.Second)
+				if landed("p:after", "2")() == nil {
+					t.Fatal("control: carried without the watch; the test cannot tell the watch works")
+				}
+				if code, body := testenv.HTTPGet("http://" + cfg.HTTPAddr + "/readyz"); code != 200 {
+					t.Fatalf("control: /readyz %d %s; want the silent 200 the watch exists for", code, body)
+				}
+				return
+			}
+			if tc.configure {
+				testenv.Eventually(t, 15*time.Second, func() error {
+					rdb.HSet(ctx, "p:after", "n", "2")
+					return landed("p:after", "2")()
+				})
+				rdb.HSet(ctx, "p:after", "n", "3")
+				testenv.Eventually(t, 10*time.Second, landed("p:after", "3"))
+				return
+			}
+			// Not allowed: not ready, and a gap counted, while it cannot hear.
+			testenv.Eventually(t, 15*time.Second, func() error {
+				code, body := testenv.HTTPGet("http://" + cfg.HTTPAddr + "/readyz")
+				if code == 200 || !strings.Contains(body, "no keyspace notification came back") {
+					return fmt.Errorf("/readyz %d %s", code, body)
+				}
+				return nil
+			})
+			_, metrics := testenv.HTTPGet("http://" + cfg.HTTPAddr + "/metrics")
+			if g := testenv.MetricValue(metrics, `jetsync_bridge_gaps_total{why="notifications stopped"}`); g < 1 {
+				t.Errorf("gaps for stopped notifications: %v, want at least 1", g)
+			}
+			rdb.HSet(ctx, "p:while-deaf", "n", "4")
+			rdb.ConfigSet(ctx, "notify-keyspace-events", "KA") // the operator fixes it
+			testenv.Eventually(t, 15*time.Second, landed("p:while-deaf", "4"))
+			testenv.Eventually(t, 10*time.Second, func() error {
+				if code, body := testenv.HTTPGet("http://" + cfg.HTTPAddr + "/readyz"); code != 200 {
+					return fmt.Errorf("/readyz %d %s", code, body)
+				}
+				return nil
+			})
+			rdb.HSet(ctx, "p:after", "n", "5")
+			testenv.Eventually(t, 10*time.Second, landed("p:after", "5"))
+		})
+	}
 }

@@ -31,27 +31,79 @@ func FreePort(t testing.TB) int {
 // the server's address.
 func RedisServer(t testing.TB, args ...string) string {
 	t.Helper()
+	return StartRedis(t, args...).Addr
+}
+
+// RedisProc is a redis-server of a test's own that the test can restart, as
+// a crash or an upgrade would: the same port, nothing persisted, and only the
+// settings given at (re)start.
+type RedisProc struct {
+	Addr string
+	t    testing.TB
+	port int
+	dir  string
+	cmd  *exec.Cmd
+}
+
+// StartRedis starts a redis-server of its own on a free loopback port with
+// extra config arguments; it is killed when the test ends.
+func StartRedis(t testing.TB, args ...string) *RedisProc {
+	t.Helper()
+	port := FreePort(t)
+	r := &RedisProc{Addr: fmt.Sprintf("127.0.0.1:%d", port), t: t, port: port, dir: t.TempDir()}
+	r.start(args...)
+	t.Cleanup(r.kill)
+	return r
+}
+
+// Restart SIGKILLs the server and starts a new one on the same port with
+// args instead of the first start's: a setting made with CONFIG SET is gone,
+// as after a real restart.
+func (r *RedisProc) Restart(args ...string) {
+	r.t.Helper()
+	r.kill()
+	r.start(args...)
+}
+
+func (r *RedisProc) start(args ...string) {
+	r.t.Helper()
 	path, err := exec.LookPath("redis-server")
 	if err != nil {
-		t.Fatalf("redis-server is not installed (infra/local/up.sh installs it): %v", err)
+		r.t.Fatalf("redis-server is not installed (infra/local/up.sh installs it): %v", err)
 	}
-	port := FreePort(t)
-	all := append([]string{"--port", strconv.Itoa(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--dir", t.TempDir()}, args...)
-	cmd := exec.Command(path, all...)
-	// Dies with the test binary even when a timeout panic skips the cleanup.
-	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
+	all := append([]string{"--port", strconv.Itoa(r.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--dir", r.dir}, args...)
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		r.cmd = exec.Command(path, all...)
+		// Dies with the test binary even when a timeout panic skips the cleanup.
+		r.cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+		if err := r.cmd.Start(); err != nil {
+			r.t.Fatal(err)
+		}
+		rdb := redis.NewClient(&redis.Options{Addr: r.Addr, MaxRetries: -1})
+		ok, attempt := false, time.Now().Add(2*time.Second)
+		for !ok && time.Now().Before(attempt) {
+			ok = rdb.Ping(context.Background()).Err() == nil
+			if !ok {
+				time.Sleep(20 * time.Millisecond)
+			}
+		}
+		rdb.Close()
+		if ok {
+			return
+		}
+		r.kill() // the port may not have been released yet: try again
+		if time.Now().After(deadline) {
+			r.t.Fatalf("redis-server on port %d did not start in 10s", r.port)
+		}
 	}
-	t.Cleanup(func() {
-		_ = cmd.Process.Kill()
-		_ = cmd.Wait()
-	})
-	addr := fmt.Sprintf("127.0.0.1:%d", port)
-	rdb := redis.NewClient(&redis.Options{Addr: addr})
-	defer rdb.Close()
-	Eventually(t, 10*time.Second, func() error { return rdb.Ping(context.Background()).Err() })
-	return addr
+}
+
+func (r *RedisProc) kill() {
+	if r.cmd != nil && r.cmd.Process != nil {
+		_ = r.cmd.Process.Kill()
+		_ = r.cmd.Wait()
+	}
 }
 
 // RedisCluster starts a Redis Cluster of its own: masters × (1 + replicas)
