@@ -68,7 +68,8 @@ type Config struct {
 // testHooks turn off one mechanism each; the tests that prove a guarantee
 // also run with its mechanism off and expect to see the loss.
 type testHooks struct {
-	noNotifyWatch bool // no re-assert on resubscribe, no heartbeat
+	noNotifyWatch           bool // no re-assert on resubscribe, no heartbeat
+	redisErrorsAreKeyErrors bool // BUSY, LOADING, ... dead-letter the key
 }
 
 // RedisConfig is how the bridge reaches Redis.

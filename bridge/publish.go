@@ -88,9 +88,15 @@ func (b *Bridge) read(ctx context.Context, batch []pending) ([]outgoing, error) 
 			cmds[i] = pipe.Get(ctx, p.key)
 		}
 	}
-	_, err := pipe.Exec(ctx)
-	if err != nil && !isKeyError(err) {
-		return nil, err
+	if _, err := pipe.Exec(ctx); err != nil {
+		// Only a wrong type is a key's fault. BUSY, LOADING, CLUSTERDOWN,
+		// TRYAGAIN, MASTERDOWN, NOPERM, a lost connection: the whole batch
+		// is read again later.
+		for _, cmd := range cmds {
+			if err := cmd.Err(); err != nil && !errors.Is(err, redis.Nil) && !b.keyError(err) {
+				return nil, err
+			}
+		}
 	}
 	now := time.Now().UTC()
 	outs := make([]outgoing, len(batch))
@@ -267,11 +273,14 @@ func (b *Bridge) deadLetter(key string, reason error) *nats.Msg {
 	return m
 }
 
-// isKeyError reports whether a pipeline error belongs to one key (WRONGTYPE)
-// rather than to the connection.
-func isKeyError(err error) bool {
-	var re redis.Error
-	return errors.As(err, &re)
+// keyError reports whether a read's error is the key's own fault (WRONGTYPE),
+// rather than Redis's or the connection's.
+func (b *Bridge) keyError(err error) bool {
+	if b.cfg.hooks.redisErrorsAreKeyErrors {
+		var re redis.Error
+		return errors.As(err, &re)
+	}
+	return strings.HasPrefix(err.Error(), "WRONGTYPE")
 }
 
 // publish sends msgs asynchronously and waits for every PubAck. Failed

@@ -1,0 +1,130 @@
+package bridge
+
+import (
+	"context"
+	"fmt"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/redis/go-redis/v9"
+
+	"github.com/jetsync/jetsync/bridge/change"
+	"github.com/jetsync/jetsync/infra/platform"
+	"github.com/jetsync/jetsync/infra/testenv"
+)
+
+// deadLetterCount is how many dead letters the stream of cfg holds.
+func deadLetterCount(t *testing.T, cfg Config) uint64 {
+	t.Helper()
+	nc, err := nats.Connect(cfg.NATS.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	js, _ := jetstream.New(nc)
+	s, err := js.Stream(context.Background(), platform.DeadLetterStream(cfg.StreamConfig.Name))
+	if err != nil {
+		t.Fatal(err)
+	}
+	info, err := s.Info(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return info.State.Msgs
+}
+
+// busy runs a Lua script on addr that keeps Redis busy for d: every other
+// client is answered BUSY meanwhile (with busy-reply-threshold below d).
+func busy(t *testing.T, addr string, d time.Duration) {
+	t.Helper()
+	rdb := redis.NewClient(&redis.Options{Addr: addr, ReadTimeout: d + 5*time.Second})
+	defer rdb.Close()
+	const script = `local t0 = redis.call('TIME')
+while true do
+  local t = redis.call('TIME')
+  if (t[1] - t0[1]) * 1000000 + (t[2] - t0[2]) > tonumber(ARGV[1]) then return 1 end
+end`
+	if err := rdb.Eval(context.Background(), script, nil, d.Microseconds()).Err(); err != nil {
+		t.Errorf("busy script: %v", err)
+	}
+}
+
+// TestBusyRedisLosesNothing: reads that Redis answers with BUSY (a long
+// script) are retried, never dead-lettered: upserts and deletes queued while
+// the script runs all arrive. The control files them as the key's fault, as
+// the bridge once did, and must see dead letters.
+func TestBusyRedisLosesNothing(t *testing.T) {
+	t.Parallel()
+	for _, control := range []bool{false, true} {
+		t.Run(map[bool]string{false: "retried", true: "control: filed as the key's fault"}[control], func(t *testing.T) {
+			t.Parallel()
+			ctx := context.Background()
+			addr := testenv.RedisServer(t, "--busy-reply-threshold", "100")
+			rdb := redis.NewClient(&redis.Options{Addr: addr})
+			defer rdb.Close()
+			cfg := testConfig(addr, testenv.NATS(t), "p")
+			cfg.Workers, cfg.Batch = 1, 16
+			cfg.hooks.redisErrorsAreKeyErrors = control
+			rec := runBridge(t, cfg)
+			const upserts, deletes = 6000, 2000
+			write := func(n int) {
+				pipe := rdb.Pipeline()
+				for i := range upserts + deletes {
+					pipe.HSet(ctx, "p:"+strconv.Itoa(i), "n", strconv.Itoa(n))
+				}
+				if _, err := pipe.Exec(ctx); err != nil {
+					t.Fatal(err)
+				}
+			}
+			write(1)
+			testenv.Eventually(t, 30*time.Second, func() error {
+				if n := len(rec.last(t)); n < upserts+deletes {
+					return fmt.Errorf("%d of %d keys carried", n, upserts+deletes)
+				}
+				return nil
+			})
+			// Queue upserts and deletes, then keep Redis busy while the
+			// bridge reads them.
+			pipe := rdb.Pipeline()
+			for i := range upserts + deletes {
+				if i < upserts {
+					pipe.HSet(ctx, "p:"+strconv.Itoa(i), "n", "2")
+				} else {
+					pipe.Del(ctx, "p:"+strconv.Itoa(i))
+				}
+			}
+			if _, err := pipe.Exec(ctx); err != nil {
+				t.Fatal(err)
+			}
+			busy(t, addr, 3*time.Second)
+			if control {
+				testenv.Eventually(t, 20*time.Second, func() error {
+					if n := deadLetterCount(t, cfg); n == 0 {
+						return fmt.Errorf("control: no dead letter yet")
+					}
+					return nil
+				})
+				return
+			}
+			testenv.Eventually(t, 30*time.Second, func() error {
+				last := rec.last(t)
+				for i := range upserts + deletes {
+					c := last["p:"+strconv.Itoa(i)]
+					if i < upserts && (c.Op != change.Upsert || c.Fields["n"] != "2") {
+						return fmt.Errorf("p:%d last carried %s %v, want upsert n=2", i, c.Op, c.Fields)
+					}
+					if i >= upserts && c.Op != change.Delete {
+						return fmt.Errorf("p:%d last carried %s, want delete", i, c.Op)
+					}
+				}
+				return nil
+			})
+			if n := deadLetterCount(t, cfg); n != 0 {
+				t.Fatalf("%d dead letters, want none: BUSY is Redis's state, not the key's fault", n)
+			}
+		})
+	}
+}
