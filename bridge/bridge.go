@@ -140,12 +140,18 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (*Bridge, error) {
 			return nil, err
 		}
 	}
-	nc, err := cfg.NATS.Connect("jetsync-bridge", log)
+	// No reconnect buffer: a publish made while disconnected fails at once
+	// and is retried, instead of being stored later, after newer ones.
+	nc, err := cfg.NATS.Connect("jetsync-bridge", log, nats.ReconnectBufSize(-1))
 	if err != nil {
 		rdb.Close()
 		return nil, err
 	}
-	js, err := jetstream.New(nc, jetstream.WithPublishAsyncMaxPending(cfg.Workers*cfg.Batch))
+	jsOpts := []jetstream.JetStreamOpt{jetstream.WithPublishAsyncMaxPending(cfg.Workers * cfg.Batch)}
+	if !cfg.hooks.noPublishTimeout {
+		jsOpts = append(jsOpts, jetstream.WithPublishAsyncTimeout(cfg.PublishTimeout))
+	}
+	js, err := jetstream.New(nc, jsOpts...)
 	if err == nil {
 		_, err = platform.EnsureStream(ctx, js, cfg.StreamConfig)
 	}

@@ -59,6 +59,14 @@ func (r *recorder) last(t *testing.T) map[string]change.Change {
 // runBridge starts a bridge with cfg and records what it stores.
 func runBridge(t *testing.T, cfg Config) *recorder {
 	t.Helper()
+	startBridge(t, cfg)
+	return recordStream(t, cfg)
+}
+
+// startBridge starts a bridge with cfg until the test ends and waits until
+// it is ready.
+func startBridge(t *testing.T, cfg Config) *Bridge {
+	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	b, err := New(ctx, cfg, testenv.Logger(t))
 	if err != nil {
@@ -75,7 +83,7 @@ func runBridge(t *testing.T, cfg Config) *recorder {
 	// Writes made before the subscription are only found by a resync, and
 	// a resync sees only keys of the prefix's type: wait for it.
 	testenv.Eventually(t, 10*time.Second, b.Ready)
-	return recordStream(t, cfg)
+	return b
 }
 
 // recordStream records every message the stream of cfg stores.

@@ -49,6 +49,10 @@ type Config struct {
 	// HATTL is how long a lease lives without renewal: a standby takes over
 	// within about this long after the active bridge dies.
 	HATTL time.Duration `envconfig:"HA_TTL" default:"5s"`
+	// PublishTimeout is how long the bridge waits for a PubAck before it
+	// sends the message again (with the same Nats-Msg-Id, so it is stored
+	// once): an ack lost in a stream leader change or a reconnect.
+	PublishTimeout time.Duration `split_words:"true" default:"5s"`
 	// Heartbeat is how often the bridge writes its heartbeat key
 	// (jetsync:heartbeat:<run>) and expects the key's notification back.
 	// When none comes back for 5 heartbeats (a restarted Redis or a promoted
@@ -70,6 +74,7 @@ type Config struct {
 type testHooks struct {
 	noNotifyWatch           bool // no re-assert on resubscribe, no heartbeat
 	redisErrorsAreKeyErrors bool // BUSY, LOADING, ... dead-letter the key
+	noPublishTimeout        bool // wait for a PubAck forever
 }
 
 // RedisConfig is how the bridge reaches Redis.
@@ -148,6 +153,9 @@ func (c Config) Validate() error {
 	}
 	if c.HALease && (c.HATTL < time.Second || c.HATTL > 5*time.Minute) {
 		return fmt.Errorf("JETSYNC_HA_TTL=%s: use 1s to 5m", c.HATTL)
+	}
+	if c.PublishTimeout < 100*time.Millisecond || c.PublishTimeout > time.Minute {
+		return fmt.Errorf("JETSYNC_PUBLISH_TIMEOUT=%s: use 100ms to 1m (well below the stream's 2m duplicate window)", c.PublishTimeout)
 	}
 	if c.Heartbeat != 0 && (c.Heartbeat < 100*time.Millisecond || c.Heartbeat > time.Minute) {
 		return fmt.Errorf("JETSYNC_HEARTBEAT=%s: use 100ms to 1m, or 0 to turn it off", c.Heartbeat)

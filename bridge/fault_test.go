@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -127,4 +128,94 @@ func TestBusyRedisLosesNothing(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestLostPubAckIsRepublished: a publish whose PubAck is lost (stored, but
+// the answer never comes back over a connection that stays open, as in a
+// stream leader change) is sent again after JETSYNC_PUBLISH_TIMEOUT with the
+// same Nats-Msg-Id: stored once, and the worker carries on. The control
+// waits for PubAcks forever and must see its worker stall.
+func TestLostPubAckIsRepublished(t *testing.T) {
+	t.Parallel()
+	for _, control := range []bool{false, true} {
+		t.Run(map[bool]string{false: "republished", true: "control: no timeout"}[control], func(t *testing.T) {
+			t.Parallel()
+			ctx := context.Background()
+			rdb := testenv.Redis(t)
+			prefix := testenv.Name("p")
+			testenv.DeletePrefix(t, rdb, prefix)
+			natsURL := testenv.NATS(t)
+			proxy := testenv.NewProxy(t, strings.TrimPrefix(natsURL, "nats://"))
+			cfg := testConfig(testenv.RedisAddr(), "nats://"+proxy.Addr, prefix)
+			cfg.Workers, cfg.PublishTimeout = 1, time.Second
+			cfg.hooks.noPublishTimeout = control
+			startBridge(t, cfg)
+			direct := cfg
+			direct.NATS.URL = natsURL
+			rec := recordStream(t, direct)
+			landed := func(key string) func() error {
+				return func() error {
+					if len(rec.changes(t, key)) == 0 {
+						return fmt.Errorf("%s not carried", key)
+					}
+					return nil
+				}
+			}
+			rdb.HSet(ctx, prefix+":1", "n", "1")
+			testenv.Eventually(t, 10*time.Second, landed(prefix+":1"))
+
+			proxy.DropReplies()
+			rdb.HSet(ctx, prefix+":2", "n", "2")
+			testenv.Eventually(t, 10*time.Second, landed(prefix+":2")) // stored; its PubAck dropped
+			time.Sleep(200 * time.Millisecond)
+			proxy.Heal()
+			rdb.HSet(ctx, prefix+":3", "n", "3")
+			if control {
+				time.Sleep(5 * time.Second)
+				if landed(prefix+":3")() == nil {
+					t.Fatal("control: carried without a publish timeout; the test cannot tell the timeout works")
+				}
+				return
+			}
+			testenv.Eventually(t, 15*time.Second, landed(prefix+":3"))
+			if n := len(rec.changes(t, prefix+":2")); n != 1 {
+				t.Errorf("%s stored %d times, want once (same Nats-Msg-Id)", prefix+":2", n)
+			}
+		})
+	}
+}
+
+// TestUnstorableChangeIsDeadLettered: a change the stream refuses for good
+// (over its max_msg_size) becomes the key's dead letter instead of being
+// retried forever in front of every later change of its worker.
+func TestUnstorableChangeIsDeadLettered(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	rdb := testenv.Redis(t)
+	prefix := testenv.Name("p")
+	testenv.DeletePrefix(t, rdb, prefix)
+	cfg := testConfig(testenv.RedisAddr(), testenv.NATS(t), prefix)
+	cfg.Workers = 1
+	rec := runBridge(t, cfg)
+	nc, err := nats.Connect(cfg.NATS.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	js, _ := jetstream.New(nc)
+	s, err := js.Stream(ctx, cfg.StreamConfig.Name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sc := s.CachedInfo().Config
+	sc.MaxMsgSize = 2000 // an operator's limit
+	if _, err := js.UpdateStream(ctx, sc); err != nil {
+		t.Fatal(err)
+	}
+	rdb.HSet(ctx, prefix+":big", "blob", strings.Repeat("x", 5000))
+	rdb.HSet(ctx, prefix+":after", "a", "1")
+	rec.waitFor(t, prefix+":after", func(change.Change, []change.Change) error { return nil })
+	waitDeadLetters(t, cfg, map[string]string{
+		"jetsync-dlq.bridge." + prefix + ".big": "the stream cannot store the change",
+	})
 }

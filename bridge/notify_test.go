@@ -60,17 +60,18 @@ func TestClassify(t *testing.T) {
 
 func testConfig(redisAddr, natsURL string, prefixes ...string) Config {
 	return Config{
-		Redis:         RedisConfig{Addr: redisAddr, ConfigureNotifications: true},
-		NATS:          platform.NATSConfig{URL: natsURL},
-		StreamConfig:  platform.StreamConfig{Name: testenv.Name("JETSYNC"), MaxAge: time.Hour, MaxBytes: -1, Replicas: 1},
-		LogConfig:     platform.LogConfig{Format: "text", Level: "info"},
-		Prefixes:      prefixes,
-		OnExpired:     "ignore",
-		OnEvicted:     "ignore",
-		Workers:       2,
-		Batch:         64,
-		ShutdownGrace: 5 * time.Second,
-		Heartbeat:     time.Second,
+		Redis:          RedisConfig{Addr: redisAddr, ConfigureNotifications: true},
+		NATS:           platform.NATSConfig{URL: natsURL},
+		StreamConfig:   platform.StreamConfig{Name: testenv.Name("JETSYNC"), MaxAge: time.Hour, MaxBytes: -1, Replicas: 1},
+		LogConfig:      platform.LogConfig{Format: "text", Level: "info"},
+		Prefixes:       prefixes,
+		OnExpired:      "ignore",
+		OnEvicted:      "ignore",
+		Workers:        2,
+		Batch:          64,
+		ShutdownGrace:  5 * time.Second,
+		Heartbeat:      time.Second,
+		PublishTimeout: 2 * time.Second,
 	}
 }
 

@@ -56,13 +56,7 @@ func (b *Bridge) work(ctx context.Context, q *dirtyQueue) {
 			continue
 		}
 		backoff.Reset()
-		msgs := make([]*nats.Msg, 0, len(outs))
-		for _, o := range outs {
-			if o.msg != nil {
-				msgs = append(msgs, o.msg)
-			}
-		}
-		unpublished := b.publish(ctx, msgs)
+		unpublished := b.publish(ctx, outs)
 		b.ackJournal(ctx, outs, unpublished)
 	}
 }
@@ -71,6 +65,7 @@ func (b *Bridge) work(ctx context.Context, q *dirtyQueue) {
 // letter; nil when there is nothing to publish) and the journal entries to
 // acknowledge once it is stored.
 type outgoing struct {
+	key  string
 	msg  *nats.Msg
 	acks []journalEntry
 }
@@ -101,7 +96,7 @@ func (b *Bridge) read(ctx context.Context, batch []pending) ([]outgoing, error) 
 	now := time.Now().UTC()
 	outs := make([]outgoing, len(batch))
 	for i, p := range batch {
-		outs[i].acks = p.acks
+		outs[i].key, outs[i].acks = p.key, p.acks
 		fields, err := b.value(p.key, cmds[i])
 		if err != nil {
 			if errors.Is(err, errWrongType) {
@@ -283,21 +278,43 @@ func (b *Bridge) keyError(err error) bool {
 	return strings.HasPrefix(err.Error(), "WRONGTYPE")
 }
 
-// publish sends msgs asynchronously and waits for every PubAck. Failed
-// messages are sent again, with the same Nats-Msg-Id, until they are stored
-// or ctx is done; it returns those never stored. No newer change of these
-// keys is published meanwhile, because the worker takes its next batch only
-// after this returns.
-func (b *Bridge) publish(ctx context.Context, msgs []*nats.Msg) map[*nats.Msg]bool {
+// publish sends the messages of outs asynchronously and waits for every
+// PubAck. A message not stored (an error, or no PubAck within
+// JETSYNC_PUBLISH_TIMEOUT: lost in a leader change or a reconnect) is sent
+// again, with the same Nats-Msg-Id, until it is stored or ctx is done; one
+// that can never be stored (over max_payload, refused by the stream's size
+// limit) is replaced by its key's dead letter. It returns the messages never
+// stored. No newer change of these keys is published meanwhile, because the
+// worker takes its next batch only after this returns.
+func (b *Bridge) publish(ctx context.Context, outs []outgoing) map[*nats.Msg]bool {
+	var todo []*outgoing
+	for i := range outs {
+		if outs[i].msg != nil {
+			todo = append(todo, &outs[i])
+		}
+	}
 	backoff := platform.Backoff{Min: 50 * time.Millisecond, Max: 5 * time.Second}
-	for len(msgs) > 0 {
-		futures := make([]jetstream.PubAckFuture, len(msgs))
-		var failed []*nats.Msg
+	for len(todo) > 0 {
+		futures := make([]jetstream.PubAckFuture, len(todo))
+		var failed []*outgoing
 		var lastErr error
-		for i, m := range msgs {
-			f, err := b.js.PublishMsgAsync(m)
+		fail := func(o *outgoing, err error) {
+			lastErr = err
+			if !permanentPublishError(err) {
+				failed = append(failed, o)
+				return
+			}
+			if strings.HasPrefix(o.msg.Subject, platform.DeadLetterRoot+".") {
+				b.log.Error("a dead letter cannot be stored; dropping it", "key", o.key, "err", err)
+				return
+			}
+			o.msg = b.deadLetter(o.key, fmt.Errorf("the stream cannot store the change of key %q: %w", o.key, err))
+			failed = append(failed, o)
+		}
+		for i, o := range todo {
+			f, err := b.js.PublishMsgAsync(o.msg)
 			if err != nil {
-				failed, lastErr = append(failed, m), err
+				fail(o, err)
 				continue
 			}
 			futures[i] = f
@@ -309,30 +326,37 @@ func (b *Bridge) publish(ctx context.Context, msgs []*nats.Msg) map[*nats.Msg]bo
 			select {
 			case <-f.Ok():
 			case err := <-f.Err():
-				failed, lastErr = append(failed, msgs[i]), err
+				fail(todo[i], err)
 			case <-ctx.Done():
-				b.log.Warn("stopped before publishing; the next start's resync covers these keys", "changes", len(msgs))
-				return setOf(msgs)
+				b.log.Warn("stopped before publishing; the next start's resync covers these keys", "changes", len(todo))
+				return unstored(todo)
 			}
 		}
-		b.m.published.Add(float64(len(msgs) - len(failed)))
+		b.m.published.Add(float64(len(todo) - len(failed)))
 		if len(failed) == 0 {
 			return nil
 		}
 		b.m.retries.Add(float64(len(failed)))
 		b.log.Warn("publish failed; retrying", "changes", len(failed), "err", lastErr)
 		if !backoff.Wait(ctx) {
-			return setOf(failed)
+			return unstored(failed)
 		}
-		msgs = failed
+		todo = failed
 	}
 	return nil
 }
 
-func setOf(msgs []*nats.Msg) map[*nats.Msg]bool {
-	set := make(map[*nats.Msg]bool, len(msgs))
-	for _, m := range msgs {
-		set[m] = true
+// permanentPublishError reports whether a message can never be stored, no
+// matter how often it is sent.
+func permanentPublishError(err error) bool {
+	return errors.Is(err, nats.ErrMaxPayload) || errors.Is(err, nats.ErrBadSubject) ||
+		errors.Is(err, jetstream.ErrStreamMessageExceedsMaximum)
+}
+
+func unstored(outs []*outgoing) map[*nats.Msg]bool {
+	set := make(map[*nats.Msg]bool, len(outs))
+	for _, o := range outs {
+		set[o.msg] = true
 	}
 	return set
 }

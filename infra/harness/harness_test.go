@@ -1,6 +1,7 @@
 package harness
 
 import (
+	"errors"
 	"io"
 	"net"
 	"os"
@@ -131,5 +132,53 @@ func TestProxyCutAndRestore(t *testing.T) {
 	p.Restore()
 	if err := echo(); err != nil {
 		t.Fatalf("after Restore: %v", err)
+	}
+}
+
+func TestProxyBlackholeAndHeal(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	go func() { // echo server
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go func() { _, _ = io.Copy(c, c); c.Close() }()
+		}
+	}()
+	p, err := NewProxy(ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	c, err := net.Dial("tcp", p.Addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	b := make([]byte, 1)
+	if _, err := c.Write([]byte("a")); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := io.ReadFull(c, b); err != nil || b[0] != 'a' {
+		t.Fatalf("through the proxy: %q %v", b, err)
+	}
+	p.Blackhole()
+	if _, err := c.Write([]byte("b")); err != nil {
+		t.Fatalf("a black-holed connection refused a write: %v", err)
+	}
+	_ = c.SetReadDeadline(time.Now().Add(300 * time.Millisecond))
+	var ne net.Error
+	if _, err := c.Read(b); !errors.As(err, &ne) || !ne.Timeout() {
+		t.Fatalf("read through a black-hole: %v, want a timeout (open, silent)", err)
+	}
+	p.Heal()
+	_ = c.SetReadDeadline(time.Now().Add(time.Second))
+	if _, err := io.ReadFull(c, b); err != nil || b[0] != 'b' {
+		t.Fatalf("after Heal: %q %v, want what the black-hole held", b, err)
 	}
 }

@@ -1,22 +1,26 @@
 package harness
 
 import (
-	"io"
 	"net"
 	"sync"
 	"time"
 )
 
 // Proxy forwards TCP connections from a loopback port to a target, and can
-// cut every connection and refuse new ones, as a network outage would.
-// infra/testenv wraps it for tests.
+// cut every connection and refuse new ones, as a network outage would, or
+// black-hole them: stop forwarding while every connection stays open, as a
+// partition that drops packets does. infra/testenv wraps it for tests.
 type Proxy struct {
 	Addr   string
 	target string
 	ln     net.Listener
 	mu     sync.Mutex
+	cond   *sync.Cond
 	cut    bool
+	holed  bool
+	drop   bool
 	conns  map[net.Conn]bool
+	up     map[net.Conn]bool // the connections to the target
 }
 
 // NewProxy starts a proxy to target on a free loopback port.
@@ -25,7 +29,8 @@ func NewProxy(target string) (*Proxy, error) {
 	if err != nil {
 		return nil, err
 	}
-	p := &Proxy{Addr: ln.Addr().String(), target: target, ln: ln, conns: map[net.Conn]bool{}}
+	p := &Proxy{Addr: ln.Addr().String(), target: target, ln: ln, conns: map[net.Conn]bool{}, up: map[net.Conn]bool{}}
+	p.cond = sync.NewCond(&p.mu)
 	go p.serve()
 	return p, nil
 }
@@ -55,7 +60,7 @@ func (p *Proxy) serve() {
 			up.Close()
 			continue
 		}
-		p.conns[c], p.conns[up] = true, true
+		p.conns[c], p.conns[up], p.up[up] = true, true, true
 		p.mu.Unlock()
 		go p.pipe(c, up)
 		go p.pipe(up, c)
@@ -63,12 +68,65 @@ func (p *Proxy) serve() {
 }
 
 func (p *Proxy) pipe(dst, src net.Conn) {
-	_, _ = io.Copy(dst, src)
+	buf := make([]byte, 32<<10)
+	for {
+		n, err := src.Read(buf)
+		if n > 0 {
+			// While black-holed, bytes already read are held, not sent.
+			p.mu.Lock()
+			for p.holed && p.conns[src] {
+				p.cond.Wait()
+			}
+			open, drop := p.conns[src], p.drop && p.up[src]
+			p.mu.Unlock()
+			if !open {
+				break
+			}
+			if drop {
+				continue
+			}
+			if _, werr := dst.Write(buf[:n]); werr != nil {
+				break
+			}
+		}
+		if err != nil {
+			break
+		}
+	}
 	dst.Close()
 	src.Close()
 	p.mu.Lock()
 	delete(p.conns, dst)
 	delete(p.conns, src)
+	delete(p.up, dst)
+	delete(p.up, src)
+	p.cond.Broadcast()
+	p.mu.Unlock()
+}
+
+// Blackhole stops forwarding on every connection, new ones included, while
+// they all stay open: nothing is lost, nothing arrives, nobody is told.
+func (p *Proxy) Blackhole() {
+	p.mu.Lock()
+	p.holed = true
+	p.mu.Unlock()
+}
+
+// DropReplies discards, until Heal, what the target sends while the
+// connections stay open: requests arrive and are served, their answers are
+// lost, as when a server fails over between doing and answering.
+func (p *Proxy) DropReplies() {
+	p.mu.Lock()
+	p.drop = true
+	p.mu.Unlock()
+}
+
+// Heal forwards again what a black-hole held, and everything after it, and
+// stops dropping replies.
+func (p *Proxy) Heal() {
+	p.mu.Lock()
+	p.holed, p.drop = false, false
+	p.cond.Broadcast()
 	p.mu.Unlock()
 }
 
@@ -80,6 +138,8 @@ func (p *Proxy) Cut() {
 	for c := range p.conns {
 		c.Close()
 	}
+	clear(p.conns)
+	p.cond.Broadcast()
 }
 
 // Restore accepts connections again.

@@ -62,8 +62,9 @@ func (c NATSConfig) Validate() error {
 var minServer = [2]int{2, 10}
 
 // Connect opens a NATS connection that reconnects forever and logs its state
-// changes. It fails when the server is older than 2.10.
-func (c NATSConfig) Connect(name string, log *slog.Logger) (*nats.Conn, error) {
+// changes; extra options come last. It fails when the server is older than
+// 2.10.
+func (c NATSConfig) Connect(name string, log *slog.Logger, extra ...nats.Option) (*nats.Conn, error) {
 	opts := []nats.Option{
 		nats.Name(name),
 		nats.MaxReconnects(-1),
@@ -101,7 +102,7 @@ func (c NATSConfig) Connect(name string, log *slog.Logger) (*nats.Conn, error) {
 	if c.CAFile != "" {
 		opts = append(opts, nats.RootCAs(c.CAFile))
 	}
-	nc, err := nats.Connect(c.URL, opts...)
+	nc, err := nats.Connect(c.URL, append(opts, extra...)...)
 	if err != nil {
 		return nil, fmt.Errorf("connect to NATS at %s: %w", redactURL(c.URL), err)
 	}

@@ -51,16 +51,18 @@ func (w *World) Logger() *slog.Logger {
 // this world's Redis, NATS and stream.
 func (w *World) BridgeConfig(prefixes ...string) bridge.Config {
 	return bridge.Config{
-		Redis:         bridge.RedisConfig{Addr: testenv.RedisAddr(), ConfigureNotifications: true},
-		NATS:          platform.NATSConfig{URL: w.NATSURL},
-		StreamConfig:  platform.StreamConfig{Name: w.Stream, MaxAge: time.Hour, MaxBytes: -1, Replicas: 1},
-		LogConfig:     platform.LogConfig{Format: "text", Level: "info"},
-		Prefixes:      prefixes,
-		OnExpired:     "ignore",
-		OnEvicted:     "ignore",
-		Workers:       4,
-		Batch:         256,
-		ShutdownGrace: 5 * time.Second,
+		Redis:          bridge.RedisConfig{Addr: testenv.RedisAddr(), ConfigureNotifications: true},
+		NATS:           platform.NATSConfig{URL: w.NATSURL},
+		StreamConfig:   platform.StreamConfig{Name: w.Stream, MaxAge: time.Hour, MaxBytes: -1, Replicas: 1},
+		LogConfig:      platform.LogConfig{Format: "text", Level: "info"},
+		Prefixes:       prefixes,
+		OnExpired:      "ignore",
+		OnEvicted:      "ignore",
+		Workers:        4,
+		Batch:          256,
+		ShutdownGrace:  5 * time.Second,
+		Heartbeat:      time.Second,
+		PublishTimeout: 5 * time.Second,
 	}
 }
 
