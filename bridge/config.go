@@ -72,9 +72,10 @@ type Config struct {
 // testHooks turn off one mechanism each; the tests that prove a guarantee
 // also run with its mechanism off and expect to see the loss.
 type testHooks struct {
-	noNotifyWatch           bool // no re-assert on resubscribe, no heartbeat
-	redisErrorsAreKeyErrors bool // BUSY, LOADING, ... dead-letter the key
-	noPublishTimeout        bool // wait for a PubAck forever
+	noNotifyWatch             bool // no re-assert on resubscribe, no heartbeat
+	redisErrorsAreKeyErrors   bool // BUSY, LOADING, ... dead-letter the key
+	noPublishTimeout          bool // wait for a PubAck forever
+	publishErrorsAreTransient bool // retry what can never be stored
 }
 
 // RedisConfig is how the bridge reaches Redis.

@@ -187,35 +187,49 @@ func TestLostPubAckIsRepublished(t *testing.T) {
 
 // TestUnstorableChangeIsDeadLettered: a change the stream refuses for good
 // (over its max_msg_size) becomes the key's dead letter instead of being
-// retried forever in front of every later change of its worker.
+// retried forever in front of every later change of its worker, which the
+// control (retrying it) must see.
 func TestUnstorableChangeIsDeadLettered(t *testing.T) {
 	t.Parallel()
-	ctx := context.Background()
-	rdb := testenv.Redis(t)
-	prefix := testenv.Name("p")
-	testenv.DeletePrefix(t, rdb, prefix)
-	cfg := testConfig(testenv.RedisAddr(), testenv.NATS(t), prefix)
-	cfg.Workers = 1
-	rec := runBridge(t, cfg)
-	nc, err := nats.Connect(cfg.NATS.URL)
-	if err != nil {
-		t.Fatal(err)
+	for _, control := range []bool{false, true} {
+		t.Run(map[bool]string{false: "dead-lettered", true: "control: retried"}[control], func(t *testing.T) {
+			t.Parallel()
+			ctx := context.Background()
+			rdb := testenv.Redis(t)
+			prefix := testenv.Name("p")
+			testenv.DeletePrefix(t, rdb, prefix)
+			cfg := testConfig(testenv.RedisAddr(), testenv.NATS(t), prefix)
+			cfg.Workers = 1
+			cfg.hooks.publishErrorsAreTransient = control
+			rec := runBridge(t, cfg)
+			nc, err := nats.Connect(cfg.NATS.URL)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer nc.Close()
+			js, _ := jetstream.New(nc)
+			s, err := js.Stream(ctx, cfg.StreamConfig.Name)
+			if err != nil {
+				t.Fatal(err)
+			}
+			sc := s.CachedInfo().Config
+			sc.MaxMsgSize = 2000 // an operator's limit
+			if _, err := js.UpdateStream(ctx, sc); err != nil {
+				t.Fatal(err)
+			}
+			rdb.HSet(ctx, prefix+":big", "blob", strings.Repeat("x", 5000))
+			rdb.HSet(ctx, prefix+":after", "a", "1")
+			if control {
+				time.Sleep(4 * time.Second)
+				if len(rec.changes(t, prefix+":after")) > 0 {
+					t.Fatal("control: a later change was carried; the test cannot tell the dead letter is what unblocks it")
+				}
+				return
+			}
+			rec.waitFor(t, prefix+":after", func(change.Change, []change.Change) error { return nil })
+			waitDeadLetters(t, cfg, map[string]string{
+				"jetsync-dlq.bridge." + prefix + ".big": "the stream cannot store the change",
+			})
+		})
 	}
-	defer nc.Close()
-	js, _ := jetstream.New(nc)
-	s, err := js.Stream(ctx, cfg.StreamConfig.Name)
-	if err != nil {
-		t.Fatal(err)
-	}
-	sc := s.CachedInfo().Config
-	sc.MaxMsgSize = 2000 // an operator's limit
-	if _, err := js.UpdateStream(ctx, sc); err != nil {
-		t.Fatal(err)
-	}
-	rdb.HSet(ctx, prefix+":big", "blob", strings.Repeat("x", 5000))
-	rdb.HSet(ctx, prefix+":after", "a", "1")
-	rec.waitFor(t, prefix+":after", func(change.Change, []change.Change) error { return nil })
-	waitDeadLetters(t, cfg, map[string]string{
-		"jetsync-dlq.bridge." + prefix + ".big": "the stream cannot store the change",
-	})
 }

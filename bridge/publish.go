@@ -300,7 +300,7 @@ func (b *Bridge) publish(ctx context.Context, outs []outgoing) map[*nats.Msg]boo
 		var lastErr error
 		fail := func(o *outgoing, err error) {
 			lastErr = err
-			if !permanentPublishError(err) {
+			if !b.permanentPublishError(err) {
 				failed = append(failed, o)
 				return
 			}
@@ -348,7 +348,10 @@ func (b *Bridge) publish(ctx context.Context, outs []outgoing) map[*nats.Msg]boo
 
 // permanentPublishError reports whether a message can never be stored, no
 // matter how often it is sent.
-func permanentPublishError(err error) bool {
+func (b *Bridge) permanentPublishError(err error) bool {
+	if b.cfg.hooks.publishErrorsAreTransient {
+		return false
+	}
 	return errors.Is(err, nats.ErrMaxPayload) || errors.Is(err, nats.ErrBadSubject) ||
 		errors.Is(err, jetstream.ErrStreamMessageExceedsMaximum)
 }
