@@ -156,10 +156,10 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (*Bridge, error) {
 		_, err = platform.EnsureStream(ctx, js, cfg.StreamConfig)
 	}
 	if err == nil {
-		_, err = platform.EnsureDeadLetterStream(ctx, js, cfg.StreamConfig.Name)
+		_, err = platform.EnsureDeadLetterStream(ctx, js, cfg.StreamConfig.Name, cfg.Replicas)
 	}
 	if err == nil && len(cfg.WriteThrough) > 0 {
-		_, err = platform.EnsureReplyStream(ctx, js, cfg.StreamConfig.Name)
+		_, err = platform.EnsureReplyStream(ctx, js, cfg.StreamConfig.Name, cfg.Replicas)
 	}
 	if err != nil {
 		nc.Close()

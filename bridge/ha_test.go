@@ -12,7 +12,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
 	"github.com/jetsync/jetsync/bridge/change"
+	"github.com/jetsync/jetsync/infra/platform"
 	"github.com/jetsync/jetsync/infra/testenv"
 )
 
@@ -190,5 +194,85 @@ func TestLeaseKeepsItsOwnUpdate(t *testing.T) {
 				t.Fatal("the bridge stepped down after a NATS restart")
 			}
 		}
+	}
+}
+
+// TestSupportStreamsReplicated: with JETSYNC_STREAM_REPLICAS=3 on a real
+// 3-node JetStream cluster, the dead-letter stream, the reply stream and the
+// lease bucket have three replicas too, so losing one node stops none of
+// them: after a node is gone the bridge still holds its lease, files a dead
+// letter and carries changes.
+func TestSupportStreamsReplicated(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	cluster := testenv.StartNATSCluster(t, 3)
+	rdb := testenv.Redis(t)
+	prefix := testenv.Name("p")
+	testenv.DeletePrefix(t, rdb, prefix)
+	cfg := testConfig(testenv.RedisAddr(), cluster.URL(), prefix)
+	cfg.Replicas = 3
+	cfg.WriteThrough = []string{prefix}
+	cfg.HALease, cfg.HATTL, cfg.HAGroup = true, 2*time.Second, prefix
+	rec := runBridge(t, cfg)
+
+	nc, err := nats.Connect(cluster.URL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	js, _ := jetstream.New(nc)
+	for _, name := range []string{platform.DeadLetterStream(cfg.StreamConfig.Name), platform.ReplyStream(cfg.StreamConfig.Name), "KV_" + LeaseBucket} {
+		s, err := js.Stream(ctx, name)
+		if err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		if r := s.CachedInfo().Config.Replicas; r != 3 {
+			t.Errorf("%s has %d replicas, want 3 like the change stream", name, r)
+		}
+	}
+
+	cluster.Stop(0)
+	time.Sleep(3 * cfg.HATTL / 2) // longer than a renewal period
+	rdb.Set(ctx, prefix+":wrong", "x", 0)
+	rdb.HSet(ctx, prefix+":after", "a", "1")
+	recAfter := func() error {
+		if len(rec.changes(t, prefix+":after")) == 0 {
+			return fmt.Errorf("%s not carried with one node gone", prefix+":after")
+		}
+		return nil
+	}
+	testenv.Eventually(t, 20*time.Second, recAfter)
+	waitDeadLetters(t, cfg, map[string]string{"jetsync-dlq.bridge." + prefix + ".wrong": "not a hash"})
+}
+
+// TestLeaseBucketKeepsItsTTL: a bridge configured with another
+// JETSYNC_HA_TTL follows the bucket's TTL instead of changing it under the
+// leases of the bridges already running.
+func TestLeaseBucketKeepsItsTTL(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	base := testConfig(testenv.RedisAddr(), testenv.NATS(t), "p")
+	open := func(ttl time.Duration) *lease {
+		cfg := base
+		cfg.HALease, cfg.HATTL = true, ttl
+		b, err := New(ctx, cfg, testenv.Logger(t))
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { b.nc.Close(); b.rdb.Close() })
+		l, err := b.newLease(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return l
+	}
+	open(2 * time.Second)
+	l := open(7 * time.Second)
+	st, err := l.kv.Status(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.TTL() != 2*time.Second || l.ttl != 2*time.Second {
+		t.Fatalf("bucket TTL %s, second bridge's lease TTL %s; want both 2s (the first bridge's)", st.TTL(), l.ttl)
 	}
 }

@@ -24,21 +24,54 @@ type lease struct {
 	key string
 	id  string
 	rev uint64
+	// ttl is the bucket's TTL, which every bridge of the bucket shares.
+	ttl time.Duration
 }
 
+// newLease opens LeaseBucket, creating it with JETSYNC_HA_TTL and
+// JETSYNC_STREAM_REPLICAS when it does not exist. An existing bucket keeps
+// its TTL, which other bridges' leases depend on: a bridge configured with
+// another TTL says so and follows the bucket's. Its replicas are raised to
+// JETSYNC_STREAM_REPLICAS.
 func (b *Bridge) newLease(ctx context.Context) (*lease, error) {
-	kv, err := b.js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
+	want := jetstream.KeyValueConfig{
 		Bucket:      LeaseBucket,
 		Description: "jetsync bridge leases: which bridge is active for which Redis",
 		TTL:         b.cfg.HATTL,
 		History:     1,
 		Storage:     jetstream.FileStorage,
-	})
+		Replicas:    b.cfg.Replicas,
+	}
+	kv, err := b.js.KeyValue(ctx, LeaseBucket)
+	if errors.Is(err, jetstream.ErrBucketNotFound) {
+		kv, err = b.js.CreateKeyValue(ctx, want)
+		if errors.Is(err, jetstream.ErrBucketExists) {
+			kv, err = b.js.KeyValue(ctx, LeaseBucket)
+		}
+	}
+	var st jetstream.KeyValueStatus
+	if err == nil {
+		st, err = kv.Status(ctx)
+	}
 	if err != nil {
-		return nil, fmt.Errorf("create or update KV bucket %s for HA leases: %w", LeaseBucket, err)
+		return nil, fmt.Errorf("open or create KV bucket %s for HA leases: %w", LeaseBucket, err)
+	}
+	have := st.Config()
+	if have.TTL != b.cfg.HATTL {
+		b.log.Warn("the lease bucket's TTL differs from JETSYNC_HA_TTL; following the bucket's, which every bridge shares",
+			"bucket", LeaseBucket, "ttl", have.TTL, "JETSYNC_HA_TTL", b.cfg.HATTL)
+	}
+	if have.Replicas < b.cfg.Replicas {
+		have.Replicas = b.cfg.Replicas
+		if kv, err = b.js.UpdateKeyValue(ctx, have); err != nil {
+			return nil, fmt.Errorf("raise KV bucket %s to %d replicas: %w", LeaseBucket, b.cfg.Replicas, err)
+		}
+	}
+	if have.TTL < time.Second {
+		return nil, fmt.Errorf("KV bucket %s has TTL %s; leases need at least 1s: delete the bucket or set its TTL", LeaseBucket, have.TTL)
 	}
 	host, _ := os.Hostname()
-	return &lease{b: b, kv: kv, key: b.cfg.leaseKey(), id: fmt.Sprintf("%s/%d/%s", host, os.Getpid(), b.runID)}, nil
+	return &lease{b: b, kv: kv, key: b.cfg.leaseKey(), id: fmt.Sprintf("%s/%d/%s", host, os.Getpid(), b.runID), ttl: have.TTL}, nil
 }
 
 // leaseKey names the lease: one per Redis (address and database) unless
@@ -75,7 +108,7 @@ func (l *lease) acquire(ctx context.Context) bool {
 		select {
 		case <-ctx.Done():
 			return false
-		case <-time.After(l.b.cfg.HATTL / 5):
+		case <-time.After(l.ttl / 5):
 		}
 	}
 }
@@ -83,7 +116,7 @@ func (l *lease) acquire(ctx context.Context) bool {
 // hold renews the lease every TTL/3 until ctx ends (false) or the lease is
 // lost (true): renewal refused, or not renewed within the TTL.
 func (l *lease) hold(ctx context.Context) bool {
-	every := l.b.cfg.HATTL / 3
+	every := l.ttl / 3
 	renewed := time.Now()
 	for {
 		select {
@@ -108,7 +141,7 @@ func (l *lease) hold(ctx context.Context) bool {
 			}
 			l.b.log.Warn("lease taken over by another bridge", "lease", l.key, "err", err)
 			return true
-		case time.Since(renewed) > l.b.cfg.HATTL:
+		case time.Since(renewed) > l.ttl:
 			l.b.log.Warn("lease not renewed within its TTL; stepping down", "lease", l.key, "err", err)
 			return true
 		default:

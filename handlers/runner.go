@@ -51,6 +51,9 @@ type Runner struct {
 	// replyStream is true once the write-through reply stream is ensured
 	// (only touched by process, under writing).
 	replyStream bool
+	// replicas is the change stream's replica count, which the support
+	// streams this runner creates get too.
+	replicas int
 	// writing is held while a batch (live or replayed) is applied, and by
 	// the truncation before a replay, so that no write falls in between.
 	writing sync.Mutex
@@ -108,11 +111,12 @@ func (r *Runner) Run(ctx context.Context) error {
 		return err
 	}
 	r.js = js
-	if _, err := platform.EnsureDeadLetterStream(ctx, js, r.cfg.Stream); err != nil {
-		return err
-	}
 	cons, err := r.register(ctx)
 	if err != nil {
+		return err
+	}
+	r.replicas = platform.StreamReplicas(ctx, js, r.cfg.Stream)
+	if _, err := platform.EnsureDeadLetterStream(ctx, js, r.cfg.Stream, r.replicas); err != nil {
 		return err
 	}
 	if err := r.forgetEarlierStream(ctx); err != nil {
@@ -460,7 +464,7 @@ func (r *Runner) answer(ctx context.Context, replies map[string]string, refused 
 		return nil
 	}
 	if !r.replyStream {
-		if _, err := platform.EnsureReplyStream(ctx, r.js, r.cfg.Stream); err != nil {
+		if _, err := platform.EnsureReplyStream(ctx, r.js, r.cfg.Stream, r.replicas); err != nil {
 			return err
 		}
 		r.replyStream = true

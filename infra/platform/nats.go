@@ -194,8 +194,9 @@ func EnsureStream(ctx context.Context, js jetstream.JetStream, c StreamConfig) (
 }
 
 // EnsureDeadLetterStream creates the dead-letter stream of the change stream
-// name (or updates it). Dead letters are kept until removed.
-func EnsureDeadLetterStream(ctx context.Context, js jetstream.JetStream, stream string) (jetstream.Stream, error) {
+// name (or updates it) with as many replicas as the change stream: losing a
+// node must not stop dead-lettering. Dead letters are kept until removed.
+func EnsureDeadLetterStream(ctx context.Context, js jetstream.JetStream, stream string, replicas int) (jetstream.Stream, error) {
 	name := DeadLetterStream(stream)
 	s, err := js.CreateOrUpdateStream(ctx, jetstream.StreamConfig{
 		Name:        name,
@@ -203,6 +204,7 @@ func EnsureDeadLetterStream(ctx context.Context, js jetstream.JetStream, stream 
 		Subjects:    []string{DeadLetterRoot + ".>"},
 		Storage:     jetstream.FileStorage,
 		Retention:   jetstream.LimitsPolicy,
+		Replicas:    replicas,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("create or update stream %s: %w", name, err)
@@ -228,8 +230,9 @@ const ReplyRoot = "jetsync-reply"
 func ReplyStream(stream string) string { return stream + "_REPLIES" }
 
 // EnsureReplyStream creates (or updates) the stream functions answer
-// write-through calls on: subjects jetsync-reply.>, kept for an hour.
-func EnsureReplyStream(ctx context.Context, js jetstream.JetStream, stream string) (jetstream.Stream, error) {
+// write-through calls on: subjects jetsync-reply.>, kept for an hour, with as
+// many replicas as the change stream.
+func EnsureReplyStream(ctx context.Context, js jetstream.JetStream, stream string, replicas int) (jetstream.Stream, error) {
 	name := ReplyStream(stream)
 	s, err := js.CreateOrUpdateStream(ctx, jetstream.StreamConfig{
 		Name:        name,
@@ -238,9 +241,21 @@ func EnsureReplyStream(ctx context.Context, js jetstream.JetStream, stream strin
 		Storage:     jetstream.FileStorage,
 		Retention:   jetstream.LimitsPolicy,
 		MaxAge:      time.Hour,
+		Replicas:    replicas,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("create or update stream %s: %w", name, err)
 	}
 	return s, nil
+}
+
+// StreamReplicas is how many replicas stream has; 1 when it cannot be read
+// (the support streams a function creates then start at one replica, and
+// the bridge raises them to its JETSYNC_STREAM_REPLICAS).
+func StreamReplicas(ctx context.Context, js jetstream.JetStream, stream string) int {
+	s, err := js.Stream(ctx, stream)
+	if err != nil {
+		return 1
+	}
+	return max(1, s.CachedInfo().Config.Replicas)
 }
