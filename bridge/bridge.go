@@ -26,6 +26,7 @@ type Bridge struct {
 	rdb redis.UniversalClient
 	nc  *nats.Conn
 	js  jetstream.JetStream
+	dlq jetstream.Stream
 	// shards are the queues of the current activation.
 	shards atomic.Pointer[shards]
 	// resync has one signal channel per prefix; a signal while a resync of
@@ -155,8 +156,9 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (*Bridge, error) {
 	if err == nil {
 		_, err = platform.EnsureStream(ctx, js, cfg.StreamConfig)
 	}
+	var dlq jetstream.Stream
 	if err == nil {
-		_, err = platform.EnsureDeadLetterStream(ctx, js, cfg.StreamConfig.Name, cfg.Replicas)
+		dlq, err = platform.EnsureDeadLetterStream(ctx, js, cfg.StreamConfig.Name, cfg.Replicas)
 	}
 	if err == nil && len(cfg.WriteThrough) > 0 {
 		_, err = platform.EnsureReplyStream(ctx, js, cfg.StreamConfig.Name, cfg.Replicas)
@@ -166,7 +168,7 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (*Bridge, error) {
 		rdb.Close()
 		return nil, err
 	}
-	b.nc, b.js = nc, js
+	b.nc, b.js, b.dlq = nc, js, dlq
 	return b, nil
 }
 

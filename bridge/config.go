@@ -76,6 +76,7 @@ type testHooks struct {
 	redisErrorsAreKeyErrors   bool // BUSY, LOADING, ... dead-letter the key
 	noPublishTimeout          bool // wait for a PubAck forever
 	publishErrorsAreTransient bool // retry what can never be stored
+	noDeadLetterDedup         bool // file a poison key again at every resync
 }
 
 // RedisConfig is how the bridge reaches Redis.

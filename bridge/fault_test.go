@@ -233,3 +233,60 @@ func TestUnstorableChangeIsDeadLettered(t *testing.T) {
 		})
 	}
 }
+
+// TestPoisonKeysFiledOnce: a key that cannot become a change is filed as a
+// dead letter once, not again by every later bridge's resync; a new value
+// of it is filed again. The control files at every resync and must see the
+// dead letters grow.
+func TestPoisonKeysFiledOnce(t *testing.T) {
+	t.Parallel()
+	for _, control := range []bool{false, true} {
+		t.Run(map[bool]string{false: "once", true: "control: no dedup"}[control], func(t *testing.T) {
+			t.Parallel()
+			ctx := context.Background()
+			rdb := testenv.Redis(t)
+			prefix := testenv.Name("p")
+			testenv.DeletePrefix(t, rdb, prefix)
+			cfg := testConfig(testenv.RedisAddr(), testenv.NATS(t), prefix)
+			cfg.hooks.noDeadLetterDedup = control
+			rdb.HSet(ctx, prefix+":bin", "v", "\xff")
+			rdb.HSet(ctx, prefix+":"+strings.Repeat("c", 5000), "a", "1")
+			wantDLQ := func(n uint64) {
+				t.Helper()
+				testenv.Eventually(t, 10*time.Second, func() error {
+					if got := deadLetterCount(t, cfg); got != n {
+						return fmt.Errorf("%d dead letters, want %d", got, n)
+					}
+					return nil
+				})
+			}
+			restart := func(marker string) {
+				t.Helper()
+				bctx, cancel := context.WithCancel(ctx)
+				b, err := New(bctx, cfg, testenv.Logger(t))
+				if err != nil {
+					t.Fatal(err)
+				}
+				done := make(chan error, 1)
+				go func() { done <- b.Run(bctx) }()
+				defer func() { cancel(); <-done }()
+				testenv.Eventually(t, 10*time.Second, b.Ready)
+				rdb.HSet(ctx, prefix+":"+marker, "a", "1")
+				rec := recordStream(t, cfg)
+				rec.waitFor(t, prefix+":"+marker, func(change.Change, []change.Change) error { return nil })
+			}
+			restart("m1")
+			wantDLQ(2)
+			restart("m2")
+			if control {
+				wantDLQ(4)
+				return
+			}
+			time.Sleep(time.Second) // the control files again within 0.3 s
+			wantDLQ(2)
+			rdb.HSet(ctx, prefix+":bin", "v", "\xfe") // a new bad value
+			restart("m3")
+			wantDLQ(3)
+		})
+	}
+}

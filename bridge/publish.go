@@ -3,10 +3,12 @@ package bridge
 import (
 	"context"
 	"crypto/rand"
+	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"sort"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -103,7 +105,7 @@ func (b *Bridge) read(ctx context.Context, batch []pending) ([]outgoing, error) 
 				kind, _ := b.rdb.Type(ctx, p.key).Result()
 				err = fmt.Errorf("key %q holds a %s, not a %s: %w", p.key, kind, b.kindOf(p.key), err)
 			}
-			outs[i].msg = b.deadLetter(p.key, err)
+			outs[i].msg = b.deadLetter(ctx, p.key, err, "")
 			continue
 		}
 		fields, stagedDelete, tokens := b.wt.apply(p.key, fields)
@@ -129,7 +131,7 @@ func (b *Bridge) read(ctx context.Context, batch []pending) ([]outgoing, error) 
 			err = fmt.Errorf("the change of key %q is %d bytes; the NATS server's max_payload is %d", p.key, len(body), b.nc.MaxPayload())
 		}
 		if err != nil {
-			outs[i].msg = b.deadLetter(p.key, err)
+			outs[i].msg = b.deadLetter(ctx, p.key, err, valueDigest(fields))
 			continue
 		}
 		m := nats.NewMsg(change.Subject(c.Prefix, c.ID))
@@ -246,10 +248,11 @@ const DeadLetterFunction = "bridge"
 
 // deadLetter returns the dead letter of a key that cannot become a change
 // (not a hash, no id): subject jetsync-dlq.bridge.<prefix>.<id-token>, the
-// key as the body, the reason in the headers.
-func (b *Bridge) deadLetter(key string, reason error) *nats.Msg {
-	b.log.Error("key dead-lettered", "key", key, "err", reason)
-	b.m.deadLetters.Inc()
+// key as the body, the reason and the value's digest (when the value was
+// read) in the headers. It returns nil when the last dead letter of the
+// subject already files this key for the same reason and value: a poison key
+// found again by every resync is filed once.
+func (b *Bridge) deadLetter(ctx context.Context, key string, reason error, digest string) *nats.Msg {
 	subject := platform.DeadLetterRoot + "." + DeadLetterFunction
 	if prefix, id, ok := strings.Cut(key, ":"); ok && change.ValidPrefix(prefix) == nil {
 		subject += "." + prefix
@@ -257,15 +260,51 @@ func (b *Bridge) deadLetter(key string, reason error) *nats.Msg {
 			subject += "." + token
 		}
 	}
+	if !b.cfg.hooks.noDeadLetterDedup {
+		if last, err := b.dlq.GetLastMsgForSubject(ctx, subject); err == nil &&
+			last.Header.Get(headerKey) == key && last.Header.Get(headerError) == reason.Error() && last.Header.Get(headerValueDigest) == digest {
+			b.log.Debug("key is already a dead letter for this value", "key", key, "seq", last.Sequence)
+			return nil
+		}
+	}
+	b.log.Error("key dead-lettered", "key", key, "err", reason)
+	b.m.deadLetters.Inc()
 	m := nats.NewMsg(subject)
 	m.Data = []byte(key)
 	m.Header.Set(jetstream.MsgIDHeader, b.msgID())
 	m.Header.Set("Jetsync-Function", DeadLetterFunction)
 	m.Header.Set("Jetsync-Error-Class", "permanent")
-	m.Header.Set("Jetsync-Error", reason.Error())
-	m.Header.Set("Jetsync-Key", key)
+	m.Header.Set(headerError, reason.Error())
+	m.Header.Set(headerKey, key)
+	if digest != "" {
+		m.Header.Set(headerValueDigest, digest)
+	}
 	m.Header.Set("Jetsync-Time", time.Now().UTC().Format(time.RFC3339Nano))
 	return m
+}
+
+// Headers of the bridge's dead letters that it reads back.
+const (
+	headerKey         = "Jetsync-Key"
+	headerError       = "Jetsync-Error"
+	headerValueDigest = "Jetsync-Value-Digest"
+)
+
+// valueDigest identifies a hash's value (nil: none read).
+func valueDigest(fields map[string]string) string {
+	if fields == nil {
+		return ""
+	}
+	names := make([]string, 0, len(fields))
+	for f := range fields {
+		names = append(names, f)
+	}
+	sort.Strings(names)
+	h := sha256.New()
+	for _, f := range names {
+		fmt.Fprintf(h, "%d:%s%d:%s", len(f), f, len(fields[f]), fields[f])
+	}
+	return hex.EncodeToString(h.Sum(nil)[:16])
 }
 
 // keyError reports whether a read's error is the key's own fault (WRONGTYPE),
@@ -308,8 +347,11 @@ func (b *Bridge) publish(ctx context.Context, outs []outgoing) map[*nats.Msg]boo
 				b.log.Error("a dead letter cannot be stored; dropping it", "key", o.key, "err", err)
 				return
 			}
-			o.msg = b.deadLetter(o.key, fmt.Errorf("the stream cannot store the change of key %q: %w", o.key, err))
-			failed = append(failed, o)
+			sum := sha256.Sum256(o.msg.Data)
+			o.msg = b.deadLetter(ctx, o.key, fmt.Errorf("the stream cannot store the change of key %q: %w", o.key, err), hex.EncodeToString(sum[:16]))
+			if o.msg != nil {
+				failed = append(failed, o)
+			}
 		}
 		for i, o := range todo {
 			f, err := b.js.PublishMsgAsync(o.msg)
