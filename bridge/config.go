@@ -77,6 +77,7 @@ type testHooks struct {
 	noPublishTimeout          bool // wait for a PubAck forever
 	publishErrorsAreTransient bool // retry what can never be stored
 	noDeadLetterDedup         bool // file a poison key again at every resync
+	noTrimCheck               bool // do not look for journal entries removed unread
 }
 
 // RedisConfig is how the bridge reaches Redis.

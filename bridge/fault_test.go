@@ -290,3 +290,95 @@ func TestPoisonKeysFiledOnce(t *testing.T) {
 		})
 	}
 }
+
+// TestJournalNeverTrimsUnread: the journal functions do not cap the stream,
+// so a bridge down for more than a million journaled writes still finds the
+// oldest of them (here a delete). Entries someone else removes unread are
+// counted as a gap and resynced; the control does not look and counts none.
+func TestJournalNeverTrimsUnread(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	t.Run("a million writes later", func(t *testing.T) {
+		t.Parallel()
+		addr := testenv.RedisServer(t)
+		rdb := redis.NewClient(&redis.Options{Addr: addr})
+		defer rdb.Close()
+		if err := loadLibrary(ctx, rdb, addr); err != nil {
+			t.Fatal(err)
+		}
+		stream := JournalStream("p")
+		if err := rdb.FCall(ctx, "jetsync_del", []string{"p:gone"}).Err(); err != nil {
+			t.Fatal(err)
+		}
+		const filler = 1_000_200
+		for done := 0; done < filler; done += 10_000 {
+			pipe := rdb.Pipeline()
+			for range min(10_000, filler-done) {
+				pipe.XAdd(ctx, &redis.XAddArgs{Stream: stream, Values: []string{"key", "p:a", "op", "write"}})
+			}
+			if _, err := pipe.Exec(ctx); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := rdb.FCall(ctx, "jetsync_hset", []string{"p:a"}, "n", "1").Err(); err != nil {
+			t.Fatal(err)
+		}
+		if n := rdb.XLen(ctx, stream).Val(); n != filler+2 {
+			t.Errorf("journal holds %d entries, want all %d", n, filler+2)
+		}
+		first, err := rdb.XRangeN(ctx, stream, "-", "+", 1).Result()
+		if err != nil || len(first) != 1 || first[0].Values["key"] != "p:gone" || first[0].Values["op"] != "del" {
+			t.Errorf("oldest entry %v (%v), want the delete of p:gone", first, err)
+		}
+	})
+	for _, control := range []bool{false, true} {
+		t.Run(map[bool]string{false: "removed unread: a gap", true: "control: not checked"}[control], func(t *testing.T) {
+			t.Parallel()
+			addr := testenv.RedisServer(t)
+			rdb := redis.NewClient(&redis.Options{Addr: addr})
+			defer rdb.Close()
+			cfg := testConfig(addr, testenv.NATS(t), "p")
+			cfg.Journal = []string{"p"}
+			cfg.hooks.noTrimCheck = control
+			run := func() (stop func()) {
+				bctx, cancel := context.WithCancel(ctx)
+				b, err := New(bctx, cfg, testenv.Logger(t))
+				if err != nil {
+					t.Fatal(err)
+				}
+				done := make(chan error, 1)
+				go func() { done <- b.Run(bctx) }()
+				testenv.Eventually(t, 10*time.Second, b.Ready)
+				return func() { cancel(); <-done }
+			}
+			stop := run()
+			rec := recordStream(t, cfg)
+			rdb.FCall(ctx, "jetsync_hset", []string{"p:1"}, "n", "1")
+			rec.waitFor(t, "p:1", func(change.Change, []change.Change) error { return nil })
+			stop()
+			rdb.FCall(ctx, "jetsync_hset", []string{"p:2"}, "n", "2")
+			rdb.FCall(ctx, "jetsync_del", []string{"p:1"})
+			rdb.XTrimMaxLen(ctx, JournalStream("p"), 0) // someone trims the journal
+			cfg.HTTPAddr = fmt.Sprintf("127.0.0.1:%d", testenv.FreePort(t))
+			defer run()()
+			gaps := func() float64 {
+				_, body := testenv.HTTPGet("http://" + cfg.HTTPAddr + "/metrics")
+				return testenv.MetricValue(body, `jetsync_bridge_gaps_total{why="journal entries removed unread"}`)
+			}
+			rec.waitFor(t, "p:2", func(change.Change, []change.Change) error { return nil }) // by the resync
+			if control {
+				time.Sleep(time.Second)
+				if g := gaps(); g > 0 {
+					t.Fatalf("control: %v gaps counted without the check", g)
+				}
+				return
+			}
+			testenv.Eventually(t, 10*time.Second, func() error {
+				if g := gaps(); g < 1 {
+					return fmt.Errorf("%v gaps for journal entries removed unread", g)
+				}
+				return nil
+			})
+		})
+	}
+}

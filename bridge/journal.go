@@ -46,6 +46,10 @@ func (b *Bridge) journalLoop(ctx context.Context, prefix string) {
 		key, _ := e.Values["key"].(string)
 		op, _ := e.Values["op"].(string)
 		ack := &journalEntry{stream: stream, id: e.ID}
+		if len(e.Values) == 0 {
+			// A pending entry someone deleted before the bridge stored it.
+			b.gap(prefix, "journal entries removed unread")
+		}
 		if key == "" {
 			b.log.Warn("journal: entry without a key; dropping it", "stream", stream, "id", e.ID)
 			b.ackJournal(ctx, []outgoing{{acks: []journalEntry{*ack}}}, nil)
@@ -61,7 +65,13 @@ func (b *Bridge) journalLoop(ctx context.Context, prefix string) {
 func (b *Bridge) readGroup(ctx context.Context, stream string, handle func(redis.XMessage)) {
 	backoff := platform.Backoff{Min: 100 * time.Millisecond, Max: 5 * time.Second}
 	next := "0" // pending entries first
+	var checked time.Time
+	var trimmed int64
 	for ctx.Err() == nil {
+		if time.Since(checked) > trimCheck && !b.cfg.hooks.noTrimCheck {
+			checked = time.Now()
+			trimmed = b.checkTrimmed(ctx, stream, trimmed)
+		}
 		if err := b.rdb.XGroupCreateMkStream(ctx, stream, journalGroup, "0").Err(); err != nil && !strings.HasPrefix(err.Error(), "BUSYGROUP") {
 			if ctx.Err() == nil {
 				b.log.Warn("cannot create the consumer group; retrying", "stream", stream, "err", err)
@@ -79,8 +89,7 @@ func (b *Bridge) readGroup(ctx context.Context, stream string, handle func(redis
 			continue
 		case err != nil && strings.HasPrefix(err.Error(), "NOGROUP"):
 			// The stream was deleted with what it held: read it all again.
-			prefix := strings.TrimPrefix(strings.TrimPrefix(stream, "jetsync:journal:"), "jetsync:wt:")
-			b.gap(prefix, "stream "+stream+" deleted")
+			b.gap(streamPrefix(stream), "stream "+stream+" deleted")
 			next = "0"
 			continue
 		case err != nil:
@@ -106,6 +115,40 @@ func (b *Bridge) readGroup(ctx context.Context, stream string, handle func(redis
 			handle(e)
 		}
 	}
+}
+
+// trimCheck is how often a journal is checked for entries removed unread.
+const trimCheck = 5 * time.Second
+
+// checkTrimmed counts a gap (and resyncs) when entries of stream were
+// removed before the group read them (XTRIM, someone else's MAXLEN): the
+// group's lag (entries added after the last it read) is then larger than
+// the entries the stream still holds beyond those it has read and not yet
+// acknowledged. seen identifies the removal already counted (the stream's
+// entries-added then); it returns the one now.
+func (b *Bridge) checkTrimmed(ctx context.Context, stream string, seen int64) int64 {
+	info, err := b.rdb.XInfoStream(ctx, stream).Result()
+	if err != nil {
+		return seen // no stream yet, or Redis busy: checked again later
+	}
+	groups, err := b.rdb.XInfoGroups(ctx, stream).Result()
+	if err != nil {
+		return seen
+	}
+	for _, g := range groups {
+		if g.Name == journalGroup && g.Lag > info.Length-g.Pending && info.EntriesAdded != seen {
+			b.log.Error("journal entries were removed before the bridge read them; their deletions may be lost",
+				"stream", stream, "removed", g.Lag-(info.Length-g.Pending))
+			b.gap(streamPrefix(stream), "journal entries removed unread")
+			return info.EntriesAdded
+		}
+	}
+	return seen
+}
+
+// streamPrefix is the prefix whose journal or staging stream this is.
+func streamPrefix(stream string) string {
+	return strings.TrimPrefix(strings.TrimPrefix(stream, "jetsync:journal:"), "jetsync:wt:")
 }
 
 // ackJournal acknowledges and deletes the journal entries of every outgoing

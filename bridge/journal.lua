@@ -14,8 +14,9 @@
 -- journal stream of its prefix (jetsync:journal:<prefix>). The bridge reads
 -- the journal with a consumer group and deletes an entry only after the
 -- change it caused is stored in JetStream, so writes and deletes made while
--- no bridge runs are not lost. The journal is capped at about a million
--- entries per prefix. Journal mode needs a standalone (or Sentinel) Redis:
+-- no bridge runs are not lost. The journal is never trimmed: an entry
+-- leaves it only when the bridge has stored its change (a bridge down for
+-- long lets it grow; watch the stream's length). Journal mode needs a standalone (or Sentinel) Redis:
 -- in a cluster the journal stream would live in another slot than the key.
 
 local function journal(key)
@@ -27,7 +28,7 @@ local function journal(key)
   if redis.call('EXISTS', key) == 0 then
     op = 'del'
   end
-  redis.call('XADD', 'jetsync:journal:' .. prefix, 'MAXLEN', '~', '1000000', '*', 'key', key, 'op', op)
+  redis.call('XADD', 'jetsync:journal:' .. prefix, '*', 'key', key, 'op', op)
 end
 
 local function one_key(keys, name)
@@ -111,7 +112,7 @@ local function stage(keys, args, op)
   end
   redis.call('HSET', pending, 'key', key, 'op', op, 'fields', cjson.encode(fields))
   redis.call('EXPIRE', pending, 86400)
-  redis.call('XADD', 'jetsync:wt:' .. prefix, 'MAXLEN', '~', '1000000', '*', 'token', token)
+  redis.call('XADD', 'jetsync:wt:' .. prefix, '*', 'token', token)
   return 'STAGED'
 end
 
