@@ -188,11 +188,16 @@ func (b *Bridge) Run(ctx context.Context) error {
 	defer stopHTTP()
 	if !b.cfg.HALease {
 		b.active.Store(true)
-		return b.runActive(ctx)
+		return b.runActive(ctx, context.Background())
 	}
 	l, err := b.newLease(ctx)
-	if err != nil {
-		return err
+	for backoff := (platform.Backoff{Min: 500 * time.Millisecond, Max: 5 * time.Second}); err != nil; l, err = b.newLease(ctx) {
+		// JetStream without a leader (a cluster forming or failing over)
+		// answers nothing for a while: wait for it as a standby.
+		b.log.Warn("cannot open the lease bucket yet; standing by", "err", err)
+		if !backoff.Wait(ctx) {
+			return nil
+		}
 	}
 	for ctx.Err() == nil {
 		if !l.acquire(ctx) {
@@ -200,16 +205,21 @@ func (b *Bridge) Run(ctx context.Context) error {
 		}
 		b.active.Store(true)
 		activeCtx, cancel := context.WithCancel(ctx)
+		// fenced ends the moment the lease is lost: from then on another
+		// bridge may be active, and nothing more is published.
+		fenced, fence := context.WithCancel(context.Background())
 		lost := make(chan bool, 1)
 		go func() {
 			gone := l.hold(activeCtx)
 			if gone {
+				fence()
 				cancel()
 			}
 			lost <- gone
 		}()
-		err = b.runActive(activeCtx)
+		err = b.runActive(activeCtx, fenced)
 		cancel()
+		fence()
 		b.active.Store(false)
 		if <-lost { // also waits for hold to stop touching the lease
 			b.log.Warn("lost the lease; standing by", "lease", l.key)
@@ -227,15 +237,23 @@ func (b *Bridge) Run(ctx context.Context) error {
 // waits for room.
 func (b *Bridge) maxQueued() int { return 32 * b.cfg.Batch }
 
-// runActive subscribes, resyncs and publishes until ctx is done.
-func (b *Bridge) runActive(ctx context.Context) error {
+// runActive subscribes, resyncs and publishes until ctx is done; it
+// publishes nothing once fenced is done (the lease is lost).
+//
+// Stopping is ordered so that no deletion is lost: the subscribers read
+// what Redis already sent them (up to a PING they send), the deletions
+// still queued or in flight are handed over to the next active bridge, and
+// then what was read is published for at most ShutdownGrace; upserts left
+// over are found by the next start's resync.
+func (b *Bridge) runActive(ctx, fenced context.Context) error {
 	sh := newShards(b.cfg.Workers, 4*b.cfg.Batch)
 	b.shards.Store(sh)
-	// Publishing outlives ctx by the grace period so that read changes reach
-	// the stream; what is still queued after that is covered by the next
-	// start's resync.
+	stopWaiting := context.AfterFunc(ctx, sh.stop) // a full queue stops no one from stopping
+	defer stopWaiting()
 	pubCtx, cancelPub := context.WithCancel(context.WithoutCancel(ctx))
 	defer cancelPub()
+	stopFenced := context.AfterFunc(fenced, cancelPub)
+	defer stopFenced()
 	var workers sync.WaitGroup
 	for _, q := range sh.queues {
 		workers.Add(1)
@@ -245,40 +263,31 @@ func (b *Bridge) runActive(ctx context.Context) error {
 		}()
 	}
 	var resyncs sync.WaitGroup
-	for prefix, sig := range b.resync {
+	loop := func(f func()) {
 		resyncs.Add(1)
 		go func() {
 			defer resyncs.Done()
-			b.resyncLoop(ctx, prefix, sig)
+			f()
 		}()
 	}
-	for prefix := range b.kinds {
+	for prefix, sig := range b.resync {
+		loop(func() { b.resyncLoop(ctx, prefix, sig) })
+		loop(func() { b.handoverLoop(ctx, prefix) })
 		if b.cfg.journaled(prefix) {
-			resyncs.Add(1)
-			go func() {
-				defer resyncs.Done()
-				b.journalLoop(ctx, prefix)
-			}()
+			loop(func() { b.journalLoop(ctx, prefix) })
 		}
 		if b.cfg.writesThrough(prefix) {
-			resyncs.Add(1)
-			go func() {
-				defer resyncs.Done()
-				b.stagedLoop(ctx, prefix)
-			}()
+			loop(func() { b.stagedLoop(ctx, prefix) })
 		}
 	}
 	if len(b.cfg.WriteThrough) > 0 {
-		resyncs.Add(1)
-		go func() {
-			defer resyncs.Done()
-			b.replyLoop(ctx)
-		}()
+		loop(func() { b.replyLoop(ctx) })
 	}
 
 	err := b.subscribe(ctx)
 
 	resyncs.Wait()
+	b.handOver(sh)
 	sh.close()
 	done := make(chan struct{})
 	go func() { workers.Wait(); close(done) }()
@@ -287,9 +296,9 @@ func (b *Bridge) runActive(ctx context.Context) error {
 	case <-time.After(b.cfg.ShutdownGrace):
 		cancelPub()
 		<-done
-		b.log.Warn("shutdown grace over; keys still queued will be resynced at the next start", "grace", b.cfg.ShutdownGrace)
+		b.log.Warn("shutdown grace over; upserts still queued are resynced at the next start, deletions were handed over", "grace", b.cfg.ShutdownGrace)
 	}
-	if err := b.nc.Flush(); err != nil && !errors.Is(err, nats.ErrConnectionClosed) {
+	if err := b.nc.FlushTimeout(time.Second); err != nil && !errors.Is(err, nats.ErrConnectionClosed) {
 		b.log.Warn("nats flush", "err", err)
 	}
 	return err
@@ -336,16 +345,26 @@ func (b *Bridge) subscribeNode(ctx context.Context, node *redis.Client) error {
 	ps := node.PSubscribe(ctx, patterns...)
 	var subscribed int32 // prefixes confirmed on this node
 	defer func() { b.subscribed.Add(-subscribed) }()
-	stop := context.AfterFunc(ctx, func() { ps.Close() })
+	// Stopping: read what Redis has already sent, up to the answer of a
+	// PING sent now, for at most drainTimeout.
+	drained := time.AfterFunc(time.Hour, func() { ps.Close() })
+	drained.Stop()
+	stop := context.AfterFunc(ctx, func() {
+		drained.Reset(drainTimeout)
+		if b.cfg.hooks.noHandover || ps.Ping(context.Background(), drainPing) != nil {
+			ps.Close()
+		}
+	})
 	defer stop()
 	defer ps.Close()
+	defer drained.Stop()
 
 	backoff := platform.Backoff{Min: 100 * time.Millisecond, Max: 5 * time.Second}
 	reconnected := false // notifications were lost between the failure and the new subscription
 	reasserted := false  // the setting was checked since the reconnect
 	for {
-		msg, err := ps.ReceiveTimeout(ctx, 15*time.Second)
-		if ctx.Err() != nil {
+		msg, err := ps.ReceiveTimeout(context.WithoutCancel(ctx), 15*time.Second)
+		if err != nil && ctx.Err() != nil {
 			return nil
 		}
 		if err != nil {
@@ -368,6 +387,10 @@ func (b *Bridge) subscribeNode(ctx context.Context, node *redis.Client) error {
 		}
 		backoff.Reset()
 		switch m := msg.(type) {
+		case *redis.Pong:
+			if m.Payload == drainPing && ctx.Err() != nil {
+				return nil // read all Redis sent before the bridge began to stop
+			}
 		case *redis.Subscription:
 			if m.Kind == "psubscribe" {
 				if prefix, ok := byPattern[m.Channel]; ok {
@@ -415,6 +438,13 @@ func (b *Bridge) subscribeNode(ctx context.Context, node *redis.Client) error {
 		}
 	}
 }
+
+// drainPing is the payload of the PING a stopping subscriber reads up to;
+// drainTimeout bounds how long it reads.
+const (
+	drainPing    = "jetsync-drain"
+	drainTimeout = 2 * time.Second
+)
 
 func (b *Bridge) requestResync(prefix string) {
 	select {

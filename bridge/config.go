@@ -78,6 +78,7 @@ type testHooks struct {
 	publishErrorsAreTransient bool // retry what can never be stored
 	noDeadLetterDedup         bool // file a poison key again at every resync
 	noTrimCheck               bool // do not look for journal entries removed unread
+	noHandover                bool // a stopping bridge drops its queued deletions
 }
 
 // RedisConfig is how the bridge reaches Redis.

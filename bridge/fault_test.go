@@ -218,6 +218,7 @@ func TestUnstorableChangeIsDeadLettered(t *testing.T) {
 				t.Fatal(err)
 			}
 			rdb.HSet(ctx, prefix+":big", "blob", strings.Repeat("x", 5000))
+			time.Sleep(300 * time.Millisecond) // in a batch of its own
 			rdb.HSet(ctx, prefix+":after", "a", "1")
 			if control {
 				time.Sleep(4 * time.Second)
@@ -379,6 +380,107 @@ func TestJournalNeverTrimsUnread(t *testing.T) {
 				}
 				return nil
 			})
+		})
+	}
+}
+
+// TestStopHandsOverDeletes: a bridge stopped (as SIGTERM does) with
+// thousands of deletions queued — because NATS takes nothing, or because
+// the notifications are not even read yet — hands them over in Redis, and
+// the next bridge publishes every one. The control drops them, as the bridge
+// once did, and must see deleted keys without their delete.
+func TestStopHandsOverDeletes(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name           string
+		pause, control bool
+	}{
+		{"NATS paused", true, false},
+		{"control: NATS paused, dropped", true, true},
+		{"notifications unread", false, false},
+		{"control: notifications unread, dropped", false, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			ctx := context.Background()
+			addr := testenv.RedisServer(t)
+			rdb := redis.NewClient(&redis.Options{Addr: addr})
+			defer rdb.Close()
+			natsURL := testenv.NATS(t)
+			proxy := testenv.NewProxy(t, strings.TrimPrefix(natsURL, "nats://"))
+			cfg := testConfig(addr, "nats://"+proxy.Addr, "p")
+			cfg.Workers, cfg.Batch, cfg.ShutdownGrace = 1, 16, time.Second
+			cfg.hooks.noHandover = tc.control
+			direct := cfg
+			direct.NATS.URL = natsURL
+
+			bctx, stop := context.WithCancel(ctx)
+			b, err := New(bctx, cfg, testenv.Logger(t))
+			if err != nil {
+				t.Fatal(err)
+			}
+			rec := recordStream(t, direct)
+			done := make(chan error, 1)
+			go func() { done <- b.Run(bctx) }()
+			testenv.Eventually(t, 10*time.Second, b.Ready)
+			const keys = 3000
+			pipe := rdb.Pipeline()
+			for i := range keys {
+				pipe.HSet(ctx, "p:"+strconv.Itoa(i), "n", "1")
+			}
+			if tc.pause {
+				if _, err := pipe.Exec(ctx); err != nil {
+					t.Fatal(err)
+				}
+				testenv.Eventually(t, 30*time.Second, func() error {
+					if n := len(rec.last(t)); n < keys {
+						return fmt.Errorf("%d of %d keys carried", n, keys)
+					}
+					return nil
+				})
+				proxy.Blackhole() // NATS takes nothing, and nobody is told
+			} else {
+				for i := range 20 * keys { // a backlog the bridge is far behind on
+					pipe.HSet(ctx, "p:q"+strconv.Itoa(i), "n", "1")
+				}
+			}
+			for i := range keys {
+				pipe.Del(ctx, "p:"+strconv.Itoa(i))
+			}
+			if _, err := pipe.Exec(ctx); err != nil {
+				t.Fatal(err)
+			}
+			if tc.pause {
+				time.Sleep(500 * time.Millisecond)
+			}
+			stop() // what SIGTERM does
+			if err := <-done; err != nil {
+				t.Fatal(err)
+			}
+			proxy.Heal()
+
+			startBridge(t, direct) // the next bridge
+			deleted := func() error {
+				last := rec.last(t)
+				missing := 0
+				for i := range keys {
+					if last["p:"+strconv.Itoa(i)].Op != change.Delete {
+						missing++
+					}
+				}
+				if missing > 0 {
+					return fmt.Errorf("%d of %d deleted keys have no delete carried", missing, keys)
+				}
+				return nil
+			}
+			if tc.control {
+				time.Sleep(3 * time.Second)
+				if deleted() == nil {
+					t.Fatal("control: every delete carried without the handover; the test cannot tell it works")
+				}
+				return
+			}
+			testenv.Eventually(t, 30*time.Second, deleted)
 		})
 	}
 }

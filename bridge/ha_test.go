@@ -213,7 +213,14 @@ func TestSupportStreamsReplicated(t *testing.T) {
 	cfg.Replicas = 3
 	cfg.WriteThrough = []string{prefix}
 	cfg.HALease, cfg.HATTL, cfg.HAGroup = true, 2*time.Second, prefix
-	rec := runBridge(t, cfg)
+	b := startBridge(t, cfg)
+	testenv.Eventually(t, 30*time.Second, func() error {
+		if !b.active.Load() {
+			return fmt.Errorf("the bridge does not hold its lease yet")
+		}
+		return nil
+	})
+	rec := recordStream(t, cfg)
 
 	nc, err := nats.Connect(cluster.URL())
 	if err != nil {
@@ -241,8 +248,18 @@ func TestSupportStreamsReplicated(t *testing.T) {
 		}
 		return nil
 	}
-	testenv.Eventually(t, 20*time.Second, recAfter)
-	waitDeadLetters(t, cfg, map[string]string{"jetsync-dlq.bridge." + prefix + ".wrong": "not a hash"})
+	testenv.Eventually(t, 30*time.Second, recAfter)
+	testenv.Eventually(t, 30*time.Second, func() error {
+		s, err := js.Stream(ctx, platform.DeadLetterStream(cfg.StreamConfig.Name))
+		if err != nil {
+			return err
+		}
+		_, err = s.GetLastMsgForSubject(ctx, "jetsync-dlq.bridge."+prefix+".wrong")
+		return err
+	})
+	if !b.active.Load() {
+		t.Error("the bridge lost its lease with one node of three gone")
+	}
 }
 
 // TestLeaseBucketKeepsItsTTL: a bridge configured with another

@@ -42,27 +42,40 @@ func loadLibrary(ctx context.Context, rdb redis.UniversalClient, addr string) er
 // with the entry to acknowledge once its change is stored.
 func (b *Bridge) journalLoop(ctx context.Context, prefix string) {
 	stream := JournalStream(prefix)
-	b.readGroup(ctx, stream, func(e redis.XMessage) {
-		key, _ := e.Values["key"].(string)
-		op, _ := e.Values["op"].(string)
-		ack := &journalEntry{stream: stream, id: e.ID}
-		if len(e.Values) == 0 {
-			// A pending entry someone deleted before the bridge stored it.
-			b.gap(prefix, "journal entries removed unread")
-		}
-		if key == "" {
-			b.log.Warn("journal: entry without a key; dropping it", "stream", stream, "id", e.ID)
-			b.ackJournal(ctx, []outgoing{{acks: []journalEntry{*ack}}}, nil)
-			return
-		}
-		b.shards.Load().queue(key).mark(key, op == "del", true, ack)
+	b.readGroup(ctx, stream, 0, func(e redis.XMessage) {
+		b.queueEntry(ctx, prefix, stream, e)
 	})
+}
+
+// queueEntry marks the key of a journal or handover entry dirty, with the
+// entry to acknowledge once its change is stored.
+func (b *Bridge) queueEntry(ctx context.Context, prefix, stream string, e redis.XMessage) {
+	key, _ := e.Values["key"].(string)
+	op, _ := e.Values["op"].(string)
+	ack := &journalEntry{stream: stream, id: e.ID}
+	if len(e.Values) == 0 {
+		// A pending entry someone deleted before the bridge stored it.
+		b.gap(prefix, "journal entries removed unread")
+	}
+	if key == "" || b.prefixOf(key) != prefix {
+		b.log.Warn("journal: entry without a key of its prefix; dropping it", "stream", stream, "id", e.ID, "key", key)
+		b.ackJournal(ctx, []outgoing{{acks: []journalEntry{*ack}}}, nil)
+		return
+	}
+	b.shards.Load().queue(key).mark(key, op == "del", true, ack)
+}
+
+// prefixOf is the prefix of key.
+func (b *Bridge) prefixOf(key string) string {
+	prefix, _, _ := strings.Cut(key, ":")
+	return prefix
 }
 
 // readGroup reads stream with the consumer group until ctx is done and hands
 // every entry to handle: first the entries a previous bridge took but never
-// acknowledged, then new ones.
-func (b *Bridge) readGroup(ctx context.Context, stream string, handle func(redis.XMessage)) {
+// acknowledged, then new ones, blocking for them (poll 0) or looking every
+// poll without holding a connection.
+func (b *Bridge) readGroup(ctx context.Context, stream string, poll time.Duration, handle func(redis.XMessage)) {
 	backoff := platform.Backoff{Min: 100 * time.Millisecond, Max: 5 * time.Second}
 	next := "0" // pending entries first
 	var checked time.Time
@@ -80,12 +93,21 @@ func (b *Bridge) readGroup(ctx context.Context, stream string, handle func(redis
 			continue
 		}
 		args := &redis.XReadGroupArgs{Group: journalGroup, Consumer: journalConsumer, Streams: []string{stream, next}, Count: int64(b.cfg.Batch)}
-		if next == ">" {
+		switch {
+		case next == ">" && poll == 0:
 			args.Block = 2 * time.Second
+		case next == ">":
+			args.Block = -1 // no BLOCK
 		}
 		res, err := b.rdb.XReadGroup(ctx, args).Result()
 		switch {
 		case errors.Is(err, redis.Nil):
+			if poll > 0 {
+				select {
+				case <-ctx.Done():
+				case <-time.After(poll):
+				}
+			}
 			continue
 		case err != nil && strings.HasPrefix(err.Error(), "NOGROUP"):
 			// The stream was deleted with what it held: read it all again.
@@ -148,7 +170,12 @@ func (b *Bridge) checkTrimmed(ctx context.Context, stream string, seen int64) in
 
 // streamPrefix is the prefix whose journal or staging stream this is.
 func streamPrefix(stream string) string {
-	return strings.TrimPrefix(strings.TrimPrefix(stream, "jetsync:journal:"), "jetsync:wt:")
+	for _, root := range []string{JournalStream(""), HandoverStream(""), "jetsync:wt:"} {
+		if p, ok := strings.CutPrefix(stream, root); ok {
+			return p
+		}
+	}
+	return stream
 }
 
 // ackJournal acknowledges and deletes the journal entries of every outgoing

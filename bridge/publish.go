@@ -52,6 +52,7 @@ func (b *Bridge) work(ctx context.Context, q *dirtyQueue) {
 			for _, p := range batch {
 				q.requeue(p)
 			}
+			q.finished()
 			if !backoff.Wait(ctx) {
 				return
 			}
@@ -60,6 +61,7 @@ func (b *Bridge) work(ctx context.Context, q *dirtyQueue) {
 		backoff.Reset()
 		unpublished := b.publish(ctx, outs)
 		b.ackJournal(ctx, outs, unpublished)
+		q.finished()
 	}
 }
 

@@ -16,6 +16,10 @@ type dirtyQueue struct {
 	order   []string
 	waiting map[string]*pending
 	closed  bool
+	// stopping: nobody waits for room any more (the bridge is stopping).
+	stopping bool
+	// inflight is the batch a worker took and has not finished.
+	inflight []pending
 	// highWater bounds how many keys a resync or the journal may queue;
 	// notifications are never held back.
 	highWater int
@@ -55,7 +59,7 @@ func (q *dirtyQueue) mark(key string, deletion, wait bool, ack *journalEntry) {
 func (q *dirtyQueue) markBelow(key string, deletion bool, limit int, ack *journalEntry) {
 	q.mu.Lock()
 	defer q.mu.Unlock()
-	for limit > 0 && !q.closed && len(q.order) >= limit && q.waiting[key] == nil {
+	for limit > 0 && !q.closed && !q.stopping && len(q.order) >= limit && q.waiting[key] == nil {
 		q.cond.Wait()
 	}
 	if q.closed {
@@ -101,7 +105,41 @@ func (q *dirtyQueue) take(n int, into []pending) []pending {
 	if len(q.order) == 0 {
 		q.order = nil // let the backing array go after a large resync
 	}
+	q.inflight = append(q.inflight[:0], into...)
 	q.cond.Broadcast()
+	return into
+}
+
+// finished says the batch taken last is published (or given back).
+func (q *dirtyQueue) finished() {
+	q.mu.Lock()
+	q.inflight = q.inflight[:0]
+	q.mu.Unlock()
+}
+
+// stop makes every wait for room return, now and later.
+func (q *dirtyQueue) stop() {
+	q.mu.Lock()
+	q.stopping = true
+	q.cond.Broadcast()
+	q.mu.Unlock()
+}
+
+// deletions returns the keys waiting or in flight with a deletion not yet
+// published.
+func (q *dirtyQueue) deletions(into []string) []string {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	for _, p := range q.inflight {
+		if p.deletion {
+			into = append(into, p.key)
+		}
+	}
+	for _, k := range q.order {
+		if q.waiting[k].deletion {
+			into = append(into, k)
+		}
+	}
 	return into
 }
 
@@ -147,6 +185,22 @@ func (s *shards) mark(key string, deletion, wait bool) {
 // and a resync follows).
 func (s *shards) markNotified(key string, deletion bool, limit int) {
 	s.queue(key).markBelow(key, deletion, limit, nil)
+}
+
+// stop makes every wait for room return: the bridge is stopping.
+func (s *shards) stop() {
+	for _, q := range s.queues {
+		q.stop()
+	}
+}
+
+// deletions returns every key with a deletion not yet published.
+func (s *shards) deletions() []string {
+	var keys []string
+	for _, q := range s.queues {
+		keys = q.deletions(keys)
+	}
+	return keys
 }
 
 func (s *shards) close() {

@@ -104,7 +104,7 @@ func (s *staging) answered(token string) {
 // dirty; each entry is acknowledged once the change carrying it is stored.
 func (b *Bridge) stagedLoop(ctx context.Context, prefix string) {
 	stream := StagedStream(prefix)
-	b.readGroup(ctx, stream, func(e redis.XMessage) {
+	b.readGroup(ctx, stream, 0, func(e redis.XMessage) {
 		ack := &journalEntry{stream: stream, id: e.ID}
 		token, _ := e.Values["token"].(string)
 		w, err := b.rdb.HGetAll(ctx, "jetsync:wt:pending:"+token).Result()
