@@ -46,6 +46,8 @@ type Bridge struct {
 	wt staging
 	// watches holds a *nodeWatch per subscribed node (by address).
 	watches sync.Map
+	// unready holds, per cluster master not subscribed, why (a string).
+	unready sync.Map
 }
 
 // Registry holds the bridge's metrics (served on JETSYNC_HTTP_ADDR).
@@ -56,7 +58,12 @@ func (b *Bridge) Registry() *prometheus.Registry { return b.reg }
 // is ready: it is doing its job.
 func (b *Bridge) Ready() error {
 	if n, want := b.subscribed.Load(), b.expected.Load(); b.active.Load() && (n < want || want == 0) {
-		return fmt.Errorf("%d of %d subscriptions (prefixes × masters) confirmed", n, want)
+		why := ""
+		for addr, err := range b.unreadyAddrs() {
+			why = fmt.Sprintf("; Redis at %s is not carried: %s", addr, err)
+			break
+		}
+		return fmt.Errorf("%d of %d subscriptions (prefixes × masters) confirmed%s", n, want, why)
 	}
 	if !b.nc.IsConnected() {
 		return errors.New("not connected to NATS")

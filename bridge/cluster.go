@@ -56,8 +56,17 @@ func (b *Bridge) watchCluster(ctx context.Context) error {
 	for {
 		cc.ReloadState(ctx)
 		nodes, err := b.nodes(ctx)
-		if err != nil && ctx.Err() == nil {
-			b.log.Warn("cluster: cannot list the masters; retrying", "err", err)
+		if err != nil || len(nodes) == 0 {
+			// Listing failed: keep what is subscribed, look again later.
+			if ctx.Err() == nil {
+				b.log.Warn("cluster: cannot list the masters; keeping the current subscriptions", "masters", len(nodes), "err", err)
+			}
+			select {
+			case <-ctx.Done():
+				return nil
+			case <-time.After(clusterRefresh):
+			}
+			continue
 		}
 		current := map[string]*redis.Client{}
 		for _, n := range nodes {
@@ -77,9 +86,13 @@ func (b *Bridge) watchCluster(ctx context.Context) error {
 				continue
 			}
 			if err := ensureNotifications(ctx, node, b.cfg, b.log); err != nil {
-				b.log.Error("cluster: cannot enable notifications on a master; retrying", "redis", addr, "err", err)
+				// Counted in expected below: not ready until it is carried.
+				if _, seen := b.unready.Swap(addr, err.Error()); !seen {
+					b.log.Error("cluster: cannot enable notifications on a master; not ready, retrying", "redis", addr, "err", err)
+				}
 				continue
 			}
+			b.unready.Delete(addr)
 			b.log.Info("cluster: subscribing to master", "redis", addr)
 			nctx, cancel := context.WithCancel(ctx)
 			subs[addr] = cancel
@@ -90,7 +103,13 @@ func (b *Bridge) watchCluster(ctx context.Context) error {
 			}()
 			changed = true
 		}
-		b.expected.Store(int32(len(subs) * len(b.kinds)))
+		for addr := range b.unreadyAddrs() {
+			if _, ok := current[addr]; !ok {
+				b.unready.Delete(addr) // no longer a master
+			}
+		}
+		// Every master counts, carried or not.
+		b.expected.Store(int32(len(current) * len(b.kinds)))
 		if changed && !first {
 			for prefix := range b.kinds {
 				b.gap(prefix, "cluster topology changed")
@@ -103,4 +122,14 @@ func (b *Bridge) watchCluster(ctx context.Context) error {
 		case <-time.After(clusterRefresh):
 		}
 	}
+}
+
+// unreadyAddrs returns the masters whose notifications cannot be enabled.
+func (b *Bridge) unreadyAddrs() map[string]string {
+	out := map[string]string{}
+	b.unready.Range(func(k, v any) bool {
+		out[k.(string)] = v.(string)
+		return true
+	})
+	return out
 }

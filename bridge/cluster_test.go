@@ -103,3 +103,66 @@ func TestCluster(t *testing.T) {
 	testenv.Eventually(t, 30*time.Second, ready)
 	check()
 }
+
+// TestClusterCountsEveryMaster: a replica promoted in a cluster comes with
+// its own notify-keyspace-events (here: off, and the bridge may not set
+// it). That master is counted and reported: /readyz says which one is not
+// carried until someone enables it; then its keys are carried.
+func TestClusterCountsEveryMaster(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	addrs := testenv.RedisCluster(t, 3, 1)
+	client := func(a string) *redis.Client {
+		c := redis.NewClient(&redis.Options{Addr: a})
+		t.Cleanup(func() { c.Close() })
+		return c
+	}
+	var replica string
+	for _, a := range addrs {
+		role, _ := client(a).Do(ctx, "ROLE").Slice()
+		if len(role) > 0 && role[0] == "master" {
+			client(a).ConfigSet(ctx, "notify-keyspace-events", "KA")
+		} else if replica == "" {
+			replica = a
+		}
+	}
+	cfg := testConfig(strings.Join(addrs[:3], ","), testenv.NATS(t), "p")
+	cfg.Redis.Cluster, cfg.Redis.ConfigureNotifications = true, false
+	cfg.HTTPAddr = fmt.Sprintf("127.0.0.1:%d", testenv.FreePort(t))
+	rec := runBridge(t, cfg)
+	readyz := func() (int, string) { return testenv.HTTPGet("http://" + cfg.HTTPAddr + "/readyz") }
+	testenv.Eventually(t, 10*time.Second, func() error {
+		if code, body := readyz(); code != 200 {
+			return fmt.Errorf("%d %s", code, body)
+		}
+		return nil
+	})
+
+	if err := client(replica).Do(ctx, "CLUSTER", "FAILOVER").Err(); err != nil {
+		t.Fatal(err)
+	}
+	testenv.Eventually(t, 20*time.Second, func() error {
+		if code, body := readyz(); code == 200 || !strings.Contains(body, replica) {
+			return fmt.Errorf("/readyz %d %s; want not ready, naming %s", code, body, replica)
+		}
+		return nil
+	})
+	client(replica).ConfigSet(ctx, "notify-keyspace-events", "KA") // the operator fixes it
+	testenv.Eventually(t, 20*time.Second, func() error {
+		if code, body := readyz(); code != 200 {
+			return fmt.Errorf("%d %s", code, body)
+		}
+		return nil
+	})
+	cc := redis.NewClusterClient(&redis.ClusterOptions{Addrs: addrs})
+	defer cc.Close()
+	for i := range 200 { // keys on every master, the promoted one included
+		cc.HSet(ctx, fmt.Sprintf("p:%d", i), "v", "1")
+	}
+	testenv.Eventually(t, 20*time.Second, func() error {
+		if n := len(rec.last(t)); n < 200 {
+			return fmt.Errorf("%d of 200 keys carried", n)
+		}
+		return nil
+	})
+}
