@@ -48,6 +48,8 @@ type Bridge struct {
 	watches sync.Map
 	// unready holds, per cluster master not subscribed, why (a string).
 	unready sync.Map
+	// readPeak is the most bytes of values one batch read.
+	readPeak atomic.Int64
 }
 
 // Registry holds the bridge's metrics (served on JETSYNC_HTTP_ADDR).

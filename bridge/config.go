@@ -41,6 +41,11 @@ type Config struct {
 	// batches of up to Batch keys each.
 	Workers int `split_words:"true" default:"4"`
 	Batch   int `split_words:"true" default:"256"`
+	// BatchBytes bounds the bytes one worker reads at once, as Redis's
+	// MEMORY USAGE estimates them: a batch stops short of it, and a key
+	// larger than it is read alone. Keys too large for a message are measured
+	// (STRLEN, HSTRLEN) and dead-lettered without being read.
+	BatchBytes int64 `split_words:"true" default:"8388608"`
 	// HALease makes bridges of the same Redis take turns: one active, the
 	// others standing by, through a lease in a NATS KV bucket.
 	HALease bool `split_words:"true" default:"true"`
@@ -79,6 +84,7 @@ type testHooks struct {
 	noDeadLetterDedup         bool // file a poison key again at every resync
 	noTrimCheck               bool // do not look for journal entries removed unread
 	noHandover                bool // a stopping bridge drops its queued deletions
+	noSizeCheck               bool // read every key of a batch, whatever its size
 }
 
 // RedisConfig is how the bridge reaches Redis.
@@ -157,6 +163,9 @@ func (c Config) Validate() error {
 	}
 	if c.HALease && (c.HATTL < time.Second || c.HATTL > 5*time.Minute) {
 		return fmt.Errorf("JETSYNC_HA_TTL=%s: use 1s to 5m", c.HATTL)
+	}
+	if c.BatchBytes < 64<<10 {
+		return fmt.Errorf("JETSYNC_BATCH_BYTES=%d: use at least 65536 (64 KiB)", c.BatchBytes)
 	}
 	if c.PublishTimeout < 100*time.Millisecond || c.PublishTimeout > time.Minute {
 		return fmt.Errorf("JETSYNC_PUBLISH_TIMEOUT=%s: use 100ms to 1m (well below the stream's 2m duplicate window)", c.PublishTimeout)

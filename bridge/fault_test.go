@@ -484,3 +484,53 @@ func TestStopHandsOverDeletes(t *testing.T) {
 		})
 	}
 }
+
+// TestBigValuesStayBounded: a resync of hashes of 4 MiB each (over NATS's
+// max_payload) measures them without reading them and dead-letters each one;
+// no batch reads more than JETSYNC_BATCH_BYTES plus one message's worth. The
+// control reads every key of a batch whatever its size, and must read them.
+func TestBigValuesStayBounded(t *testing.T) {
+	t.Parallel()
+	for _, control := range []bool{false, true} {
+		t.Run(map[bool]string{false: "bounded", true: "control: read whole"}[control], func(t *testing.T) {
+			t.Parallel()
+			ctx := context.Background()
+			addr := testenv.RedisServer(t)
+			rdb := redis.NewClient(&redis.Options{Addr: addr})
+			defer rdb.Close()
+			const keys = 12
+			blob := strings.Repeat("x", 4<<20)
+			for i := range keys {
+				rdb.HSet(ctx, "p:big"+strconv.Itoa(i), "blob", blob)
+			}
+			for i := range 1000 { // and ordinary ones of 16 KiB
+				rdb.HSet(ctx, "p:"+strconv.Itoa(i), "v", blob[:16<<10])
+			}
+			cfg := testConfig(addr, testenv.NATS(t), "p")
+			cfg.Workers, cfg.Batch, cfg.BatchBytes = 2, 256, 1<<20
+			cfg.hooks.noSizeCheck = control
+			b := startBridge(t, cfg) // its resync finds them all
+			rec := recordStream(t, cfg)
+			testenv.Eventually(t, 60*time.Second, func() error {
+				if n := deadLetterCount(t, cfg); n < keys {
+					return fmt.Errorf("%d of %d big keys dead-lettered", n, keys)
+				}
+				if n := len(rec.last(t)); n < 1000 {
+					return fmt.Errorf("%d of 1000 ordinary keys carried", n)
+				}
+				return nil
+			})
+			peak, bound := b.readPeak.Load(), cfg.BatchBytes+int64(b.nc.MaxPayload())
+			if control {
+				if peak <= bound {
+					t.Fatalf("control: a batch read at most %d bytes; the test cannot tell the bound works", peak)
+				}
+				return
+			}
+			if peak > bound {
+				t.Fatalf("a batch read %d bytes of values, want at most %d", peak, bound)
+			}
+			waitDeadLetters(t, cfg, map[string]string{"jetsync-dlq.bridge.p.big0": "holds at least 4194"})
+		})
+	}
+}

@@ -72,6 +72,7 @@ func testConfig(redisAddr, natsURL string, prefixes ...string) Config {
 		ShutdownGrace:  5 * time.Second,
 		Heartbeat:      time.Second,
 		PublishTimeout: 2 * time.Second,
+		BatchBytes:     8 << 20,
 	}
 }
 

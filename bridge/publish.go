@@ -44,7 +44,11 @@ func (b *Bridge) work(ctx context.Context, q *dirtyQueue) {
 		if len(batch) == 0 || ctx.Err() != nil {
 			return
 		}
-		outs, err := b.read(ctx, batch)
+		now, later, big, err := b.sizeUp(ctx, batch)
+		var outs []outgoing
+		if err == nil {
+			outs, err = b.read(ctx, now)
+		}
 		if err != nil {
 			// Redis is unreachable: put the keys back and try again.
 			b.m.readErrors.Inc()
@@ -59,6 +63,10 @@ func (b *Bridge) work(ctx context.Context, q *dirtyQueue) {
 			continue
 		}
 		backoff.Reset()
+		for _, p := range later {
+			q.requeue(p) // over the batch's byte budget: next time
+		}
+		outs = append(outs, big...)
 		unpublished := b.publish(ctx, outs)
 		b.ackJournal(ctx, outs, unpublished)
 		q.finished()
@@ -72,6 +80,113 @@ type outgoing struct {
 	key  string
 	msg  *nats.Msg
 	acks []journalEntry
+}
+
+// sizeUp looks at the size of every key of batch before anything is read,
+// so that a worker holds a bounded number of bytes however large the values
+// are: it returns the keys to read now (within JETSYNC_BATCH_BYTES, as
+// MEMORY USAGE estimates them; a larger key alone), the keys to read in a
+// later batch, and the dead letters of keys too large to ever be a change,
+// which are measured without being read whole.
+func (b *Bridge) sizeUp(ctx context.Context, batch []pending) (now, later []pending, big []outgoing, err error) {
+	if b.cfg.hooks.noSizeCheck {
+		return batch, nil, nil, nil
+	}
+	pipe := b.rdb.Pipeline()
+	cmds := make([]*redis.IntCmd, len(batch))
+	for i, p := range batch {
+		cmds[i] = pipe.MemoryUsage(ctx, p.key)
+	}
+	if _, err := pipe.Exec(ctx); err != nil {
+		for _, cmd := range cmds {
+			if err := cmd.Err(); err != nil && !errors.Is(err, redis.Nil) {
+				return nil, nil, nil, err
+			}
+		}
+	}
+	limit := b.nc.MaxPayload() - 1024
+	var total int64
+	for i, p := range batch {
+		size := cmds[i].Val() // 0: gone
+		if size > limit {
+			n, err := b.measure(ctx, p.key, limit)
+			if err != nil {
+				return nil, nil, nil, err
+			}
+			if n > limit {
+				err := fmt.Errorf("key %q holds at least %d bytes; the NATS server's max_payload is %d", p.key, n, b.nc.MaxPayload())
+				big = append(big, outgoing{key: p.key, acks: p.acks, msg: b.deadLetter(ctx, p.key, err, "")})
+				continue
+			}
+		}
+		if len(now) > 0 && total+size > b.cfg.BatchBytes {
+			later = append(later, p)
+			continue
+		}
+		total += size
+		now = append(now, p)
+	}
+	return now, later, big, nil
+}
+
+// measure returns how many bytes of field names and values key holds, or
+// some number above limit, without reading its values: STRLEN for a string,
+// HSTRLEN of every field for a hash (HSCAN pages for one of many fields).
+// A key of another type measures 0: its read says what is wrong with it.
+func (b *Bridge) measure(ctx context.Context, key string, limit int64) (int64, error) {
+	keyErr := func(err error) (int64, error) {
+		if errors.Is(err, redis.Nil) || err != nil && b.keyError(err) {
+			return 0, nil
+		}
+		return 0, err
+	}
+	if b.kindOf(key) != typeHash {
+		n, err := b.rdb.StrLen(ctx, key).Result()
+		if err != nil {
+			return keyErr(err)
+		}
+		return n, nil
+	}
+	fields, err := b.rdb.HLen(ctx, key).Result()
+	if err != nil {
+		return keyErr(err)
+	}
+	var n int64
+	if fields > 1000 {
+		var cursor uint64
+		for {
+			kv, next, err := b.rdb.HScan(ctx, key, cursor, "*", 100).Result()
+			if err != nil {
+				return keyErr(err)
+			}
+			for _, s := range kv {
+				n += int64(len(s))
+			}
+			if n > limit || next == 0 {
+				return n, nil
+			}
+			cursor = next
+		}
+	}
+	names, err := b.rdb.HKeys(ctx, key).Result()
+	if err != nil {
+		return keyErr(err)
+	}
+	pipe := b.rdb.Pipeline()
+	lens := make([]*redis.IntCmd, len(names))
+	for i, f := range names {
+		n += int64(len(f))
+		lens[i] = pipe.HStrLen(ctx, key, f)
+	}
+	if len(names) > 0 {
+		if _, err := pipe.Exec(ctx); err != nil {
+			return keyErr(err)
+		}
+	}
+	for _, l := range lens {
+		n += l.Val()
+	}
+	return n, nil
 }
 
 // read pipelines the reads of every key (HGETALL for hashes, GET for
@@ -99,9 +214,17 @@ func (b *Bridge) read(ctx context.Context, batch []pending) ([]outgoing, error) 
 	}
 	now := time.Now().UTC()
 	outs := make([]outgoing, len(batch))
+	var read int64 // bytes of values read
+	defer func() {
+		for peak := b.readPeak.Load(); read > peak && !b.readPeak.CompareAndSwap(peak, read); peak = b.readPeak.Load() {
+		}
+	}()
 	for i, p := range batch {
 		outs[i].key, outs[i].acks = p.key, p.acks
 		fields, err := b.value(p.key, cmds[i])
+		for f, v := range fields {
+			read += int64(len(f) + len(v))
+		}
 		if err != nil {
 			if errors.Is(err, errWrongType) {
 				kind, _ := b.rdb.Type(ctx, p.key).Result()

@@ -63,6 +63,7 @@ func (w *World) BridgeConfig(prefixes ...string) bridge.Config {
 		ShutdownGrace:  5 * time.Second,
 		Heartbeat:      time.Second,
 		PublishTimeout: 5 * time.Second,
+		BatchBytes:     8 << 20,
 	}
 }
 
