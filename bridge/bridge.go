@@ -355,11 +355,14 @@ func (b *Bridge) subscribeNode(ctx context.Context, node *redis.Client) error {
 	var subscribed int32 // prefixes confirmed on this node
 	defer func() { b.subscribed.Add(-subscribed) }()
 	// Stopping: read what Redis has already sent, up to the answer of a
-	// PING sent now, for at most drainTimeout.
+	// PING sent now, while messages keep coming (drainIdle) and for at most
+	// the shutdown grace.
 	drained := time.AfterFunc(time.Hour, func() { ps.Close() })
 	drained.Stop()
+	var drainUntil atomic.Int64
 	stop := context.AfterFunc(ctx, func() {
-		drained.Reset(drainTimeout)
+		drainUntil.Store(time.Now().Add(b.cfg.ShutdownGrace).UnixNano())
+		drained.Reset(drainIdle)
 		if b.cfg.hooks.noHandover || ps.Ping(context.Background(), drainPing) != nil {
 			ps.Close()
 		}
@@ -395,6 +398,9 @@ func (b *Bridge) subscribeNode(ctx context.Context, node *redis.Client) error {
 			continue
 		}
 		backoff.Reset()
+		if ctx.Err() != nil && time.Now().UnixNano() < drainUntil.Load() {
+			drained.Reset(drainIdle)
+		}
 		switch m := msg.(type) {
 		case *redis.Pong:
 			if m.Payload == drainPing && ctx.Err() != nil {
@@ -449,10 +455,10 @@ func (b *Bridge) subscribeNode(ctx context.Context, node *redis.Client) error {
 }
 
 // drainPing is the payload of the PING a stopping subscriber reads up to;
-// drainTimeout bounds how long it reads.
+// it gives up when nothing came for drainIdle.
 const (
-	drainPing    = "jetsync-drain"
-	drainTimeout = 2 * time.Second
+	drainPing = "jetsync-drain"
+	drainIdle = 2 * time.Second
 )
 
 func (b *Bridge) requestResync(prefix string) {
