@@ -93,12 +93,18 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (*Bridge, error) {
 		return cfg.Redis.Username, p
 	}
 	var rdb redis.UniversalClient
-	if cfg.Redis.Cluster {
+	switch {
+	case len(cfg.Redis.Sentinel) > 0:
+		rdb = redis.NewFailoverClient(&redis.FailoverOptions{
+			MasterName: cfg.Redis.MasterName, SentinelAddrs: cfg.Redis.Sentinel,
+			DB: cfg.Redis.DB, CredentialsProvider: creds, TLSConfig: tlsCfg, PoolSize: cfg.Workers + 4,
+		})
+	case cfg.Redis.Cluster:
 		rdb = redis.NewClusterClient(&redis.ClusterOptions{
 			Addrs: strings.Split(cfg.Redis.Addr, ","), CredentialsProvider: creds,
 			TLSConfig: tlsCfg, PoolSize: cfg.Workers + 4,
 		})
-	} else {
+	default:
 		rdb = redis.NewClient(&redis.Options{
 			Addr: cfg.Redis.Addr, DB: cfg.Redis.DB, CredentialsProvider: creds,
 			TLSConfig: tlsCfg, PoolSize: cfg.Workers + 4,
@@ -130,7 +136,7 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (*Bridge, error) {
 	})
 	if err := rdb.Ping(ctx).Err(); err != nil {
 		rdb.Close()
-		return nil, fmt.Errorf("connect to Redis at %s: %w", cfg.Redis.Addr, err)
+		return nil, fmt.Errorf("connect to Redis at %s: %w", cfg.Redis.where(), err)
 	}
 	nodes, err := b.nodes(ctx)
 	if err == nil {
@@ -145,7 +151,7 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (*Bridge, error) {
 		return nil, err
 	}
 	if len(cfg.Journal) > 0 || len(cfg.WriteThrough) > 0 {
-		if err := loadLibrary(ctx, rdb, cfg.Redis.Addr); err != nil {
+		if err := loadLibrary(ctx, rdb, cfg.Redis.where()); err != nil {
 			rdb.Close()
 			return nil, err
 		}
@@ -342,6 +348,9 @@ func (b *Bridge) subscribeNode(ctx context.Context, node *redis.Client) error {
 		patterns = append(patterns, chanPrefix+beat)
 	}
 	w := &nodeWatch{addr: node.Options().Addr}
+	if !b.cfg.Redis.Cluster {
+		w.addr = b.cfg.Redis.where()
+	}
 	w.alive()
 	b.watches.Store(w.addr, w)
 	defer b.watches.Delete(w.addr)

@@ -97,12 +97,25 @@ type RedisConfig struct {
 	DB           int             `split_words:"true" default:"0"`
 	// Cluster talks to a Redis Cluster: the bridge subscribes on every master
 	// and follows the topology.
-	Cluster bool   `split_words:"true" default:"false"`
-	TLS     bool   `split_words:"true" default:"false"`
-	CAFile  string `split_words:"true"`
+	Cluster bool `split_words:"true" default:"false"`
+	// Sentinel lists Redis Sentinel addresses (host:port, comma-separated):
+	// the bridge asks them for the master named MasterName and follows it
+	// through failovers (Addr is then not used).
+	Sentinel   []string `split_words:"true"`
+	MasterName string   `split_words:"true"`
+	TLS        bool     `split_words:"true" default:"false"`
+	CAFile     string   `split_words:"true"`
 	// ConfigureNotifications lets the bridge CONFIG SET
 	// notify-keyspace-events when the server lacks what it needs.
 	ConfigureNotifications bool `split_words:"true" default:"true"`
+}
+
+// where names the Redis for messages.
+func (c RedisConfig) where() string {
+	if len(c.Sentinel) > 0 {
+		return fmt.Sprintf("master %s of sentinels %s", c.MasterName, strings.Join(c.Sentinel, ","))
+	}
+	return c.Addr
 }
 
 func (c RedisConfig) password() platform.SecretSource {
@@ -175,6 +188,21 @@ func (c Config) Validate() error {
 	}
 	if c.HAGroup != "" && strings.Trim(c.HAGroup, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-=") != "" {
 		return fmt.Errorf("JETSYNC_HA_GROUP=%q: use letters, digits, '_', '-' and '='", c.HAGroup)
+	}
+	if len(c.Redis.Sentinel) > 0 {
+		if c.Redis.MasterName == "" {
+			return fmt.Errorf("JETSYNC_REDIS_SENTINEL is set but JETSYNC_REDIS_MASTER_NAME is not: name the master the sentinels monitor")
+		}
+		if c.Redis.Cluster {
+			return fmt.Errorf("JETSYNC_REDIS_SENTINEL and JETSYNC_REDIS_CLUSTER=true exclude each other")
+		}
+		for _, a := range c.Redis.Sentinel {
+			if !strings.Contains(a, ":") {
+				return fmt.Errorf("JETSYNC_REDIS_SENTINEL=%q: want host:port, comma-separated", strings.Join(c.Redis.Sentinel, ","))
+			}
+		}
+	} else if c.Redis.MasterName != "" {
+		return fmt.Errorf("JETSYNC_REDIS_MASTER_NAME is set but JETSYNC_REDIS_SENTINEL is not: list the sentinels")
 	}
 	for _, a := range strings.Split(c.Redis.Addr, ",") {
 		if !strings.Contains(a, ":") {

@@ -74,13 +74,16 @@ func (b *Bridge) newLease(ctx context.Context) (*lease, error) {
 	return &lease{b: b, kv: kv, key: b.cfg.leaseKey(), id: fmt.Sprintf("%s/%d/%s", host, os.Getpid(), b.runID), ttl: have.TTL}, nil
 }
 
-// leaseKey names the lease: one per Redis (address and database) unless
-// JETSYNC_HA_GROUP names it.
+// leaseKey names the lease: one per Redis (address, or Sentinel master
+// name, and database) unless JETSYNC_HA_GROUP names it.
 func (c Config) leaseKey() string {
 	if c.HAGroup != "" {
 		return c.HAGroup
 	}
 	r := strings.NewReplacer(":", "_", ".", "_", "[", "_", "]", "_", "/", "_")
+	if len(c.Redis.Sentinel) > 0 {
+		return fmt.Sprintf("redis_sentinel_%s_db%d", r.Replace(c.Redis.MasterName), c.Redis.DB)
+	}
 	return fmt.Sprintf("redis_%s_db%d", r.Replace(c.Redis.Addr), c.Redis.DB)
 }
 

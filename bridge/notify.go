@@ -48,6 +48,9 @@ func missingEvents(flags, need string) string {
 // enables what is missing; otherwise it returns an error that says what to do.
 func ensureNotifications(ctx context.Context, rdb *redis.Client, c Config, log *slog.Logger) error {
 	addr := rdb.Options().Addr
+	if !c.Redis.Cluster {
+		addr = c.Redis.where()
+	}
 	need := c.neededEvents()
 	vals, err := rdb.ConfigGet(ctx, "notify-keyspace-events").Result()
 	if err != nil {
