@@ -364,13 +364,13 @@ func (b *Bridge) subscribeNode(ctx context.Context, node *redis.Client) error {
 	var subscribed int32 // prefixes confirmed on this node
 	defer func() { b.subscribed.Add(-subscribed) }()
 	// Stopping: read what Redis has already sent, up to the answer of a
-	// PING sent now, while messages keep coming (drainIdle) and for at most
-	// the shutdown grace.
+	// PING sent now, while messages keep coming (drainIdle), for at most
+	// drainMax.
 	drained := time.AfterFunc(time.Hour, func() { ps.Close() })
 	drained.Stop()
 	var drainUntil atomic.Int64
 	stop := context.AfterFunc(ctx, func() {
-		drainUntil.Store(time.Now().Add(b.cfg.ShutdownGrace).UnixNano())
+		drainUntil.Store(time.Now().Add(drainMax).UnixNano())
 		drained.Reset(drainIdle)
 		if b.cfg.hooks.noHandover || ps.Ping(context.Background(), drainPing) != nil {
 			ps.Close()
@@ -464,10 +464,11 @@ func (b *Bridge) subscribeNode(ctx context.Context, node *redis.Client) error {
 }
 
 // drainPing is the payload of the PING a stopping subscriber reads up to;
-// it gives up when nothing came for drainIdle.
+// it gives up when nothing came for drainIdle, or after drainMax.
 const (
 	drainPing = "jetsync-drain"
 	drainIdle = 2 * time.Second
+	drainMax  = 30 * time.Second
 )
 
 func (b *Bridge) requestResync(prefix string) {
