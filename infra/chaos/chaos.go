@@ -31,8 +31,26 @@ const (
 	mappings = "f1:f1,f2:f2,f3:f3"
 )
 
-// Fault kinds, injected in this order, round after round.
-var faultKinds = []string{"bridge SIGKILL", "functions SIGKILL", "NATS restart", "MariaDB cut"}
+// FaultKinds are the faults a run injects, by the name -faults takes, in the
+// order they are injected, round after round.
+var FaultKinds = []struct{ Name, Label string }{
+	{"bridge-kill", "bridge SIGKILL"},
+	{"functions-kill", "functions SIGKILL"},
+	{"nats-restart", "NATS restart"},
+	{"mariadb-cut", "MariaDB cut"},
+	{"redis-restart", "Redis restart"},
+	{"bridge-term", "bridge SIGTERM"},
+	{"redis-busy", "Redis BUSY"},
+}
+
+func faultLabel(name string) string {
+	for _, k := range FaultKinds {
+		if k.Name == name {
+			return k.Label
+		}
+	}
+	return name
+}
 
 type run struct {
 	opts Options
@@ -42,12 +60,14 @@ type run struct {
 	name string // unique per run: prefix, tables, stream, functions
 
 	bins    harness.Binaries
+	redis   *harness.RedisServer // nil with -redis: an outside Redis
 	ns      *harness.NATSServer
 	proxy   *harness.Proxy
 	bridge  *harness.Proc
 	brHTTP  string
-	fns     []*harness.Proc // upsert, append
+	fns     []*harness.Proc // upsert instances, then append instances
 	fnHTTP  []string
+	fnMode  []string
 	rdb     *redis.Client
 	db      *sql.DB
 	table   string
@@ -56,6 +76,9 @@ type run struct {
 	mu         sync.Mutex
 	lastDelete map[string]time.Time
 	down       []Interval
+	// maxSeen is, per key, the highest load sequence the sampler read in
+	// its row's f1.
+	maxSeen map[string]int
 
 	cleanups []func()
 }
@@ -69,7 +92,8 @@ func Run(ctx context.Context, opts Options, log *slog.Logger) (*Summary, error) 
 	if opts.Seed == 0 {
 		opts.Seed = rand.Int64N(1 << 40)
 	}
-	r := &run{opts: opts, log: log, rnd: rand.New(rand.NewPCG(uint64(opts.Seed), 1)), name: harness.Name("jschaos"), lastDelete: map[string]time.Time{}}
+	r := &run{opts: opts, log: log, rnd: rand.New(rand.NewPCG(uint64(opts.Seed), 1)), name: harness.Name("jschaos"),
+		lastDelete: map[string]time.Time{}, maxSeen: map[string]int{}}
 	defer r.cleanup()
 	if err := r.setup(ctx); err != nil {
 		return nil, err
@@ -83,6 +107,8 @@ func Run(ctx context.Context, opts Options, log *slog.Logger) (*Summary, error) 
 	defer stopMonitor()
 	monDone := make(chan struct{})
 	go func() { r.monitor(monCtx); close(monDone) }()
+	sampleDone := make(chan struct{})
+	go func() { r.sample(monCtx, s); close(sampleDone) }()
 	faultErr := r.faults(ctx, s)
 	stopLoad()
 	if err := <-loadDone; err != nil && !errors.Is(err, context.Canceled) {
@@ -97,6 +123,7 @@ func Run(ctx context.Context, opts Options, log *slog.Logger) (*Summary, error) 
 	}
 	stopMonitor()
 	<-monDone
+	<-sampleDone
 	if err := r.compare(ctx, s); err != nil {
 		return nil, err
 	}
@@ -123,8 +150,10 @@ func (r *run) monitor(ctx context.Context) {
 		if !ok || v != 1 {
 			return false
 		}
+		// Not connected to NATS is still subscribed (it queues and retries);
+		// unconfirmed subscriptions and a Redis it cannot hear are not.
 		code, body := harness.Get("http://" + r.brHTTP + "/readyz")
-		return code == 200 || code == 503 && !strings.Contains(body, "subscriptions")
+		return code == 200 || code == 503 && !strings.Contains(body, "subscriptions") && !strings.Contains(body, "keyspace notification")
 	}
 	var from time.Time // zero while up
 	lastUp := time.Now()
@@ -181,10 +210,27 @@ func (r *run) setup(ctx context.Context) error {
 	if r.bins, err = harness.Build(ctx, dir); err != nil {
 		return err
 	}
-	r.rdb = redis.NewClient(&redis.Options{Addr: r.opts.RedisAddr})
+	redisAddr := r.opts.RedisAddr
+	if redisAddr == "" {
+		// A Redis of the run's own, which it may restart and keep busy:
+		// append-only with fsync on every write, so a restart keeps what
+		// Redis acknowledged, and a short busy-reply threshold.
+		if r.redis, err = harness.NewRedisServer(filepath.Join(dir, "redis"), filepath.Join(dir, "redis.log"), "--busy-reply-threshold", "100"); err != nil {
+			return err
+		}
+		if err := os.MkdirAll(r.redis.Dir, 0o700); err != nil {
+			return err
+		}
+		if err := r.redis.Start(); err != nil {
+			return err
+		}
+		r.onCleanup(func() { _ = r.redis.Kill() })
+		redisAddr = r.redis.Addr()
+	}
+	r.rdb = redis.NewClient(&redis.Options{Addr: redisAddr})
 	r.onCleanup(func() { r.rdb.Close() })
 	if err := r.rdb.Ping(ctx).Err(); err != nil {
-		return fmt.Errorf("redis at %s (start it with go tool task up): %w", r.opts.RedisAddr, err)
+		return fmt.Errorf("redis at %s (start it with go tool task up): %w", redisAddr, err)
 	}
 	r.onCleanup(func() {
 		if _, err := harness.DeleteKeys(context.Background(), r.rdb, r.name); err != nil {
@@ -225,7 +271,7 @@ func (r *run) setup(ctx context.Context) error {
 	}
 	r.bridge = harness.NewBridge(r.bins.Bridge, harness.BridgeOptions{
 		NATSURL: r.ns.URL(), Stream: r.name, Prefixes: r.name, HTTPAddr: r.brHTTP,
-		Log: filepath.Join(dir, "bridge.log"), Extra: []string{"JETSYNC_REDIS_ADDR=" + r.opts.RedisAddr},
+		Log: filepath.Join(dir, "bridge.log"), Extra: []string{"JETSYNC_REDIS_ADDR=" + redisAddr},
 	})
 	if err := r.bridge.Start(); err != nil {
 		return err
@@ -235,32 +281,36 @@ func (r *run) setup(ctx context.Context) error {
 		return err
 	}
 	for _, mode := range []string{"upsert", "append"} {
-		addr, err := harness.HTTPAddr()
-		if err != nil {
-			return err
-		}
-		table := map[string]string{"upsert": r.table, "append": r.history}[mode]
 		fname := r.name + "_" + mode
-		p := harness.NewFunction(r.bins.Table, harness.FunctionOptions{
-			Name: fname, Prefix: r.name, Stream: r.name, NATSURL: r.ns.URL(),
-			Table: table, KeyColumn: "id", Mappings: mappings, Mode: mode,
-			MySQLAddr: r.proxy.Addr, BatchSize: 200, HTTPAddr: addr, Log: filepath.Join(dir, mode+".log"),
-			// Redelivery after a SIGKILL within seconds; short retries after an outage.
-			Extra: []string{"JETSYNC_ACK_WAIT=5s", "JETSYNC_RETRY_MAX=2s", "JETSYNC_MYSQL_TIMEOUT=2s"},
-		})
-		if err := p.Start(); err != nil {
-			return err
-		}
 		r.onCleanup(func() {
-			_ = p.Stop(10 * time.Second)
 			r.db.Exec("DELETE FROM jetsync_applied WHERE function_name = ?", fname)
 			r.db.Exec("DELETE FROM jetsync_checkpoints WHERE function_name = ?", fname)
 		})
-		if err := harness.WaitReady(ctx, p, addr, 30*time.Second); err != nil {
-			return err
+		for i := range r.opts.Instances {
+			addr, err := harness.HTTPAddr()
+			if err != nil {
+				return err
+			}
+			table := map[string]string{"upsert": r.table, "append": r.history}[mode]
+			p := harness.NewFunction(r.bins.Table, harness.FunctionOptions{
+				Name: fname, Prefix: r.name, Stream: r.name, NATSURL: r.ns.URL(),
+				Table: table, KeyColumn: "id", Mappings: mappings, Mode: mode,
+				MySQLAddr: r.proxy.Addr, BatchSize: 200, HTTPAddr: addr, Log: filepath.Join(dir, fmt.Sprintf("%s-%d.log", mode, i+1)),
+				// Redelivery after a SIGKILL within seconds; short retries after an outage.
+				Extra: []string{"JETSYNC_ACK_WAIT=5s", "JETSYNC_RETRY_MAX=2s", "JETSYNC_MYSQL_TIMEOUT=2s"},
+			})
+			p.Name = fmt.Sprintf("%s function %d", mode, i+1)
+			if err := p.Start(); err != nil {
+				return err
+			}
+			r.onCleanup(func() { _ = p.Stop(10 * time.Second) })
+			if err := harness.WaitReady(ctx, p, addr, 30*time.Second); err != nil {
+				return err
+			}
+			r.fns = append(r.fns, p)
+			r.fnHTTP = append(r.fnHTTP, addr)
+			r.fnMode = append(r.fnMode, mode)
 		}
-		r.fns = append(r.fns, p)
-		r.fnHTTP = append(r.fnHTTP, addr)
 	}
 	return nil
 }
@@ -289,7 +339,8 @@ func (r *run) load(ctx context.Context, s *Summary) error {
 				id := strconv.Itoa(k)
 				key := r.name + ":" + id
 				var err error
-				switch p := rnd.IntN(100); {
+				p := rnd.IntN(100)
+				switch {
 				case p < 70:
 					args := []any{"f1", "v" + strconv.Itoa(seq)}
 					if rnd.IntN(2) == 0 {
@@ -319,7 +370,27 @@ func (r *run) load(ctx context.Context, s *Summary) error {
 					if ctx.Err() != nil {
 						return nil
 					}
-					return err
+					if r.redis == nil {
+						return err
+					}
+					// Redis restarting or busy: the write may or may not
+					// have happened; the final comparison reads what did.
+					// A DEL that may have happened counts as a delete now.
+					s.Failed++
+					switch {
+					case p < 70:
+						s.Upserts--
+					case p < 85:
+						s.Removals--
+					default:
+						s.Deletes--
+					}
+					r.mu.Lock()
+					if p >= 85 {
+						r.lastDelete[id] = time.Now()
+					}
+					r.mu.Unlock()
+					continue
 				}
 				s.Changes++
 			}
@@ -331,7 +402,8 @@ func (r *run) load(ctx context.Context, s *Summary) error {
 // its slot, until Duration has passed.
 func (r *run) faults(ctx context.Context, s *Summary) error {
 	start := time.Now()
-	slots := max(4, int(r.opts.Duration/(15*time.Second)))
+	kinds := r.opts.Faults
+	slots := max(len(kinds), int(r.opts.Duration/(15*time.Second)))
 	slot := r.opts.Duration / time.Duration(slots)
 	for i := range slots {
 		// A random moment in the first two thirds of the slot, so that
@@ -340,10 +412,10 @@ func (r *run) faults(ctx context.Context, s *Summary) error {
 		if !sleepUntil(ctx, at) {
 			return ctx.Err()
 		}
-		kind := faultKinds[i%len(faultKinds)]
-		r.log.Info("fault", "kind", kind, "at", time.Since(start).Round(time.Millisecond))
+		kind := kinds[i%len(kinds)]
+		r.log.Info("fault", "kind", faultLabel(kind), "at", time.Since(start).Round(time.Millisecond))
 		if err := r.inject(ctx, kind); err != nil {
-			return fmt.Errorf("%s: %w", kind, err)
+			return fmt.Errorf("%s: %w", faultLabel(kind), err)
 		}
 		s.Faults[kind]++
 	}
@@ -367,9 +439,15 @@ func (r *run) pause(ctx context.Context, lo, hi time.Duration) bool {
 
 func (r *run) inject(ctx context.Context, kind string) error {
 	switch kind {
-	case "bridge SIGKILL":
+	case "bridge-kill", "bridge-term":
 		from := time.Now()
-		if err := r.bridge.Kill(); err != nil {
+		stop := r.bridge.Kill
+		if kind == "bridge-term" {
+			// A clean stop hands its queued deletions over: nothing
+			// before it is excused.
+			stop = func() error { return r.bridge.Stop(30 * time.Second) }
+		}
+		if err := stop(); err != nil {
 			return err
 		}
 		r.pause(ctx, 500*time.Millisecond, 3*time.Second)
@@ -378,10 +456,29 @@ func (r *run) inject(ctx context.Context, kind string) error {
 		}
 		err := harness.WaitBridge(ctx, r.bridge, r.brHTTP, 60*time.Second)
 		r.mu.Lock()
-		r.down = append(r.down, Interval{From: from, To: time.Now()})
+		r.down = append(r.down, Interval{From: from, To: time.Now(), Killed: kind == "bridge-kill"})
 		r.mu.Unlock()
 		return err
-	case "functions SIGKILL":
+	case "redis-restart":
+		// SIGKILL: what Redis acknowledged is in its append-only file; the
+		// notification setting the bridge made is not.
+		if err := r.redis.Kill(); err != nil {
+			return err
+		}
+		r.pause(ctx, 500*time.Millisecond, 2*time.Second)
+		return r.redis.Start()
+	case "redis-busy":
+		// A Lua script of 2 to 4 s: every other client is answered BUSY.
+		d := 2*time.Second + time.Duration(r.rnd.Int64N(int64(2*time.Second)))
+		c := redis.NewClient(&redis.Options{Addr: r.redis.Addr(), ReadTimeout: d + 10*time.Second})
+		defer c.Close()
+		const script = `local t0 = redis.call('TIME')
+while true do
+  local t = redis.call('TIME')
+  if (t[1] - t0[1]) * 1000000 + (t[2] - t0[2]) > tonumber(ARGV[1]) then return 1 end
+end`
+		return c.Eval(ctx, script, nil, d.Microseconds()).Err()
+	case "functions-kill":
 		// Both functions: the upsert one (table vs Redis) and the append one
 		// (duplicates in the history) each lose their batch in hand.
 		for _, p := range r.fns {
@@ -399,13 +496,13 @@ func (r *run) inject(ctx context.Context, kind string) error {
 			}
 		}
 		return nil
-	case "NATS restart":
+	case "nats-restart":
 		if err := r.ns.Stop(10 * time.Second); err != nil {
 			return err
 		}
 		r.pause(ctx, time.Second, 3*time.Second)
 		return r.ns.Start()
-	case "MariaDB cut":
+	case "mariadb-cut":
 		r.proxy.Cut()
 		r.pause(ctx, 2*time.Second, 6*time.Second)
 		r.proxy.Restore()
@@ -561,8 +658,13 @@ func (r *run) compare(ctx context.Context, s *Summary) error {
 		return err
 	}
 	s.Duplicates = s.HistoryRows - s.HistorySeqs
-	if v, ok := harness.Metric("http://"+r.fnHTTP[1]+"/metrics", `jetsync_function_changes_total{function="`+r.name+`_append",result="stale"}`); ok {
-		s.HistoryStale = int(v)
+	for i, addr := range r.fnHTTP {
+		if r.fnMode[i] != "append" {
+			continue
+		}
+		if v, ok := harness.Metric("http://"+addr+"/metrics", `jetsync_function_changes_total{function="`+r.name+`_append",result="stale"}`); ok {
+			s.HistoryStale += int(v)
+		}
 	}
 
 	nc, err := nats.Connect(r.ns.URL())
@@ -608,4 +710,33 @@ func covered(ivs []Interval) time.Duration {
 		}
 	}
 	return total
+}
+
+// sample reads every row's f1 every 200 ms until ctx ends. The load writes
+// f1 = v<sequence>, rising per key, so a row whose f1 goes down is a stale
+// change applied over a newer one.
+func (r *run) sample(ctx context.Context, s *Summary) {
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(200 * time.Millisecond):
+		}
+		rows, err := r.db.QueryContext(ctx, "SELECT id, f1 FROM "+r.table)
+		if err != nil {
+			continue // MariaDB cut: the next sample
+		}
+		for rows.Next() {
+			var id string
+			var f1 sql.NullString
+			if rows.Scan(&id, &f1) != nil || !f1.Valid {
+				continue
+			}
+			if bad := observe(r.maxSeen, id, f1.String); bad != "" {
+				s.Regressions = append(s.Regressions, bad)
+			}
+		}
+		rows.Close()
+		s.Samples++
+	}
 }

@@ -1,12 +1,16 @@
-// Package chaos runs jetsync as deployed (nats-server, bridge and two table
-// functions as separate processes; MariaDB behind a TCP proxy this package
-// owns) under a sustained, bounded mixed load of upserts, field removals
-// and deletes, and injects faults in turn at random moments: SIGKILL of the
-// bridge and restart, SIGKILL of a function and restart, restart of the
-// NATS server (same port and store), and a MariaDB outage (every connection
-// cut). It then stops the load, waits until everything is drained and
-// compares every key, Redis against the table, and the history table of the
-// append-mode function for duplicate stream sequences.
+// Package chaos runs jetsync as deployed (a redis-server of its own,
+// nats-server, the bridge and two instances of each of two table functions
+// as separate processes; MariaDB behind a TCP proxy this package owns) under
+// a sustained, bounded mixed load of upserts, field removals and deletes,
+// and injects faults in turn at random moments (FaultKinds): SIGKILL or
+// SIGTERM of the bridge and restart, SIGKILL of the functions and restart,
+// restart of the NATS server (same port and store), a MariaDB outage (every
+// connection cut), a Redis restart (notifications come back off) and a Redis
+// kept busy by a long script. While it runs it samples the table for rows
+// that go back to an older change. It then stops the load, waits until
+// everything is drained and compares every key, Redis against the table,
+// and the history table of the append-mode function for duplicate stream
+// sequences.
 //
 // Keys deleted while no bridge was subscribed are the one allowed
 // mismatch (keyspace notifications are at-most-once and a resync cannot see

@@ -2,6 +2,7 @@ package chaos
 
 import (
 	"fmt"
+	"strings"
 	"time"
 )
 
@@ -12,19 +13,30 @@ type Options struct {
 	Rate int
 	Keys int
 	// Seed makes the load and the fault schedule repeatable (0: random).
-	Seed      int64
+	Seed int64
+	// RedisAddr is an outside Redis to use; empty (the default): the run
+	// starts a redis-server of its own, which the Redis faults need.
 	RedisAddr string
 	MySQLAddr string
+	// Faults names the fault kinds to inject (FaultKinds' names), in turn.
+	Faults []string
+	// Instances is how many processes each function runs (one consumer).
+	Instances int
 	// Quiesce bounds the wait for everything to drain after the load.
 	Quiesce time.Duration
 	// Keep leaves the temporary directory (process logs) in place.
 	Keep bool
 }
 
-// DefaultOptions: two minutes, 300 operations/s over 1,000 keys.
+// DefaultOptions: two minutes, 300 operations/s over 1,000 keys, every
+// fault kind, two instances of each function, a Redis of the run's own.
 func DefaultOptions() Options {
-	return Options{Duration: 2 * time.Minute, Rate: 300, Keys: 1000, RedisAddr: "127.0.0.1:6379",
-		MySQLAddr: "127.0.0.1:3306", Quiesce: 3 * time.Minute}
+	var all []string
+	for _, k := range FaultKinds {
+		all = append(all, k.Name)
+	}
+	return Options{Duration: 2 * time.Minute, Rate: 300, Keys: 1000,
+		MySQLAddr: "127.0.0.1:3306", Quiesce: 3 * time.Minute, Faults: all, Instances: 2}
 }
 
 // Validate reports the first option to fix.
@@ -38,6 +50,30 @@ func (o Options) Validate() error {
 		return fmt.Errorf("-keys %d: want at least 1", o.Keys)
 	case o.Quiesce < 10*time.Second:
 		return fmt.Errorf("-quiesce %s: use at least 10s", o.Quiesce)
+	case len(o.Faults) == 0:
+		return fmt.Errorf("-faults is empty: name at least one of %s", faultNames())
+	case o.Instances < 1 || o.Instances > 4:
+		return fmt.Errorf("-instances %d: use 1 to 4", o.Instances)
+	}
+	for _, f := range o.Faults {
+		known := false
+		for _, k := range FaultKinds {
+			known = known || k.Name == f
+		}
+		if !known {
+			return fmt.Errorf("-faults: unknown fault %q; the kinds are %s", f, faultNames())
+		}
+		if o.RedisAddr != "" && strings.HasPrefix(f, "redis-") {
+			return fmt.Errorf("-faults %s needs the run's own Redis: drop -redis", f)
+		}
 	}
 	return nil
+}
+
+func faultNames() string {
+	var names []string
+	for _, k := range FaultKinds {
+		names = append(names, k.Name)
+	}
+	return strings.Join(names, ",")
 }

@@ -29,28 +29,39 @@ type Summary struct {
 	// last start (from its metrics).
 	HistoryStale int
 	DeadLetters  int
+	// Failed: load operations Redis refused (restarting, busy); they are
+	// not in Changes.
+	Failed int
+	// Samples of the table taken during the run, and the rows whose f1 (a
+	// per-key rising counter) went down between two samples.
+	Samples     int
+	Regressions []string
 }
 
-// OK is true when nothing is wrong: no unexcused mismatch, no duplicate,
-// no dead letter (every change of the load is valid).
+// OK is true when nothing is wrong: no unexcused mismatch, no counter that
+// went down, no duplicate, no dead letter (every change of the load is
+// valid).
 func (s *Summary) OK() bool {
-	return len(s.Mismatches) == 0 && s.Duplicates == 0 && s.DeadLetters == 0
+	return len(s.Mismatches) == 0 && len(s.Regressions) == 0 && s.Duplicates == 0 && s.DeadLetters == 0
 }
 
 // Write prints the summary for people.
 func (s *Summary) Write(out io.Writer) {
 	w := tabwriter.NewWriter(out, 2, 4, 2, ' ', 0)
 	faults, kinds := 0, []string{}
-	for _, k := range faultKinds {
-		faults += s.Faults[k]
-		kinds = append(kinds, fmt.Sprintf("%s %d", k, s.Faults[k]))
+	for _, k := range FaultKinds {
+		if n, ok := s.Faults[k.Name]; ok {
+			faults += n
+			kinds = append(kinds, fmt.Sprintf("%s %d", k.Label, n))
+		}
 	}
 	fmt.Fprintf(w, "duration\t%s (seed %d)\n", s.Duration, s.Seed)
 	fmt.Fprintf(w, "keys\t%d touched; %d in Redis at the end, %d rows\n", s.Keys, s.RedisKeys, s.Rows)
-	fmt.Fprintf(w, "changes\t%d (upserts %d, field removals %d, deletes %d); %d published by the bridge\n", s.Changes, s.Upserts, s.Removals, s.Deletes, s.Published)
+	fmt.Fprintf(w, "changes\t%d (upserts %d, field removals %d, deletes %d); %d published by the bridge; %d refused by Redis (restarting, busy)\n", s.Changes, s.Upserts, s.Removals, s.Deletes, s.Published, s.Failed)
 	fmt.Fprintf(w, "faults injected\t%d (%s)\n", faults, strings.Join(kinds, ", "))
 	fmt.Fprintf(w, "no bridge subscribed (observed)\t%s in total\n", s.BridgeDown.Round(time.Millisecond))
 	fmt.Fprintf(w, "mismatches\t%d\n", len(s.Mismatches))
+	fmt.Fprintf(w, "counter regressions (a row went back to an older change)\t%d in %d samples of the table\n", len(s.Regressions), s.Samples)
 	fmt.Fprintf(w, "excused: deleted while no bridge was subscribed\t%d\n", s.ExcusedDown)
 	fmt.Fprintf(w, "excused: deleted < %s before a bridge SIGKILL (queued in it)\t%d\n", QueuedWindow, s.ExcusedQueued)
 	fmt.Fprintf(w, "duplicates (append mode, same jetsync_seq)\t%d (history: %d rows, %d distinct sequences)\n", s.Duplicates, s.HistoryRows, s.HistorySeqs)
@@ -58,6 +69,13 @@ func (s *Summary) Write(out io.Writer) {
 	fmt.Fprintf(w, "dead letters\t%d\n", s.DeadLetters)
 	fmt.Fprintf(w, "result\t%s\n", map[bool]string{true: "PASS", false: "FAIL"}[s.OK()])
 	w.Flush()
+	for i, m := range s.Regressions {
+		if i == 20 {
+			fmt.Fprintf(out, "... and %d more\n", len(s.Regressions)-20)
+			break
+		}
+		fmt.Fprintf(out, "regression: %s\n", m)
+	}
 	for i, m := range s.Mismatches {
 		if i == 20 {
 			fmt.Fprintf(out, "... and %d more\n", len(s.Mismatches)-20)

@@ -1,12 +1,19 @@
 package chaos
 
 import (
+	"fmt"
+	"strconv"
+	"strings"
 	"time"
 )
 
 // Interval is a span during which the bridge was not subscribed: from just
-// before its SIGKILL until its restart reported ready.
-type Interval struct{ From, To time.Time }
+// before it was stopped until its restart reported ready, or as the run
+// observed it. Killed marks the span of a SIGKILL.
+type Interval struct {
+	From, To time.Time
+	Killed   bool
+}
 
 // Mismatch is a key whose row differs from Redis.
 type Mismatch struct {
@@ -22,7 +29,8 @@ const QueuedWindow = time.Second
 // Excuse classifies a mismatch: "down" when the key is gone from Redis, its
 // row is not, and its last delete happened while no bridge was subscribed;
 // "queued" when that delete was at most QueuedWindow before a SIGKILL (the
-// killed bridge held it in memory); "" when nothing excuses it.
+// killed bridge held it in memory; a clean stop hands its queue over, so
+// nothing before one is excused); "" when nothing excuses it.
 func Excuse(m Mismatch, lastDelete map[string]time.Time, down []Interval) string {
 	if m.Redis != nil || m.Table == nil {
 		return ""
@@ -37,9 +45,23 @@ func Excuse(m Mismatch, lastDelete map[string]time.Time, down []Interval) string
 		}
 	}
 	for _, iv := range down {
-		if !t.Before(iv.From.Add(-QueuedWindow)) && t.Before(iv.From) {
+		if iv.Killed && !t.Before(iv.From.Add(-QueuedWindow)) && t.Before(iv.From) {
 			return "queued"
 		}
 	}
+	return ""
+}
+
+// observe records a sample of key id's f1 (v<sequence>) in maxSeen and
+// describes a regression: a sequence below one seen before.
+func observe(maxSeen map[string]int, id, f1 string) string {
+	seq, err := strconv.Atoi(strings.TrimPrefix(f1, "v"))
+	if err != nil {
+		return ""
+	}
+	if seen := maxSeen[id]; seq < seen {
+		return fmt.Sprintf("key %s: row went from f1=v%d back to v%d", id, seen, seq)
+	}
+	maxSeen[id] = seq
 	return ""
 }

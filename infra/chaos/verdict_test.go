@@ -7,7 +7,8 @@ import (
 
 func TestExcuse(t *testing.T) {
 	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
-	down := []Interval{{From: t0.Add(10 * time.Second), To: t0.Add(12 * time.Second)}}
+	down := []Interval{{From: t0.Add(10 * time.Second), To: t0.Add(12 * time.Second), Killed: true},
+		{From: t0.Add(20 * time.Second), To: t0.Add(22 * time.Second)}}
 	row := []string{"a", "NULL", "NULL"}
 	tests := []struct {
 		name    string
@@ -19,6 +20,8 @@ func TestExcuse(t *testing.T) {
 		{"deleted at the kill", Mismatch{ID: "1", Table: row}, t0.Add(10 * time.Second), "down"},
 		{"deleted just before the kill", Mismatch{ID: "1", Table: row}, t0.Add(9500 * time.Millisecond), "queued"},
 		{"deleted long before the kill", Mismatch{ID: "1", Table: row}, t0.Add(5 * time.Second), ""},
+		{"deleted just before a clean stop", Mismatch{ID: "1", Table: row}, t0.Add(19500 * time.Millisecond), ""},
+		{"deleted during a clean stop", Mismatch{ID: "1", Table: row}, t0.Add(21 * time.Second), "down"},
 		{"deleted after the restart", Mismatch{ID: "1", Table: row}, t0.Add(13 * time.Second), ""},
 		{"never deleted", Mismatch{ID: "1", Table: row}, time.Time{}, ""},
 		{"key in Redis, wrong row", Mismatch{ID: "1", Redis: []string{"b", "NULL", "NULL"}, Table: row}, t0.Add(11 * time.Second), ""},
@@ -40,11 +43,26 @@ func TestExcuse(t *testing.T) {
 func TestCovered(t *testing.T) {
 	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 	at := func(s float64) time.Time { return t0.Add(time.Duration(s * float64(time.Second))) }
-	ivs := []Interval{{at(5), at(7)}, {at(0), at(2)}, {at(1), at(3)}, {at(6), at(6.5)}}
+	ivs := []Interval{{From: at(5), To: at(7)}, {From: at(0), To: at(2)}, {From: at(1), To: at(3)}, {From: at(6), To: at(6.5)}}
 	if got := covered(ivs); got != 5*time.Second {
 		t.Fatalf("covered = %s, want 5s", got)
 	}
 	if got := covered(nil); got != 0 {
 		t.Fatalf("covered(nil) = %s", got)
+	}
+}
+
+func TestObserve(t *testing.T) {
+	seen := map[string]int{}
+	for _, tc := range []struct {
+		id, f1 string
+		bad    bool
+	}{
+		{"1", "v5", false}, {"1", "v5", false}, {"1", "v9", false},
+		{"2", "v3", false}, {"1", "v7", true}, {"1", "v9", false}, {"1", "x", false},
+	} {
+		if got := observe(seen, tc.id, tc.f1); (got != "") != tc.bad {
+			t.Fatalf("observe(%s, %s) = %q, want a regression: %v", tc.id, tc.f1, got, tc.bad)
+		}
 	}
 }

@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 
 	"github.com/jetsync/jetsync/infra/chaos"
@@ -21,11 +22,14 @@ func main() {
 	flag.IntVar(&o.Rate, "rate", o.Rate, "load operations per second")
 	flag.IntVar(&o.Keys, "keys", o.Keys, "keys the load writes to")
 	flag.Int64Var(&o.Seed, "seed", 0, "seed of the load and the fault schedule (0: random)")
-	flag.StringVar(&o.RedisAddr, "redis", o.RedisAddr, "Redis address")
+	flag.StringVar(&o.RedisAddr, "redis", o.RedisAddr, "an outside Redis to use (default: a redis-server of the run's own, which the Redis faults need)")
+	faults := flag.String("faults", strings.Join(o.Faults, ","), "fault kinds to inject in turn, comma-separated")
+	flag.IntVar(&o.Instances, "instances", o.Instances, "processes per function (they share its consumer)")
 	flag.StringVar(&o.MySQLAddr, "mysql", o.MySQLAddr, "MariaDB address (root, database test)")
 	flag.DurationVar(&o.Quiesce, "quiesce", o.Quiesce, "longest wait for the pipeline to drain after the load")
 	flag.BoolVar(&o.Keep, "keep", false, "keep the temporary directory (process logs)")
 	flag.Parse()
+	o.Faults = strings.Split(*faults, ",")
 
 	log := slog.New(slog.NewTextHandler(os.Stderr, nil))
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
