@@ -50,6 +50,8 @@ type Bridge struct {
 	unready sync.Map
 	// readPeak is the most bytes of values one batch read.
 	readPeak atomic.Int64
+	// fence is the current activation's epoch (nil: not fencing).
+	fence atomic.Pointer[fence]
 }
 
 // Registry holds the bridge's metrics (served on JETSYNC_HTTP_ADDR).
@@ -232,9 +234,11 @@ func (b *Bridge) Run(ctx context.Context) error {
 			}
 			lost <- gone
 		}()
+		b.startFence(activeCtx, l, func() { fence(); cancel() })
 		err = b.runActive(activeCtx, fenced)
 		cancel()
 		fence()
+		b.fence.Store(nil)
 		b.active.Store(false)
 		if <-lost { // also waits for hold to stop touching the lease
 			b.log.Warn("lost the lease; standing by", "lease", l.key)

@@ -85,6 +85,7 @@ type testHooks struct {
 	noTrimCheck               bool // do not look for journal entries removed unread
 	noHandover                bool // a stopping bridge drops its queued deletions
 	noSizeCheck               bool // read every key of a batch, whatever its size
+	noFence                   bool // publish without an epoch
 }
 
 // RedisConfig is how the bridge reaches Redis.

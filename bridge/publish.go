@@ -99,7 +99,7 @@ func (b *Bridge) sizeUp(ctx context.Context, batch []pending) (now, later []pend
 	}
 	if _, err := pipe.Exec(ctx); err != nil {
 		for _, cmd := range cmds {
-			if err := cmd.Err(); err != nil && !errors.Is(err, redis.Nil) {
+			if err := cmd.Err(); err != nil && !errors.Is(err, redis.Nil) && !b.keyError(err) {
 				return nil, nil, nil, err
 			}
 		}
@@ -462,8 +462,18 @@ func (b *Bridge) publish(ctx context.Context, outs []outgoing) map[*nats.Msg]boo
 		futures := make([]jetstream.PubAckFuture, len(todo))
 		var failed []*outgoing
 		var lastErr error
+		var epoch uint64 // the epoch these publishes expect
+		if f := b.fence.Load(); f != nil {
+			epoch = f.seq
+		}
+		refused := false // by the fence
 		fail := func(o *outgoing, err error) {
 			lastErr = err
+			if wrongEpoch(err) {
+				refused = true
+				failed = append(failed, o)
+				return
+			}
 			if !b.permanentPublishError(err) {
 				failed = append(failed, o)
 				return
@@ -479,6 +489,7 @@ func (b *Bridge) publish(ctx context.Context, outs []outgoing) map[*nats.Msg]boo
 			}
 		}
 		for i, o := range todo {
+			b.fenced(o.msg)
 			f, err := b.js.PublishMsgAsync(o.msg)
 			if err != nil {
 				fail(o, err)
@@ -502,6 +513,9 @@ func (b *Bridge) publish(ctx context.Context, outs []outgoing) map[*nats.Msg]boo
 		b.m.published.Add(float64(len(todo) - len(failed)))
 		if len(failed) == 0 {
 			return nil
+		}
+		if refused && !b.refence(ctx, epoch) {
+			return unstored(failed) // another bridge is active: it carries on
 		}
 		b.m.retries.Add(float64(len(failed)))
 		b.log.Warn("publish failed; retrying", "changes", len(failed), "err", lastErr)

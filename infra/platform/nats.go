@@ -106,14 +106,15 @@ func (c NATSConfig) Connect(name string, log *slog.Logger, extra ...nats.Option)
 	if err != nil {
 		return nil, fmt.Errorf("connect to NATS at %s: %w", redactURL(c.URL), err)
 	}
-	if v := nc.ConnectedServerVersion(); !atLeast(v, minServer) {
+	if v := nc.ConnectedServerVersion(); !AtLeast(v, minServer) {
 		nc.Close()
 		return nil, fmt.Errorf("NATS at %s is nats-server %s; jetsync needs %d.%d or newer (with JetStream)", redactURL(c.URL), v, minServer[0], minServer[1])
 	}
 	return nc, nil
 }
 
-func atLeast(version string, want [2]int) bool {
+// AtLeast reports whether a nats-server version is want or newer.
+func AtLeast(version string, want [2]int) bool {
 	parts := strings.SplitN(strings.TrimPrefix(version, "v"), ".", 3)
 	if len(parts) < 2 {
 		return false

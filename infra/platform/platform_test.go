@@ -95,8 +95,8 @@ func TestServerVersion(t *testing.T) {
 		ok bool
 	}{{"2.10.0", true}, {"2.12.1", true}, {"3.0.0", true}, {"2.9.25", false}, {"1.4.1", false}, {"", false}, {"x.y", false}}
 	for _, tt := range tests {
-		if got := atLeast(tt.v, minServer); got != tt.ok {
-			t.Errorf("atLeast(%q) = %v, want %v", tt.v, got, tt.ok)
+		if got := AtLeast(tt.v, minServer); got != tt.ok {
+			t.Errorf("AtLeast(%q) = %v, want %v", tt.v, got, tt.ok)
 		}
 	}
 }
@@ -110,7 +110,7 @@ func TestOldServerRefused(t *testing.T) {
 	}
 	v := nc.ConnectedServerVersion()
 	nc.Close()
-	if atLeast(v, minServer) {
+	if AtLeast(v, minServer) {
 		t.Skipf("the NATS server on 127.0.0.1:4222 is %s, new enough; nothing to refuse", v)
 	}
 	_, err = NATSConfig{URL: "nats://127.0.0.1:4222"}.Connect("test", slog.Default())
