@@ -2,6 +2,7 @@ package bridge
 
 import (
 	"context"
+	"errors"
 	"strconv"
 	"testing"
 	"time"
@@ -14,17 +15,24 @@ import (
 
 // BenchmarkBridge measures the bridge alone: b.N HSETs of distinct keys
 // (3 fields) from a pipelined loader, to the PubAck of the last change —
-// keyspace notification, pipelined HGETALL, asynchronous ordered publish —
-// against the local Redis and an embedded nats-server.
+// keyspace notification, MEMORY USAGE and HGETALL pipelines, asynchronous
+// ordered publish — against the local Redis and an embedded nats-server;
+// "ha" holds an HA lease, so every change is fenced by its epoch.
 //
 //	go test -run '^$' -bench Bridge -benchtime 100000x ./bridge/
 func BenchmarkBridge(b *testing.B) {
+	b.Run("plain", func(b *testing.B) { benchBridge(b, false) })
+	b.Run("ha", func(b *testing.B) { benchBridge(b, true) })
+}
+
+func benchBridge(b *testing.B, ha bool) {
 	ctx := context.Background()
 	rdb := testenv.Redis(b)
 	prefix := testenv.Name("bench")
 	testenv.DeletePrefix(b, rdb, prefix)
 	cfg := testConfig(testenv.RedisAddr(), testenv.NATS(b), prefix)
 	cfg.Workers, cfg.Batch = 4, 256
+	cfg.HALease, cfg.HATTL, cfg.HAGroup = ha, 5*time.Second, prefix
 	br, err := New(ctx, cfg, testenv.QuietLogger(b))
 	if err != nil {
 		b.Fatal(err)
@@ -43,7 +51,12 @@ func BenchmarkBridge(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	testenv.Eventually(b, 5*time.Second, br.Ready)
+	testenv.Eventually(b, 5*time.Second, func() error {
+		if !br.active.Load() {
+			return errors.New("not active yet")
+		}
+		return br.Ready()
+	})
 
 	b.ResetTimer()
 	start := time.Now()
