@@ -77,15 +77,17 @@ type Config struct {
 // testHooks turn off one mechanism each; the tests that prove a guarantee
 // also run with its mechanism off and expect to see the loss.
 type testHooks struct {
-	noNotifyWatch             bool // no re-assert on resubscribe, no heartbeat
-	redisErrorsAreKeyErrors   bool // BUSY, LOADING, ... dead-letter the key
-	noPublishTimeout          bool // wait for a PubAck forever
-	publishErrorsAreTransient bool // retry what can never be stored
-	noDeadLetterDedup         bool // file a poison key again at every resync
-	noTrimCheck               bool // do not look for journal entries removed unread
-	noHandover                bool // a stopping bridge drops its queued deletions
-	noSizeCheck               bool // read every key of a batch, whatever its size
-	noFence                   bool // publish without an epoch
+	noNotifyWatch             bool          // no re-assert on resubscribe, no heartbeat
+	redisErrorsAreKeyErrors   bool          // BUSY, LOADING, ... dead-letter the key
+	noPublishTimeout          bool          // wait for a PubAck forever
+	publishErrorsAreTransient bool          // retry what can never be stored
+	noDeadLetterDedup         bool          // file a poison key again at every resync
+	noTrimCheck               bool          // do not look for journal entries removed unread
+	noHandover                bool          // a stopping bridge drops its queued deletions
+	noSizeCheck               bool          // read every key of a batch, whatever its size
+	noFence                   bool          // publish without an epoch
+	noReclaim                 bool          // leave entries another bridge read and never acknowledged
+	stuckIdle                 time.Duration // instead of stuckIdle, so tests need not wait
 }
 
 // RedisConfig is how the bridge reaches Redis.

@@ -534,3 +534,53 @@ func TestBigValuesStayBounded(t *testing.T) {
 		})
 	}
 }
+
+// TestJournalReclaimsStuckEntries: a journal entry read by a bridge that
+// then stopped without acknowledging it (a partitioned old bridge reads on
+// until it notices it lost its lease) is taken again by the active bridge
+// and acknowledged once its change is stored. The control leaves it.
+func TestJournalReclaimsStuckEntries(t *testing.T) {
+	t.Parallel()
+	for _, control := range []bool{false, true} {
+		t.Run(map[bool]string{false: "reclaimed", true: "control: left pending"}[control], func(t *testing.T) {
+			t.Parallel()
+			ctx := context.Background()
+			addr := testenv.RedisServer(t)
+			rdb := redis.NewClient(&redis.Options{Addr: addr})
+			defer rdb.Close()
+			cfg := testConfig(addr, testenv.NATS(t), "p")
+			cfg.Journal = []string{"p"}
+			cfg.hooks.noReclaim, cfg.hooks.stuckIdle = control, time.Second
+			rec := runBridge(t, cfg)
+			stream := JournalStream("p")
+			rdb.FCall(ctx, "jetsync_hset", []string{"p:1"}, "n", "1")
+			rec.waitFor(t, "p:1", func(change.Change, []change.Change) error { return nil })
+
+			// Another reader of the group takes the next entry first, and
+			// never acknowledges it.
+			pipe := rdb.TxPipeline()
+			pipe.XAdd(ctx, &redis.XAddArgs{Stream: stream, Values: []string{"key", "p:1", "op", "write"}})
+			taken := pipe.XReadGroup(ctx, &redis.XReadGroupArgs{Group: journalGroup, Consumer: journalConsumer, Streams: []string{stream, ">"}, Count: 10, Block: -1})
+			if _, err := pipe.Exec(ctx); err != nil {
+				t.Fatal(err)
+			}
+			if res := taken.Val(); len(res) != 1 || len(res[0].Messages) != 1 {
+				t.Fatalf("the other reader took %v, want the one entry", res)
+			}
+			pending := func() int64 { return rdb.XPending(ctx, stream, journalGroup).Val().Count }
+			if control {
+				time.Sleep(8 * time.Second)
+				if n := pending(); n != 1 {
+					t.Fatalf("control: %d entries pending, want the stuck one still there", n)
+				}
+				return
+			}
+			testenv.Eventually(t, 15*time.Second, func() error {
+				if n := pending(); n != 0 {
+					return fmt.Errorf("%d journal entries still pending", n)
+				}
+				return nil
+			})
+		})
+	}
+}

@@ -1,6 +1,7 @@
 package bridge
 
 import (
+	"cmp"
 	"context"
 	_ "embed"
 	"errors"
@@ -81,9 +82,14 @@ func (b *Bridge) readGroup(ctx context.Context, stream string, poll time.Duratio
 	var checked time.Time
 	var trimmed int64
 	for ctx.Err() == nil {
-		if time.Since(checked) > trimCheck && !b.cfg.hooks.noTrimCheck {
+		if time.Since(checked) > trimCheck {
 			checked = time.Now()
-			trimmed = b.checkTrimmed(ctx, stream, trimmed)
+			if !b.cfg.hooks.noTrimCheck {
+				trimmed = b.checkTrimmed(ctx, stream, trimmed)
+			}
+			if !b.cfg.hooks.noReclaim {
+				b.reclaim(ctx, stream, handle)
+			}
 		}
 		if err := b.rdb.XGroupCreateMkStream(ctx, stream, journalGroup, "0").Err(); err != nil && !strings.HasPrefix(err.Error(), "BUSYGROUP") {
 			if ctx.Err() == nil {
@@ -139,8 +145,42 @@ func (b *Bridge) readGroup(ctx context.Context, stream string, poll time.Duratio
 	}
 }
 
-// trimCheck is how often a journal is checked for entries removed unread.
+// trimCheck is how often a journal is checked for entries removed unread
+// and for entries stuck with a bridge that stopped reading them.
 const trimCheck = 5 * time.Second
+
+// stuckIdle is how long an entry may stay read and unacknowledged before
+// the active bridge takes it again.
+const stuckIdle = 20 * time.Second
+
+// reclaim hands every entry of stream that was read more than stuckIdle ago
+// and never acknowledged to handle again. Such an entry was taken by a
+// bridge that lost its lease while it still read (a partitioned one reads
+// on until it notices), or is still in flight here (a second mark of the key
+// is harmless). A successor reads the pending entries when it starts; this
+// catches those taken after that.
+func (b *Bridge) reclaim(ctx context.Context, stream string, handle func(redis.XMessage)) {
+	start := "0-0"
+	for ctx.Err() == nil {
+		msgs, next, err := b.rdb.XAutoClaim(ctx, &redis.XAutoClaimArgs{
+			Stream: stream, Group: journalGroup, Consumer: journalConsumer,
+			MinIdle: cmp.Or(b.cfg.hooks.stuckIdle, stuckIdle), Start: start, Count: int64(b.cfg.Batch),
+		}).Result()
+		if err != nil {
+			return // no group yet, or Redis busy: next time
+		}
+		if len(msgs) > 0 {
+			b.log.Info("journal: entries read but never acknowledged; reading them again", "stream", stream, "entries", len(msgs))
+		}
+		for _, e := range msgs {
+			handle(e)
+		}
+		if next == "0-0" || next == "" {
+			return
+		}
+		start = next
+	}
+}
 
 // checkTrimmed counts a gap (and resyncs) when entries of stream were
 // removed before the group read them (XTRIM, someone else's MAXLEN): the

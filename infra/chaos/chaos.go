@@ -41,6 +41,7 @@ var FaultKinds = []struct{ Name, Label string }{
 	{"redis-restart", "Redis restart"},
 	{"bridge-term", "bridge SIGTERM"},
 	{"redis-busy", "Redis BUSY"},
+	{"bridge-partition", "active bridge's NATS link black-holed"},
 }
 
 func faultLabel(name string) string {
@@ -59,12 +60,14 @@ type run struct {
 	dir  string
 	name string // unique per run: prefix, tables, stream, functions
 
-	bins    harness.Binaries
-	redis   *harness.RedisServer // nil with -redis: an outside Redis
-	ns      *harness.NATSServer
-	proxy   *harness.Proxy
-	bridge  *harness.Proc
-	brHTTP  string
+	bins  harness.Binaries
+	redis *harness.RedisServer // nil with -redis: an outside Redis
+	ns    *harness.NATSServer
+	proxy *harness.Proxy
+	// An HA pair of bridges, each reaching NATS through a proxy of its own.
+	bridges []*harness.Proc
+	brHTTP  []string
+	brProxy []*harness.Proxy
 	fns     []*harness.Proc // upsert instances, then append instances
 	fnHTTP  []string
 	fnMode  []string
@@ -72,6 +75,9 @@ type run struct {
 	db      *sql.DB
 	table   string
 	history string
+	// journal is the prefix written through the jetsync_* Redis functions
+	// (journal mode) and the name of its table: nothing about it is excused.
+	journal string
 
 	mu         sync.Mutex
 	lastDelete map[string]time.Time
@@ -143,17 +149,23 @@ func Run(ctx context.Context, opts Options, log *slog.Logger) (*Summary, error) 
 func (r *run) monitor(ctx context.Context) {
 	const every = 50 * time.Millisecond
 	up := func() bool {
-		if !r.bridge.Running() {
-			return false
+		for i, b := range r.bridges {
+			if !b.Running() {
+				continue
+			}
+			v, ok := harness.Metric("http://"+r.brHTTP[i]+"/metrics", "jetsync_bridge_active")
+			if !ok || v != 1 {
+				continue
+			}
+			// Not connected to NATS is still subscribed (it queues and
+			// retries, and hands its deletions over when it steps down);
+			// unconfirmed subscriptions and a Redis it cannot hear are not.
+			code, body := harness.Get("http://" + r.brHTTP[i] + "/readyz")
+			if code == 200 || code == 503 && !strings.Contains(body, "subscriptions") && !strings.Contains(body, "keyspace notification") {
+				return true
+			}
 		}
-		v, ok := harness.Metric("http://"+r.brHTTP+"/metrics", "jetsync_bridge_active")
-		if !ok || v != 1 {
-			return false
-		}
-		// Not connected to NATS is still subscribed (it queues and retries);
-		// unconfirmed subscriptions and a Redis it cannot hear are not.
-		code, body := harness.Get("http://" + r.brHTTP + "/readyz")
-		return code == 200 || code == 503 && !strings.Contains(body, "subscriptions") && !strings.Contains(body, "keyspace notification")
+		return false
 	}
 	var from time.Time // zero while up
 	lastUp := time.Now()
@@ -246,8 +258,8 @@ func (r *run) setup(ctx context.Context) error {
 	if err := r.db.PingContext(ctx); err != nil {
 		return fmt.Errorf("mariadb at %s (start it with go tool task up): %w", r.opts.MySQLAddr, err)
 	}
-	r.table, r.history = r.name, r.name+"_history"
-	for name, cols := range map[string]string{r.table: columns, r.history: history} {
+	r.table, r.history, r.journal = r.name, r.name+"_history", r.name+"_j"
+	for name, cols := range map[string]string{r.table: columns, r.history: history, r.journal: columns} {
 		if _, err := r.db.ExecContext(ctx, "CREATE TABLE "+name+" ("+cols+") DEFAULT CHARSET=utf8mb4"); err != nil {
 			return err
 		}
@@ -266,22 +278,41 @@ func (r *run) setup(ctx context.Context) error {
 	}
 	r.onCleanup(func() { _ = r.ns.Stop(10 * time.Second) })
 
-	if r.brHTTP, err = harness.HTTPAddr(); err != nil {
+	for i := range 2 {
+		addr, err := harness.HTTPAddr()
+		if err != nil {
+			return err
+		}
+		proxy, err := harness.NewProxy(fmt.Sprintf("127.0.0.1:%d", r.ns.Port))
+		if err != nil {
+			return err
+		}
+		r.onCleanup(proxy.Close)
+		p := harness.NewBridge(r.bins.Bridge, harness.BridgeOptions{
+			NATSURL: "nats://" + proxy.Addr, Stream: r.name, Prefixes: r.name + "," + r.journal, HTTPAddr: addr,
+			Log: filepath.Join(dir, fmt.Sprintf("bridge-%d.log", i+1)),
+			Extra: []string{"JETSYNC_REDIS_ADDR=" + redisAddr, "JETSYNC_HA_GROUP=" + r.name, "JETSYNC_HA_TTL=3s",
+				"JETSYNC_JOURNAL=" + r.journal},
+		})
+		p.Name = fmt.Sprintf("bridge %d", i+1)
+		if err := p.Start(); err != nil {
+			return err
+		}
+		r.onCleanup(func() { _ = p.Stop(10 * time.Second) })
+		if err := harness.WaitReady(ctx, p, addr, 30*time.Second); err != nil {
+			return err
+		}
+		r.bridges, r.brHTTP, r.brProxy = append(r.bridges, p), append(r.brHTTP, addr), append(r.brProxy, proxy)
+	}
+	if _, err := r.waitActive(ctx, 30*time.Second); err != nil {
 		return err
 	}
-	r.bridge = harness.NewBridge(r.bins.Bridge, harness.BridgeOptions{
-		NATSURL: r.ns.URL(), Stream: r.name, Prefixes: r.name, HTTPAddr: r.brHTTP,
-		Log: filepath.Join(dir, "bridge.log"), Extra: []string{"JETSYNC_REDIS_ADDR=" + redisAddr},
-	})
-	if err := r.bridge.Start(); err != nil {
-		return err
-	}
-	r.onCleanup(func() { _ = r.bridge.Stop(10 * time.Second) })
-	if err := harness.WaitBridge(ctx, r.bridge, r.brHTTP, 30*time.Second); err != nil {
-		return err
-	}
-	for _, mode := range []string{"upsert", "append"} {
-		fname := r.name + "_" + mode
+	for _, fn := range []struct{ mode, prefix, table, name string }{
+		{"upsert", r.name, r.table, r.name + "_upsert"},
+		{"append", r.name, r.history, r.name + "_append"},
+		{"upsert", r.journal, r.journal, r.name + "_journal"},
+	} {
+		mode, fname := fn.mode, fn.name
 		r.onCleanup(func() {
 			r.db.Exec("DELETE FROM jetsync_applied WHERE function_name = ?", fname)
 			r.db.Exec("DELETE FROM jetsync_checkpoints WHERE function_name = ?", fname)
@@ -291,15 +322,14 @@ func (r *run) setup(ctx context.Context) error {
 			if err != nil {
 				return err
 			}
-			table := map[string]string{"upsert": r.table, "append": r.history}[mode]
 			p := harness.NewFunction(r.bins.Table, harness.FunctionOptions{
-				Name: fname, Prefix: r.name, Stream: r.name, NATSURL: r.ns.URL(),
-				Table: table, KeyColumn: "id", Mappings: mappings, Mode: mode,
-				MySQLAddr: r.proxy.Addr, BatchSize: 200, HTTPAddr: addr, Log: filepath.Join(dir, fmt.Sprintf("%s-%d.log", mode, i+1)),
+				Name: fname, Prefix: fn.prefix, Stream: r.name, NATSURL: r.ns.URL(),
+				Table: fn.table, KeyColumn: "id", Mappings: mappings, Mode: mode,
+				MySQLAddr: r.proxy.Addr, BatchSize: 200, HTTPAddr: addr, Log: filepath.Join(dir, fmt.Sprintf("%s-%d.log", fname, i+1)),
 				// Redelivery after a SIGKILL within seconds; short retries after an outage.
 				Extra: []string{"JETSYNC_ACK_WAIT=5s", "JETSYNC_RETRY_MAX=2s", "JETSYNC_MYSQL_TIMEOUT=2s"},
 			})
-			p.Name = fmt.Sprintf("%s function %d", mode, i+1)
+			p.Name = fmt.Sprintf("function %s %d", fname, i+1)
 			if err := p.Start(); err != nil {
 				return err
 			}
@@ -309,7 +339,7 @@ func (r *run) setup(ctx context.Context) error {
 			}
 			r.fns = append(r.fns, p)
 			r.fnHTTP = append(r.fnHTTP, addr)
-			r.fnMode = append(r.fnMode, mode)
+			r.fnMode = append(r.fnMode, fname)
 		}
 	}
 	return nil
@@ -335,11 +365,26 @@ func (r *run) load(ctx context.Context, s *Summary) error {
 			for range due {
 				seq++
 				k := rnd.IntN(r.opts.Keys)
-				touched[k] = true
 				id := strconv.Itoa(k)
-				key := r.name + ":" + id
 				var err error
 				p := rnd.IntN(100)
+				if rnd.IntN(4) == 0 {
+					// A quarter of the load is in journal mode.
+					if err = r.journaled(ctx, rnd, r.journal+":"+id, p, seq); err != nil {
+						if ctx.Err() != nil {
+							return nil
+						}
+						if r.redis == nil {
+							return err
+						}
+						s.Failed++
+						continue
+					}
+					s.JournalChanges++
+					continue
+				}
+				touched[k] = true
+				key := r.name + ":" + id
 				switch {
 				case p < 70:
 					args := []any{"f1", "v" + strconv.Itoa(seq)}
@@ -398,6 +443,26 @@ func (r *run) load(ctx context.Context, s *Summary) error {
 	}
 }
 
+// journaled makes one change of key through the jetsync Redis functions:
+// an upsert, a field removal or a delete, as the rest of the load does.
+func (r *run) journaled(ctx context.Context, rnd *rand.Rand, key string, p, seq int) error {
+	switch {
+	case p < 70:
+		args := []any{"f1", "v" + strconv.Itoa(seq)}
+		if rnd.IntN(2) == 0 {
+			args = append(args, "f2", "w"+strconv.Itoa(seq))
+		}
+		if rnd.IntN(2) == 0 {
+			args = append(args, "f3", "x"+strconv.Itoa(seq))
+		}
+		return r.rdb.FCall(ctx, "jetsync_hset", []string{key}, args...).Err()
+	case p < 85:
+		return r.rdb.FCall(ctx, "jetsync_hdel", []string{key}, []string{"f2", "f3"}[rnd.IntN(2)]).Err()
+	default:
+		return r.rdb.FCall(ctx, "jetsync_del", []string{key}).Err()
+	}
+}
+
 // faults injects one fault per slot, kinds in turn, at a random moment of
 // its slot, until Duration has passed.
 func (r *run) faults(ctx context.Context, s *Summary) error {
@@ -440,24 +505,48 @@ func (r *run) pause(ctx context.Context, lo, hi time.Duration) bool {
 func (r *run) inject(ctx context.Context, kind string) error {
 	switch kind {
 	case "bridge-kill", "bridge-term":
+		// The active bridge; the standby takes over (at once after a clean
+		// stop, which releases the lease; within the TTL after a kill).
+		i, err := r.waitActive(ctx, 60*time.Second)
+		if err != nil {
+			return err
+		}
+		b := r.bridges[i]
 		from := time.Now()
-		stop := r.bridge.Kill
+		stop := b.Kill
 		if kind == "bridge-term" {
 			// A clean stop hands its queued deletions over: nothing
 			// before it is excused.
-			stop = func() error { return r.bridge.Stop(30 * time.Second) }
+			stop = func() error { return b.Stop(30 * time.Second) }
 		}
 		if err := stop(); err != nil {
 			return err
 		}
-		r.pause(ctx, 500*time.Millisecond, 3*time.Second)
-		if err := r.bridge.Start(); err != nil {
-			return err
-		}
-		err := harness.WaitBridge(ctx, r.bridge, r.brHTTP, 60*time.Second)
+		_, err = r.waitActive(ctx, 60*time.Second)
 		r.mu.Lock()
 		r.down = append(r.down, Interval{From: from, To: time.Now(), Killed: kind == "bridge-kill"})
 		r.mu.Unlock()
+		if err != nil {
+			return err
+		}
+		r.pause(ctx, 500*time.Millisecond, 3*time.Second)
+		if err := b.Start(); err != nil {
+			return err
+		}
+		return harness.WaitReady(ctx, b, r.brHTTP[i], 60*time.Second)
+	case "bridge-partition":
+		// The active bridge's NATS link stops forwarding, connection open:
+		// it cannot renew its lease, the standby takes over, and when the
+		// link heals what the old one had sent arrives late — and must be
+		// refused by the fence.
+		i, err := r.waitActive(ctx, 60*time.Second)
+		if err != nil {
+			return err
+		}
+		r.brProxy[i].Blackhole()
+		r.pause(ctx, 6*time.Second, 10*time.Second)
+		r.brProxy[i].Heal()
+		_, err = r.waitActive(ctx, 60*time.Second)
 		return err
 	case "redis-restart":
 		// SIGKILL: what Redis acknowledged is in its append-only file; the
@@ -553,96 +642,40 @@ func (r *run) quiesce(ctx context.Context) error {
 }
 
 func (r *run) idle(ctx context.Context, js jetstream.JetStream) (bool, string) {
-	for _, p := range append([]*harness.Proc{r.bridge}, r.fns...) {
+	for _, p := range append(slices.Clone(r.bridges), r.fns...) {
 		if !p.Running() {
 			return false, p.Name + " is not running"
 		}
 	}
-	if v, ok := harness.Metric("http://"+r.brHTTP+"/metrics", "jetsync_bridge_active"); ok && v != 1 {
-		return false, "bridge stands by"
+	active := r.active()
+	if active < 0 {
+		return false, "no bridge is active"
 	}
-	if q, ok := harness.Metric("http://"+r.brHTTP+"/metrics", "jetsync_bridge_queued_keys"); !ok || q != 0 {
-		return false, fmt.Sprintf("bridge has %v keys queued", q)
+	if q, ok := harness.Metric("http://"+r.brHTTP[active]+"/metrics", "jetsync_bridge_queued_keys"); !ok || q != 0 {
+		return false, fmt.Sprintf("the active bridge has %v keys queued", q)
 	}
-	for _, mode := range []string{"upsert", "append"} {
-		idle, err := harness.Idle(ctx, js, r.name, r.name+"_"+mode)
+	for _, fn := range []string{"_upsert", "_append", "_journal"} {
+		idle, err := harness.Idle(ctx, js, r.name, r.name+fn)
 		if err != nil || !idle {
-			return false, fmt.Sprintf("consumer %s not idle (%v)", mode, err)
+			return false, fmt.Sprintf("consumer %s not idle (%v)", r.name+fn, err)
 		}
+	}
+	if n, err := r.rdb.XLen(ctx, "jetsync:journal:"+r.journal).Result(); err != nil || n != 0 {
+		return false, fmt.Sprintf("journal holds %d entries (%v)", n, err)
 	}
 	return true, ""
 }
 
-// compare reads every key of the prefix from Redis and every row of the
-// table and counts what differs; then the history's duplicates and the
+// compare reads every key of the prefixes from Redis and every row of their
+// tables and counts what differs; then the history's duplicates and the
 // dead letters.
 func (r *run) compare(ctx context.Context, s *Summary) error {
-	want := map[string][]string{}
-	var cursor uint64
-	for {
-		keys, next, err := r.rdb.Scan(ctx, cursor, r.name+":*", 1000).Result()
-		if err != nil {
-			return err
-		}
-		pipe := r.rdb.Pipeline()
-		cmds := make([]*redis.MapStringStringCmd, len(keys))
-		for i, k := range keys {
-			cmds[i] = pipe.HGetAll(ctx, k)
-		}
-		if _, err := pipe.Exec(ctx); err != nil && len(keys) > 0 {
-			return err
-		}
-		for i, k := range keys {
-			h := cmds[i].Val()
-			if len(h) == 0 {
-				continue
-			}
-			want[strings.TrimPrefix(k, r.name+":")] = []string{orNull(h, "f1"), orNull(h, "f2"), orNull(h, "f3")}
-		}
-		if next == 0 {
-			break
-		}
-		cursor = next
-	}
-	got := map[string][]string{}
-	rows, err := r.db.QueryContext(ctx, "SELECT id, f1, f2, f3 FROM "+r.table)
+	mismatches, keys, rows, err := r.diff(ctx, r.name, r.table)
 	if err != nil {
 		return err
 	}
-	for rows.Next() {
-		var id string
-		var f [3]sql.NullString
-		if err := rows.Scan(&id, &f[0], &f[1], &f[2]); err != nil {
-			rows.Close()
-			return err
-		}
-		v := make([]string, 3)
-		for i, x := range f {
-			v[i] = x.String
-			if !x.Valid {
-				v[i] = "NULL"
-			}
-		}
-		got[id] = v
-	}
-	rows.Close()
-	if err := rows.Err(); err != nil {
-		return err
-	}
-	s.RedisKeys, s.Rows = len(want), len(got)
-	ids := map[string]bool{}
-	for id := range want {
-		ids[id] = true
-	}
-	for id := range got {
-		ids[id] = true
-	}
-	for id := range ids {
-		w, g := want[id], got[id]
-		if strings.Join(w, "\x00") == strings.Join(g, "\x00") && (w == nil) == (g == nil) {
-			continue
-		}
-		m := Mismatch{ID: id, Redis: w, Table: g}
+	s.RedisKeys, s.Rows = keys, rows
+	for _, m := range mismatches {
 		switch Excuse(m, r.lastDelete, r.down) {
 		case "down":
 			s.ExcusedDown++
@@ -652,6 +685,10 @@ func (r *run) compare(ctx context.Context, s *Summary) error {
 			s.Mismatches = append(s.Mismatches, m)
 		}
 	}
+	// Journal mode: nothing is excused.
+	if s.JournalMismatches, s.JournalKeys, s.JournalRows, err = r.diff(ctx, r.journal, r.journal); err != nil {
+		return err
+	}
 	s.BridgeDown = covered(r.down)
 
 	if err := r.db.QueryRowContext(ctx, "SELECT COUNT(*), COUNT(DISTINCT jetsync_seq) FROM "+r.history).Scan(&s.HistoryRows, &s.HistorySeqs); err != nil {
@@ -659,7 +696,7 @@ func (r *run) compare(ctx context.Context, s *Summary) error {
 	}
 	s.Duplicates = s.HistoryRows - s.HistorySeqs
 	for i, addr := range r.fnHTTP {
-		if r.fnMode[i] != "append" {
+		if r.fnMode[i] != r.name+"_append" {
 			continue
 		}
 		if v, ok := harness.Metric("http://"+addr+"/metrics", `jetsync_function_changes_total{function="`+r.name+`_append",result="stale"}`); ok {
@@ -673,11 +710,19 @@ func (r *run) compare(ctx context.Context, s *Summary) error {
 	}
 	defer nc.Close()
 	js, _ := jetstream.New(nc)
-	n, err := harness.StreamMsgs(ctx, js, r.name)
+	// The notification prefix's changes only (not journal mode's, not the
+	// bridges' epoch markers).
+	st, err := js.Stream(ctx, r.name)
 	if err != nil {
 		return err
 	}
-	s.Published = int(n)
+	info, err := st.Info(ctx, jetstream.WithSubjectFilter("jetsync."+r.name+".>"))
+	if err != nil {
+		return err
+	}
+	for _, n := range info.State.Subjects {
+		s.Published += int(n)
+	}
 	dl, err := harness.StreamMsgs(ctx, js, platform.DeadLetterStream(r.name))
 	if err != nil {
 		return err
@@ -722,21 +767,124 @@ func (r *run) sample(ctx context.Context, s *Summary) {
 			return
 		case <-time.After(200 * time.Millisecond):
 		}
-		rows, err := r.db.QueryContext(ctx, "SELECT id, f1 FROM "+r.table)
-		if err != nil {
-			continue // MariaDB cut: the next sample
-		}
-		for rows.Next() {
-			var id string
-			var f1 sql.NullString
-			if rows.Scan(&id, &f1) != nil || !f1.Valid {
-				continue
+		for _, table := range []string{r.table, r.journal} {
+			rows, err := r.db.QueryContext(ctx, "SELECT id, f1 FROM "+table)
+			if err != nil {
+				continue // MariaDB cut: the next sample
 			}
-			if bad := observe(r.maxSeen, id, f1.String); bad != "" {
-				s.Regressions = append(s.Regressions, bad)
+			for rows.Next() {
+				var id string
+				var f1 sql.NullString
+				if rows.Scan(&id, &f1) != nil || !f1.Valid {
+					continue
+				}
+				if bad := observe(r.maxSeen, table+":"+id, f1.String); bad != "" {
+					s.Regressions = append(s.Regressions, bad)
+				}
 			}
+			rows.Close()
 		}
-		rows.Close()
 		s.Samples++
 	}
+}
+
+// active returns the index of the bridge that holds the lease and is
+// ready, or -1.
+func (r *run) active() int {
+	for i, b := range r.bridges {
+		if !b.Running() {
+			continue
+		}
+		if v, ok := harness.Metric("http://"+r.brHTTP[i]+"/metrics", "jetsync_bridge_active"); ok && v == 1 && harness.Ready("http://"+r.brHTTP[i]+"/readyz") {
+			return i
+		}
+	}
+	return -1
+}
+
+// waitActive waits until a bridge is active and returns its index.
+func (r *run) waitActive(ctx context.Context, timeout time.Duration) (int, error) {
+	deadline := time.Now().Add(timeout)
+	for {
+		if i := r.active(); i >= 0 {
+			return i, nil
+		}
+		if time.Now().After(deadline) {
+			return -1, fmt.Errorf("no bridge active after %s (see the bridge logs)", timeout)
+		}
+		if !sleepUntil(ctx, time.Now().Add(50*time.Millisecond)) {
+			return -1, ctx.Err()
+		}
+	}
+}
+
+// diff compares every key of prefix in Redis with table's rows.
+func (r *run) diff(ctx context.Context, prefix, table string) (mismatches []Mismatch, keys, rows int, err error) {
+	want := map[string][]string{}
+	var cursor uint64
+	for {
+		ks, next, err := r.rdb.Scan(ctx, cursor, prefix+":*", 1000).Result()
+		if err != nil {
+			return nil, 0, 0, err
+		}
+		pipe := r.rdb.Pipeline()
+		cmds := make([]*redis.MapStringStringCmd, len(ks))
+		for i, k := range ks {
+			cmds[i] = pipe.HGetAll(ctx, k)
+		}
+		if _, err := pipe.Exec(ctx); err != nil && len(ks) > 0 {
+			return nil, 0, 0, err
+		}
+		for i, k := range ks {
+			h := cmds[i].Val()
+			if len(h) == 0 {
+				continue
+			}
+			want[strings.TrimPrefix(k, prefix+":")] = []string{orNull(h, "f1"), orNull(h, "f2"), orNull(h, "f3")}
+		}
+		if next == 0 {
+			break
+		}
+		cursor = next
+	}
+	got := map[string][]string{}
+	res, err := r.db.QueryContext(ctx, "SELECT id, f1, f2, f3 FROM "+table)
+	if err != nil {
+		return nil, 0, 0, err
+	}
+	for res.Next() {
+		var id string
+		var f [3]sql.NullString
+		if err := res.Scan(&id, &f[0], &f[1], &f[2]); err != nil {
+			res.Close()
+			return nil, 0, 0, err
+		}
+		v := make([]string, 3)
+		for i, x := range f {
+			v[i] = x.String
+			if !x.Valid {
+				v[i] = "NULL"
+			}
+		}
+		got[id] = v
+	}
+	res.Close()
+	if err := res.Err(); err != nil {
+		return nil, 0, 0, err
+	}
+	ids := map[string]bool{}
+	for id := range want {
+		ids[id] = true
+	}
+	for id := range got {
+		ids[id] = true
+	}
+	for id := range ids {
+		w, g := want[id], got[id]
+		if strings.Join(w, "\x00") == strings.Join(g, "\x00") && (w == nil) == (g == nil) {
+			continue
+		}
+		mismatches = append(mismatches, Mismatch{ID: id, Redis: w, Table: g})
+	}
+	return mismatches, len(want), len(got), nil
 }

@@ -1,9 +1,11 @@
 // Package chaos runs jetsync as deployed (a redis-server of its own,
-// nats-server, the bridge and two instances of each of two table functions
-// as separate processes; MariaDB behind a TCP proxy this package owns) under
-// a sustained, bounded mixed load of upserts, field removals and deletes,
-// and injects faults in turn at random moments (FaultKinds): SIGKILL or
-// SIGTERM of the bridge and restart, SIGKILL of the functions and restart,
+// nats-server, an HA pair of bridges and two instances of each of three
+// table functions as separate processes; MariaDB and each bridge's NATS link
+// behind TCP proxies this package owns) under a sustained, bounded mixed load
+// of upserts, field removals and deletes, on a prefix in notification mode
+// and one in journal mode, and injects faults in turn at random moments
+// (FaultKinds): SIGKILL or SIGTERM of the active bridge and restart, its
+// NATS link black-holed, SIGKILL of the functions and restart,
 // restart of the NATS server (same port and store), a MariaDB outage (every
 // connection cut), a Redis restart (notifications come back off) and a Redis
 // kept busy by a long script. While it runs it samples the table for rows

@@ -36,13 +36,17 @@ type Summary struct {
 	// per-key rising counter) went down between two samples.
 	Samples     int
 	Regressions []string
+	// Journal mode's prefix: changes made through the jetsync_* functions,
+	// its keys and rows at the end, and every difference (none is excused).
+	JournalChanges, JournalKeys, JournalRows int
+	JournalMismatches                        []Mismatch
 }
 
 // OK is true when nothing is wrong: no unexcused mismatch, no counter that
 // went down, no duplicate, no dead letter (every change of the load is
 // valid).
 func (s *Summary) OK() bool {
-	return len(s.Mismatches) == 0 && len(s.Regressions) == 0 && s.Duplicates == 0 && s.DeadLetters == 0
+	return len(s.Mismatches) == 0 && len(s.JournalMismatches) == 0 && len(s.Regressions) == 0 && s.Duplicates == 0 && s.DeadLetters == 0
 }
 
 // Write prints the summary for people.
@@ -60,7 +64,8 @@ func (s *Summary) Write(out io.Writer) {
 	fmt.Fprintf(w, "changes\t%d (upserts %d, field removals %d, deletes %d); %d published by the bridge; %d refused by Redis (restarting, busy)\n", s.Changes, s.Upserts, s.Removals, s.Deletes, s.Published, s.Failed)
 	fmt.Fprintf(w, "faults injected\t%d (%s)\n", faults, strings.Join(kinds, ", "))
 	fmt.Fprintf(w, "no bridge subscribed (observed)\t%s in total\n", s.BridgeDown.Round(time.Millisecond))
-	fmt.Fprintf(w, "mismatches\t%d\n", len(s.Mismatches))
+	fmt.Fprintf(w, "journal mode\t%d changes; %d keys in Redis at the end, %d rows; %d mismatches (none excused)\n", s.JournalChanges, s.JournalKeys, s.JournalRows, len(s.JournalMismatches))
+	fmt.Fprintf(w, "mismatches (notification mode)\t%d\n", len(s.Mismatches))
 	fmt.Fprintf(w, "counter regressions (a row went back to an older change)\t%d in %d samples of the table\n", len(s.Regressions), s.Samples)
 	fmt.Fprintf(w, "excused: deleted while no bridge was subscribed\t%d\n", s.ExcusedDown)
 	fmt.Fprintf(w, "excused: deleted < %s before a bridge SIGKILL (queued in it)\t%d\n", QueuedWindow, s.ExcusedQueued)
@@ -75,6 +80,13 @@ func (s *Summary) Write(out io.Writer) {
 			break
 		}
 		fmt.Fprintf(out, "regression: %s\n", m)
+	}
+	for i, m := range s.JournalMismatches {
+		if i == 20 {
+			fmt.Fprintf(out, "... and %d more\n", len(s.JournalMismatches)-20)
+			break
+		}
+		fmt.Fprintf(out, "journal mismatch: key %s: redis %v, table %v\n", m.ID, orNil(m.Redis), orNil(m.Table))
 	}
 	for i, m := range s.Mismatches {
 		if i == 20 {
