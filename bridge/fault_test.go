@@ -13,6 +13,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/jetsync/jetsync/bridge/change"
+	"github.com/jetsync/jetsync/infra/harness"
 	"github.com/jetsync/jetsync/infra/platform"
 	"github.com/jetsync/jetsync/infra/testenv"
 )
@@ -35,22 +36,6 @@ func deadLetterCount(t *testing.T, cfg Config) uint64 {
 		t.Fatal(err)
 	}
 	return info.State.Msgs
-}
-
-// busy runs a Lua script on addr that keeps Redis busy for d: every other
-// client is answered BUSY meanwhile (with busy-reply-threshold below d).
-func busy(t *testing.T, addr string, d time.Duration) {
-	t.Helper()
-	rdb := redis.NewClient(&redis.Options{Addr: addr, ReadTimeout: d + 5*time.Second})
-	defer rdb.Close()
-	const script = `local t0 = redis.call('TIME')
-while true do
-  local t = redis.call('TIME')
-  if (t[1] - t0[1]) * 1000000 + (t[2] - t0[2]) > tonumber(ARGV[1]) then return 1 end
-end`
-	if err := rdb.Eval(context.Background(), script, nil, d.Microseconds()).Err(); err != nil {
-		t.Errorf("busy script: %v", err)
-	}
 }
 
 // TestBusyRedisLosesNothing: reads that Redis answers with BUSY (a long
@@ -100,7 +85,9 @@ func TestBusyRedisLosesNothing(t *testing.T) {
 			if _, err := pipe.Exec(ctx); err != nil {
 				t.Fatal(err)
 			}
-			busy(t, addr, 3*time.Second)
+			if err := harness.Busy(ctx, addr, 3*time.Second); err != nil {
+				t.Fatalf("busy script: %v", err)
+			}
 			if control {
 				testenv.Eventually(t, 20*time.Second, func() error {
 					if n := deadLetterCount(t, cfg); n == 0 {

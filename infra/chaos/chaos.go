@@ -387,14 +387,7 @@ func (r *run) load(ctx context.Context, s *Summary) error {
 				key := r.name + ":" + id
 				switch {
 				case p < 70:
-					args := []any{"f1", "v" + strconv.Itoa(seq)}
-					if rnd.IntN(2) == 0 {
-						args = append(args, "f2", "w"+strconv.Itoa(seq))
-					}
-					if rnd.IntN(2) == 0 {
-						args = append(args, "f3", "x"+strconv.Itoa(seq))
-					}
-					err = r.rdb.HSet(ctx, key, args...).Err()
+					err = r.rdb.HSet(ctx, key, upsertArgs(rnd, seq)...).Err()
 					s.Upserts++
 				case p < 85:
 					err = r.rdb.HDel(ctx, key, []string{"f2", "f3"}[rnd.IntN(2)]).Err()
@@ -443,19 +436,25 @@ func (r *run) load(ctx context.Context, s *Summary) error {
 	}
 }
 
+// upsertArgs are the fields of an upsert: f1 (the rising counter the
+// sampler checks) and a random subset of f2, f3.
+func upsertArgs(rnd *rand.Rand, seq int) []any {
+	args := []any{"f1", "v" + strconv.Itoa(seq)}
+	if rnd.IntN(2) == 0 {
+		args = append(args, "f2", "w"+strconv.Itoa(seq))
+	}
+	if rnd.IntN(2) == 0 {
+		args = append(args, "f3", "x"+strconv.Itoa(seq))
+	}
+	return args
+}
+
 // journaled makes one change of key through the jetsync Redis functions:
 // an upsert, a field removal or a delete, as the rest of the load does.
 func (r *run) journaled(ctx context.Context, rnd *rand.Rand, key string, p, seq int) error {
 	switch {
 	case p < 70:
-		args := []any{"f1", "v" + strconv.Itoa(seq)}
-		if rnd.IntN(2) == 0 {
-			args = append(args, "f2", "w"+strconv.Itoa(seq))
-		}
-		if rnd.IntN(2) == 0 {
-			args = append(args, "f3", "x"+strconv.Itoa(seq))
-		}
-		return r.rdb.FCall(ctx, "jetsync_hset", []string{key}, args...).Err()
+		return r.rdb.FCall(ctx, "jetsync_hset", []string{key}, upsertArgs(rnd, seq)...).Err()
 	case p < 85:
 		return r.rdb.FCall(ctx, "jetsync_hdel", []string{key}, []string{"f2", "f3"}[rnd.IntN(2)]).Err()
 	default:
@@ -558,15 +557,7 @@ func (r *run) inject(ctx context.Context, kind string) error {
 		return r.redis.Start()
 	case "redis-busy":
 		// A Lua script of 2 to 4 s: every other client is answered BUSY.
-		d := 2*time.Second + time.Duration(r.rnd.Int64N(int64(2*time.Second)))
-		c := redis.NewClient(&redis.Options{Addr: r.redis.Addr(), ReadTimeout: d + 10*time.Second})
-		defer c.Close()
-		const script = `local t0 = redis.call('TIME')
-while true do
-  local t = redis.call('TIME')
-  if (t[1] - t0[1]) * 1000000 + (t[2] - t0[2]) > tonumber(ARGV[1]) then return 1 end
-end`
-		return c.Eval(ctx, script, nil, d.Microseconds()).Err()
+		return harness.Busy(ctx, r.redis.Addr(), 2*time.Second+time.Duration(r.rnd.Int64N(int64(2*time.Second))))
 	case "functions-kill":
 		// Both functions: the upsert one (table vs Redis) and the append one
 		// (duplicates in the history) each lose their batch in hand.

@@ -67,3 +67,17 @@ func (s *RedisServer) Start() error {
 		}
 	}
 }
+
+// Busy keeps the Redis at addr busy for d with a Lua script: every other
+// client is answered BUSY meanwhile (when its busy-reply-threshold is below
+// d), as a long script in production does.
+func Busy(ctx context.Context, addr string, d time.Duration) error {
+	c := redis.NewClient(&redis.Options{Addr: addr, ReadTimeout: d + 10*time.Second})
+	defer c.Close()
+	const script = `local t0 = redis.call('TIME')
+while true do
+  local t = redis.call('TIME')
+  if (t[1] - t0[1]) * 1000000 + (t[2] - t0[2]) > tonumber(ARGV[1]) then return 1 end
+end`
+	return c.Eval(ctx, script, nil, d.Microseconds()).Err()
+}
