@@ -53,6 +53,14 @@ func (b *Bridge) startFence(ctx context.Context, l *lease, stepDown func()) {
 		b.log.Warn("nats-server too old to fence bridges: after a partition an old bridge's late publishes can win over a newer one's; upgrade to 2.11 or newer", "server", v)
 		return
 	}
+	if b.cfg.Replicas > 1 {
+		// A replicated stream lets one message at a time carry an expected
+		// sequence of a given subject (the others are refused with
+		// JSErrCodeStreamWrongLastSequenceConstant): fencing every change
+		// on one marker would serialize the bridge.
+		b.log.Warn("bridges are not fenced on a replicated stream (JETSYNC_STREAM_REPLICAS > 1): after a partition an old bridge's late publishes can win over a newer one's until the key changes again", "replicas", b.cfg.Replicas)
+		return
+	}
 	f := &fence{subject: EpochSubject(l.key), lease: l, stepDown: stepDown}
 	backoff := platform.Backoff{Min: 100 * time.Millisecond, Max: 2 * time.Second}
 	for {

@@ -42,6 +42,8 @@ var FaultKinds = []struct{ Name, Label string }{
 	{"bridge-term", "bridge SIGTERM"},
 	{"redis-busy", "Redis BUSY"},
 	{"bridge-partition", "active bridge's NATS link black-holed"},
+	{"nats-kill", "NATS node SIGKILL"},
+	{"nats-stepdown", "stream leader step-down"},
 }
 
 func faultLabel(name string) string {
@@ -62,12 +64,13 @@ type run struct {
 
 	bins  harness.Binaries
 	redis *harness.RedisServer // nil with -redis: an outside Redis
-	ns    *harness.NATSServer
+	nats  *harness.NATSCluster
 	proxy *harness.Proxy
-	// An HA pair of bridges, each reaching NATS through a proxy of its own.
+	// An HA pair of bridges, each reaching every NATS node through a proxy
+	// of its own.
 	bridges []*harness.Proc
 	brHTTP  []string
-	brProxy []*harness.Proxy
+	brProxy [][]*harness.Proxy
 	fns     []*harness.Proc // upsert instances, then append instances
 	fnHTTP  []string
 	fnMode  []string
@@ -92,6 +95,9 @@ type run struct {
 // Run runs the chaos suite and returns its summary; the caller decides
 // what a failed summary means (Summary.OK). It cleans up after itself.
 func Run(ctx context.Context, opts Options, log *slog.Logger) (*Summary, error) {
+	if len(opts.Faults) == 0 {
+		opts.Faults = DefaultFaults(opts.NATSNodes)
+	}
 	if err := opts.Validate(); err != nil {
 		return nil, err
 	}
@@ -270,29 +276,34 @@ func (r *run) setup(ctx context.Context) error {
 	}
 	r.onCleanup(r.proxy.Close)
 
-	if r.ns, err = harness.NewNATSServer(r.bins.NATSServer, filepath.Join(dir, "nats"), filepath.Join(dir, "nats.log")); err != nil {
+	if r.nats, err = harness.NewNATSCluster(r.bins.NATSServer, dir, r.opts.NATSNodes); err != nil {
 		return err
 	}
-	if err := r.ns.Start(); err != nil {
+	if err := r.nats.Start(); err != nil {
 		return err
 	}
-	r.onCleanup(func() { _ = r.ns.Stop(10 * time.Second) })
+	r.onCleanup(func() { r.nats.Stop(10 * time.Second) })
 
 	for i := range 2 {
 		addr, err := harness.HTTPAddr()
 		if err != nil {
 			return err
 		}
-		proxy, err := harness.NewProxy(fmt.Sprintf("127.0.0.1:%d", r.ns.Port))
-		if err != nil {
-			return err
+		var proxies []*harness.Proxy
+		var urls []string
+		for _, node := range r.nats.Nodes {
+			proxy, err := harness.NewProxy(fmt.Sprintf("127.0.0.1:%d", node.Port))
+			if err != nil {
+				return err
+			}
+			r.onCleanup(proxy.Close)
+			proxies, urls = append(proxies, proxy), append(urls, "nats://"+proxy.Addr)
 		}
-		r.onCleanup(proxy.Close)
 		p := harness.NewBridge(r.bins.Bridge, harness.BridgeOptions{
-			NATSURL: "nats://" + proxy.Addr, Stream: r.name, Prefixes: r.name + "," + r.journal, HTTPAddr: addr,
+			NATSURL: strings.Join(urls, ","), Stream: r.name, Prefixes: r.name + "," + r.journal, HTTPAddr: addr,
 			Log: filepath.Join(dir, fmt.Sprintf("bridge-%d.log", i+1)),
 			Extra: []string{"JETSYNC_REDIS_ADDR=" + redisAddr, "JETSYNC_HA_GROUP=" + r.name, "JETSYNC_HA_TTL=3s",
-				"JETSYNC_JOURNAL=" + r.journal},
+				"JETSYNC_JOURNAL=" + r.journal, "JETSYNC_STREAM_REPLICAS=" + strconv.Itoa(r.opts.NATSNodes)},
 		})
 		p.Name = fmt.Sprintf("bridge %d", i+1)
 		if err := p.Start(); err != nil {
@@ -302,7 +313,7 @@ func (r *run) setup(ctx context.Context) error {
 		if err := harness.WaitReady(ctx, p, addr, 30*time.Second); err != nil {
 			return err
 		}
-		r.bridges, r.brHTTP, r.brProxy = append(r.bridges, p), append(r.brHTTP, addr), append(r.brProxy, proxy)
+		r.bridges, r.brHTTP, r.brProxy = append(r.bridges, p), append(r.brHTTP, addr), append(r.brProxy, proxies)
 	}
 	if _, err := r.waitActive(ctx, 30*time.Second); err != nil {
 		return err
@@ -323,7 +334,7 @@ func (r *run) setup(ctx context.Context) error {
 				return err
 			}
 			p := harness.NewFunction(r.bins.Table, harness.FunctionOptions{
-				Name: fname, Prefix: fn.prefix, Stream: r.name, NATSURL: r.ns.URL(),
+				Name: fname, Prefix: fn.prefix, Stream: r.name, NATSURL: r.nats.URL(),
 				Table: fn.table, KeyColumn: "id", Mappings: mappings, Mode: mode,
 				MySQLAddr: r.proxy.Addr, BatchSize: 200, HTTPAddr: addr, Log: filepath.Join(dir, fmt.Sprintf("%s-%d.log", fname, i+1)),
 				// Redelivery after a SIGKILL within seconds; short retries after an outage.
@@ -542,9 +553,13 @@ func (r *run) inject(ctx context.Context, kind string) error {
 		if err != nil {
 			return err
 		}
-		r.brProxy[i].Blackhole()
+		for _, p := range r.brProxy[i] {
+			p.Blackhole()
+		}
 		r.pause(ctx, 6*time.Second, 10*time.Second)
-		r.brProxy[i].Heal()
+		for _, p := range r.brProxy[i] {
+			p.Heal()
+		}
 		_, err = r.waitActive(ctx, 60*time.Second)
 		return err
 	case "redis-restart":
@@ -577,11 +592,32 @@ func (r *run) inject(ctx context.Context, kind string) error {
 		}
 		return nil
 	case "nats-restart":
-		if err := r.ns.Stop(10 * time.Second); err != nil {
+		// One node (the only one without a cluster), stopped cleanly.
+		n := r.nats.Nodes[r.rnd.IntN(len(r.nats.Nodes))]
+		if err := n.Stop(10 * time.Second); err != nil {
 			return err
 		}
 		r.pause(ctx, time.Second, 3*time.Second)
-		return r.ns.Start()
+		return n.Start()
+	case "nats-kill":
+		// SIGKILL of one node of three: the others hold every acknowledged
+		// message (R3), and it catches up when it comes back.
+		n := r.nats.Nodes[r.rnd.IntN(len(r.nats.Nodes))]
+		if err := n.Kill(); err != nil {
+			return err
+		}
+		r.pause(ctx, time.Second, 3*time.Second)
+		return n.Start()
+	case "nats-stepdown":
+		// The change stream's leader steps down: publishes in flight may
+		// lose their PubAck.
+		nc, err := nats.Connect(r.nats.URL())
+		if err != nil {
+			return err
+		}
+		defer nc.Close()
+		_, err = nc.RequestWithContext(ctx, "$JS.API.STREAM.LEADER.STEPDOWN."+r.name, nil)
+		return err
 	case "mariadb-cut":
 		r.proxy.Cut()
 		r.pause(ctx, 2*time.Second, 6*time.Second)
@@ -594,7 +630,7 @@ func (r *run) inject(ctx context.Context, kind string) error {
 // quiesce waits until the bridge has nothing queued, both consumers have
 // nothing pending or unacked, and the stream has not grown for 3 s.
 func (r *run) quiesce(ctx context.Context) error {
-	nc, err := nats.Connect(r.ns.URL(), nats.MaxReconnects(-1))
+	nc, err := nats.Connect(r.nats.URL(), nats.MaxReconnects(-1))
 	if err != nil {
 		return err
 	}
@@ -695,7 +731,7 @@ func (r *run) compare(ctx context.Context, s *Summary) error {
 		}
 	}
 
-	nc, err := nats.Connect(r.ns.URL())
+	nc, err := nats.Connect(r.nats.URL())
 	if err != nil {
 		return err
 	}

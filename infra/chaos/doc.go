@@ -1,12 +1,13 @@
-// Package chaos runs jetsync as deployed (a redis-server of its own,
-// nats-server, an HA pair of bridges and two instances of each of three
+// Package chaos runs jetsync as deployed (a redis-server of its own, a
+// 3-node nats-server cluster, an HA pair of bridges and two instances of each of three
 // table functions as separate processes; MariaDB and each bridge's NATS link
 // behind TCP proxies this package owns) under a sustained, bounded mixed load
 // of upserts, field removals and deletes, on a prefix in notification mode
 // and one in journal mode, and injects faults in turn at random moments
 // (FaultKinds): SIGKILL or SIGTERM of the active bridge and restart, its
-// NATS link black-holed, SIGKILL of the functions and restart,
-// restart of the NATS server (same port and store), a MariaDB outage (every
+// NATS link black-holed, SIGKILL of the functions and restart, a NATS node
+// SIGKILLed and restarted, a stream leader step-down,
+// restart of a NATS node (same port and store), a MariaDB outage (every
 // connection cut), a Redis restart (notifications come back off) and a Redis
 // kept busy by a long script. While it runs it samples the table for rows
 // that go back to an older change. It then stops the load, waits until

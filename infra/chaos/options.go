@@ -22,21 +22,36 @@ type Options struct {
 	Faults []string
 	// Instances is how many processes each function runs (one consumer).
 	Instances int
+	// NATSNodes is the size of the JetStream cluster (1: one server); the
+	// streams get as many replicas.
+	NATSNodes int
 	// Quiesce bounds the wait for everything to drain after the load.
 	Quiesce time.Duration
 	// Keep leaves the temporary directory (process logs) in place.
 	Keep bool
 }
 
-// DefaultOptions: two minutes, 300 operations/s over 1,000 keys, every
-// fault kind, two instances of each function, a Redis of the run's own.
+// DefaultOptions: two minutes, 300 operations/s over 1,000 keys, one NATS
+// server, two instances of each function, a Redis of the run's own; Faults
+// empty: every kind that fits the NATS size (DefaultFaults).
 func DefaultOptions() Options {
-	var all []string
-	for _, k := range FaultKinds {
-		all = append(all, k.Name)
-	}
 	return Options{Duration: 2 * time.Minute, Rate: 300, Keys: 1000,
-		MySQLAddr: "127.0.0.1:3306", Quiesce: 3 * time.Minute, Faults: all, Instances: 2}
+		MySQLAddr: "127.0.0.1:3306", Quiesce: 3 * time.Minute, Instances: 2, NATSNodes: 1}
+}
+
+// DefaultFaults are the kinds a run with nodes NATS servers injects when
+// none are named: node loss and leader step-down need a cluster, and a
+// partitioned bridge needs fencing, which replicated streams do not have.
+func DefaultFaults(nodes int) []string {
+	var kinds []string
+	for _, k := range FaultKinds {
+		if nodes == 1 && (k.Name == "nats-kill" || k.Name == "nats-stepdown") ||
+			nodes > 1 && k.Name == "bridge-partition" {
+			continue
+		}
+		kinds = append(kinds, k.Name)
+	}
+	return kinds
 }
 
 // Validate reports the first option to fix.
@@ -50,10 +65,10 @@ func (o Options) Validate() error {
 		return fmt.Errorf("-keys %d: want at least 1", o.Keys)
 	case o.Quiesce < 10*time.Second:
 		return fmt.Errorf("-quiesce %s: use at least 10s", o.Quiesce)
-	case len(o.Faults) == 0:
-		return fmt.Errorf("-faults is empty: name at least one of %s", faultNames())
 	case o.Instances < 1 || o.Instances > 4:
 		return fmt.Errorf("-instances %d: use 1 to 4", o.Instances)
+	case o.NATSNodes != 1 && o.NATSNodes != 3:
+		return fmt.Errorf("-nats-nodes %d: use 1 or 3", o.NATSNodes)
 	}
 	for _, f := range o.Faults {
 		known := false
@@ -65,6 +80,12 @@ func (o Options) Validate() error {
 		}
 		if o.RedisAddr != "" && strings.HasPrefix(f, "redis-") {
 			return fmt.Errorf("-faults %s needs the run's own Redis: drop -redis", f)
+		}
+		if o.NATSNodes > 1 && f == "bridge-partition" {
+			return fmt.Errorf("-faults bridge-partition needs fenced bridges, which replicated streams do not have yet: use -nats-nodes 1")
+		}
+		if o.NATSNodes == 1 && (f == "nats-kill" || f == "nats-stepdown") {
+			return fmt.Errorf("-faults %s needs a NATS cluster (-nats-nodes 3): a SIGKILLed lone server may lose acknowledged messages", f)
 		}
 	}
 	return nil

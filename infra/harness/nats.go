@@ -4,10 +4,13 @@ import (
 	"context"
 	"fmt"
 	"net"
+	"path/filepath"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
 )
 
 // NATSServer is a nats-server process with JetStream, file storage in Dir,
@@ -41,12 +44,24 @@ func (s *NATSServer) Start() error {
 	if err := s.Proc.Start(); err != nil {
 		return err
 	}
+	return s.waitJetStream()
+}
+
+// waitJetStream waits until the server accepts clients and answers a
+// JetStream request (at most 30 s).
+func (s *NATSServer) waitJetStream() error {
 	deadline := time.Now().Add(30 * time.Second)
 	for {
 		nc, err := nats.Connect(s.URL(), nats.Timeout(time.Second))
 		if err == nil {
-			// JetStream answers once its store is recovered.
-			_, err = nc.RequestWithContext(context.Background(), "$JS.API.INFO", nil)
+			// JetStream answers once its store is recovered (and, in a
+			// cluster, once it has a meta leader).
+			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+			var js jetstream.JetStream
+			if js, err = jetstream.New(nc); err == nil {
+				_, err = js.AccountInfo(ctx)
+			}
+			cancel()
 			nc.Close()
 			if err == nil {
 				return nil
@@ -71,4 +86,74 @@ func FreePort() (int, error) {
 	}
 	defer ln.Close()
 	return ln.Addr().(*net.TCPAddr).Port, nil
+}
+
+// NATSCluster is a JetStream cluster of nats-server processes on loopback,
+// each with its own store, routed to each other.
+type NATSCluster struct {
+	Nodes []*NATSServer
+}
+
+// NewNATSCluster returns (does not start) n clustered nats-servers of bin,
+// node i storing in dir/n<i> and logging to dir/nats-<i>.log; with n 1, one
+// plain server.
+func NewNATSCluster(bin, dir string, n int) (*NATSCluster, error) {
+	c := &NATSCluster{}
+	var routes []string
+	clusterPorts := make([]int, n)
+	for i := range n {
+		p, err := FreePort()
+		if err != nil {
+			return nil, err
+		}
+		clusterPorts[i] = p
+		routes = append(routes, fmt.Sprintf("nats://127.0.0.1:%d", p))
+	}
+	for i := range n {
+		s, err := NewNATSServer(bin, filepath.Join(dir, fmt.Sprintf("n%d", i+1)), filepath.Join(dir, fmt.Sprintf("nats-%d.log", i+1)))
+		if err != nil {
+			return nil, err
+		}
+		s.Name = fmt.Sprintf("nats-server %d", i+1)
+		if n == 1 {
+			s.Name = "nats-server"
+		} else {
+			s.Args = append(s.Args, "-n", fmt.Sprintf("n%d", i+1), "--cluster_name", "jetsync",
+				"--cluster", fmt.Sprintf("nats://127.0.0.1:%d", clusterPorts[i]), "--routes", strings.Join(routes, ","))
+		}
+		c.Nodes = append(c.Nodes, s)
+	}
+	return c, nil
+}
+
+// URL lists every node's client URL.
+func (c *NATSCluster) URL() string {
+	var urls []string
+	for _, s := range c.Nodes {
+		urls = append(urls, s.URL())
+	}
+	return strings.Join(urls, ",")
+}
+
+// Start starts every node, then waits until JetStream answers (a meta
+// leader needs a quorum of the nodes up, so they start together).
+func (c *NATSCluster) Start() error {
+	for _, s := range c.Nodes {
+		if err := s.Proc.Start(); err != nil {
+			return err
+		}
+	}
+	for _, s := range c.Nodes {
+		if err := s.waitJetStream(); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// Stop stops every node.
+func (c *NATSCluster) Stop(grace time.Duration) {
+	for _, s := range c.Nodes {
+		_ = s.Stop(grace)
+	}
 }
