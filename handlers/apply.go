@@ -44,7 +44,7 @@ func Apply(ctx context.Context, fn Function, sink Sink, changes []Change) ([]Dea
 	var dls []DeadLetter
 	a := applier{
 		fn: fn, sink: sink,
-		retry: func(_ context.Context, attempt func() error) error { return attempt() },
+		retry: func(ctx context.Context, attempt func(context.Context) error) error { return attempt(ctx) },
 		deadLetter: func(_ context.Context, dl DeadLetter) error {
 			dls = append(dls, dl)
 			return nil
@@ -65,8 +65,9 @@ type applier struct {
 	// function names the writer for the sink's sequence guards; empty: none.
 	function string
 	sink     Sink
-	// retry runs attempt until it returns nil or a permanent error (or ctx ends).
-	retry func(ctx context.Context, attempt func() error) error
+	// retry runs attempt until it returns nil or a permanent error (or ctx
+	// ends), each time with a context of its own that bounds the attempt.
+	retry func(ctx context.Context, attempt func(ctx context.Context) error) error
 	// deadLetter stores one dead letter; it runs before the rest of the batch
 	// is committed, so a crash in between cannot lose it.
 	deadLetter func(ctx context.Context, dl DeadLetter) error
@@ -81,7 +82,7 @@ func (a applier) apply(ctx context.Context, changes []Change) error {
 	if len(changes) == 0 {
 		return nil
 	}
-	err := a.retry(ctx, func() error {
+	err := a.retry(ctx, func(ctx context.Context) error {
 		var err error
 		changes, err = a.attempt(ctx, changes)
 		return err

@@ -195,7 +195,7 @@ func (r *Runner) truncate(ctx context.Context, log *slog.Logger) (uint64, error)
 	r.writing.Lock()
 	defer r.writing.Unlock()
 	var delivered uint64
-	err := r.retry(ctx, func() error {
+	err := r.retry(ctx, func(ctx context.Context) error {
 		live, err := r.js.Consumer(ctx, r.cfg.Stream, r.cfg.Name)
 		if err != nil {
 			return fmt.Errorf("live consumer: %w", err)

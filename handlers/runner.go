@@ -307,7 +307,7 @@ func (r *Runner) process(ctx context.Context, msgs []jetstream.Msg, live bool) {
 	refused := map[string]error{} // key -> why its change was dead-lettered
 	a := applier{
 		fn: r.fn, sink: r.sink, function: r.cfg.Name, m: r.m,
-		retry: func(ctx context.Context, attempt func() error) error {
+		retry: func(ctx context.Context, attempt func(context.Context) error) error {
 			return r.retry(ctx, attempt, func() {
 				if time.Since(lastKeepAlive) > r.cfg.AckWait/3 {
 					for _, m := range msgs {
@@ -369,11 +369,15 @@ func decode(m jetstream.Msg, seq uint64) (Change, error) {
 
 // retry runs attempt until it returns nil or a permanent error, with capped,
 // jittered backoff between attempts; keepAlive is called at least every
-// AckWait/3 while it waits. It returns ctx's error when ctx ends first.
-func (r *Runner) retry(ctx context.Context, attempt func() error, keepAlive func()) error {
+// AckWait/3 while it waits and while an attempt runs. An attempt gets
+// 2/3 of AckWait: a target that stops answering without closing the
+// connection (a black-holed network) fails the attempt, which is retried,
+// instead of hanging it; one still running after AckWait/3 marks the
+// function degraded. It returns ctx's error when ctx ends first.
+func (r *Runner) retry(ctx context.Context, attempt func(context.Context) error, keepAlive func()) error {
 	backoff := platform.Backoff{Min: 100 * time.Millisecond, Max: r.cfg.RetryMax}
 	for {
-		err := attempt()
+		err := r.bounded(ctx, attempt, keepAlive)
 		if err == nil || IsPermanent(err) {
 			r.setDegraded(false, nil)
 			return err
@@ -393,6 +397,30 @@ func (r *Runner) retry(ctx context.Context, attempt func() error, keepAlive func
 			case <-time.After(min(time.Until(deadline), r.cfg.AckWait/3)):
 			}
 			keepAlive()
+		}
+	}
+}
+
+// bounded runs one attempt with a deadline of 2/3 AckWait, keeping the
+// messages in progress and reporting a slow attempt as degraded.
+func (r *Runner) bounded(ctx context.Context, attempt func(context.Context) error, keepAlive func()) error {
+	actx, cancel := context.WithTimeout(ctx, 2*r.cfg.AckWait/3)
+	defer cancel()
+	done := make(chan error, 1)
+	go func() { done <- attempt(actx) }()
+	tick := time.NewTicker(r.cfg.AckWait / 3)
+	defer tick.Stop()
+	start := time.Now()
+	for {
+		select {
+		case err := <-done:
+			if err != nil && actx.Err() != nil && ctx.Err() == nil {
+				err = fmt.Errorf("write did not finish within %s (the target stopped answering?): %w", 2*r.cfg.AckWait/3, err)
+			}
+			return err
+		case <-tick.C:
+			keepAlive()
+			r.setDegraded(true, fmt.Errorf("a write has been running for %s", time.Since(start).Round(time.Second)))
 		}
 	}
 }

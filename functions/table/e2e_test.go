@@ -280,3 +280,46 @@ func writeFile(t *testing.T, path, content string) {
 		t.Fatal(err)
 	}
 }
+
+// TestBlackholedDatabase: MariaDB's connection stops forwarding without
+// closing (a partition that drops packets). Each write gives up after 2/3
+// of the ack wait and is retried, so the function reports itself degraded
+// within seconds instead of hanging silently with /readyz 200, and catches
+// up alone when the network heals.
+func TestBlackholedDatabase(t *testing.T) {
+	t.Parallel()
+	w := newWorld(t)
+	ctx := context.Background()
+	prefix, table := w.Prefix("person"), w.personsTable()
+	proxy := testenv.NewProxy(t, testenv.MySQLAddr())
+	w.StartBridge(prefix)
+	cfg := w.tableConfig(testenv.Name("persons"), prefix, table, "person_id", "age:age", proxy.Addr)
+	cfg.AckWait = 3 * time.Second
+	cfg.HTTPAddr = fmt.Sprintf("127.0.0.1:%d", testenv.FreePort(t))
+	w.startFunction(cfg)
+	w.Redis.HSet(ctx, prefix+":before", "age", "1")
+	w.waitRows(table, map[string]int{"before": 1}, 10*time.Second)
+	get := func(path string) (int, string) { return testenv.HTTPGet("http://" + cfg.HTTPAddr + path) }
+
+	proxy.Blackhole()
+	want := map[string]int{"before": 1}
+	for i := range 50 {
+		w.Redis.HSet(ctx, fmt.Sprintf("%s:%d", prefix, i), "age", strconv.Itoa(i))
+		want[strconv.Itoa(i)] = i
+	}
+	testenv.Eventually(t, 10*time.Second, func() error {
+		if code, body := get("/readyz"); code != 503 {
+			return fmt.Errorf("/readyz while the database is black-holed: %d %s", code, body)
+		}
+		return nil
+	})
+	time.Sleep(2 * cfg.AckWait) // attempts time out and are retried meanwhile
+	proxy.Heal()
+	w.waitRows(table, want, 40*time.Second)
+	testenv.Eventually(t, 10*time.Second, func() error {
+		if code, body := get("/readyz"); code != 200 {
+			return fmt.Errorf("/readyz after the black-hole: %d %s", code, body)
+		}
+		return nil
+	})
+}
