@@ -6,13 +6,17 @@ import (
 	"time"
 )
 
-// Coalesce keeps the last change of each key, in stream order of those last
-// changes. The runtime calls it on every batch, unless the function keeps
-// history (see HistoryKeeper).
+// Coalesce keeps the newest change of each key — the one with the highest
+// stream sequence, which is not always the last in the batch: a requeued
+// dead letter keeps its original sequence and arrives after newer changes —
+// in batch order of those kept. The runtime calls it on every batch, unless
+// the function keeps history (see HistoryKeeper).
 func Coalesce(changes []Change) []Change {
 	last := make(map[string]int, len(changes))
 	for i, c := range changes {
-		last[c.Key] = i
+		if j, ok := last[c.Key]; !ok || c.Seq >= changes[j].Seq {
+			last[c.Key] = i
+		}
 	}
 	out := make([]Change, 0, len(last))
 	for i, c := range changes {

@@ -96,6 +96,16 @@ func TestCoalesce(t *testing.T) {
 	if strings.Join(got, " ") != "p:a@3 p:c@4 p:b@5" {
 		t.Fatalf("Coalesce = %v", got)
 	}
+	// A requeued dead letter (original sequence 2) arrives after a newer
+	// change of its key (sequence 6): the newer one is kept.
+	in = []handlers.Change{hc("p:a", 6, nil), hc("p:a", 2, nil), hc("p:b", 7, nil)}
+	got = nil
+	for _, c := range handlers.Coalesce(in) {
+		got = append(got, fmt.Sprintf("%s@%d", c.Key, c.Seq))
+	}
+	if strings.Join(got, " ") != "p:a@6 p:b@7" {
+		t.Fatalf("Coalesce with a requeued dead letter = %v, want the newest change of p:a kept", got)
+	}
 }
 
 // ExampleFunction shows a function turning changes into ops; the runtime
