@@ -50,8 +50,10 @@ type Bridge struct {
 	unready sync.Map
 	// readPeak is the most bytes of values one batch read.
 	readPeak atomic.Int64
-	// fence is the current activation's epoch (nil: not fencing).
-	fence atomic.Pointer[fence]
+	// fence is the current activation's epoch (nil: not fencing);
+	// refenceMu serializes the workers' reactions to a refused publish.
+	fence     atomic.Pointer[fence]
+	refenceMu sync.Mutex
 }
 
 // Registry holds the bridge's metrics (served on JETSYNC_HTTP_ADDR).
@@ -63,10 +65,10 @@ func (b *Bridge) Registry() *prometheus.Registry { return b.reg }
 func (b *Bridge) Ready() error {
 	if n, want := b.subscribed.Load(), b.expected.Load(); b.active.Load() && (n < want || want == 0) {
 		why := ""
-		for addr, err := range b.unreadyAddrs() {
+		b.unready.Range(func(addr, err any) bool {
 			why = fmt.Sprintf("; Redis at %s is not carried: %s", addr, err)
-			break
-		}
+			return false
+		})
 		return fmt.Errorf("%d of %d subscriptions (prefixes × masters) confirmed%s", n, want, why)
 	}
 	if !b.nc.IsConnected() {

@@ -103,11 +103,12 @@ func (b *Bridge) watchCluster(ctx context.Context) error {
 			}()
 			changed = true
 		}
-		for addr := range b.unreadyAddrs() {
-			if _, ok := current[addr]; !ok {
+		b.unready.Range(func(addr, _ any) bool {
+			if _, ok := current[addr.(string)]; !ok {
 				b.unready.Delete(addr) // no longer a master
 			}
-		}
+			return true
+		})
 		// Every master counts, carried or not.
 		b.expected.Store(int32(len(current) * len(b.kinds)))
 		if changed && !first {
@@ -122,14 +123,4 @@ func (b *Bridge) watchCluster(ctx context.Context) error {
 		case <-time.After(clusterRefresh):
 		}
 	}
-}
-
-// unreadyAddrs returns the masters whose notifications cannot be enabled.
-func (b *Bridge) unreadyAddrs() map[string]string {
-	out := map[string]string{}
-	b.unready.Range(func(k, v any) bool {
-		out[k.(string)] = v.(string)
-		return true
-	})
-	return out
 }

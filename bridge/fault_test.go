@@ -18,6 +18,22 @@ import (
 	"github.com/jetsync/jetsync/infra/testenv"
 )
 
+// withControl runs f twice, as parallel subtests: with the mechanism under
+// test (name), and as the control with it switched off ("control: "+off),
+// which must see the loss the mechanism prevents.
+func withControl(t *testing.T, name, off string, f func(t *testing.T, control bool)) {
+	for _, control := range []bool{false, true} {
+		label := name
+		if control {
+			label = "control: " + off
+		}
+		t.Run(label, func(t *testing.T) {
+			t.Parallel()
+			f(t, control)
+		})
+	}
+}
+
 // deadLetterCount is how many dead letters the stream of cfg holds.
 func deadLetterCount(t *testing.T, cfg Config) uint64 {
 	t.Helper()
@@ -44,77 +60,74 @@ func deadLetterCount(t *testing.T, cfg Config) uint64 {
 // the bridge once did, and must see dead letters.
 func TestBusyRedisLosesNothing(t *testing.T) {
 	t.Parallel()
-	for _, control := range []bool{false, true} {
-		t.Run(map[bool]string{false: "retried", true: "control: filed as the key's fault"}[control], func(t *testing.T) {
-			t.Parallel()
-			ctx := context.Background()
-			addr := testenv.RedisServer(t, "--busy-reply-threshold", "100")
-			rdb := redis.NewClient(&redis.Options{Addr: addr})
-			defer rdb.Close()
-			cfg := testConfig(addr, testenv.NATS(t), "p")
-			cfg.Workers, cfg.Batch = 1, 16
-			cfg.hooks.redisErrorsAreKeyErrors = control
-			rec := runBridge(t, cfg)
-			const upserts, deletes = 6000, 2000
-			write := func(n int) {
-				pipe := rdb.Pipeline()
-				for i := range upserts + deletes {
-					pipe.HSet(ctx, "p:"+strconv.Itoa(i), "n", strconv.Itoa(n))
-				}
-				if _, err := pipe.Exec(ctx); err != nil {
-					t.Fatal(err)
-				}
-			}
-			write(1)
-			testenv.Eventually(t, 30*time.Second, func() error {
-				if n := len(rec.last(t)); n < upserts+deletes {
-					return fmt.Errorf("%d of %d keys carried", n, upserts+deletes)
-				}
-				return nil
-			})
-			// Queue upserts and deletes, then keep Redis busy while the
-			// bridge reads them.
+	withControl(t, "retried", "filed as the key's fault", func(t *testing.T, control bool) {
+		ctx := context.Background()
+		addr := testenv.RedisServer(t, "--busy-reply-threshold", "100")
+		rdb := redis.NewClient(&redis.Options{Addr: addr})
+		defer rdb.Close()
+		cfg := testConfig(addr, testenv.NATS(t), "p")
+		cfg.Workers, cfg.Batch = 1, 16
+		cfg.hooks.redisErrorsAreKeyErrors = control
+		rec := runBridge(t, cfg)
+		const upserts, deletes = 6000, 2000
+		write := func(n int) {
 			pipe := rdb.Pipeline()
 			for i := range upserts + deletes {
-				if i < upserts {
-					pipe.HSet(ctx, "p:"+strconv.Itoa(i), "n", "2")
-				} else {
-					pipe.Del(ctx, "p:"+strconv.Itoa(i))
-				}
+				pipe.HSet(ctx, "p:"+strconv.Itoa(i), "n", strconv.Itoa(n))
 			}
 			if _, err := pipe.Exec(ctx); err != nil {
 				t.Fatal(err)
 			}
-			if err := harness.Busy(ctx, addr, 3*time.Second); err != nil {
-				t.Fatalf("busy script: %v", err)
+		}
+		write(1)
+		testenv.Eventually(t, 30*time.Second, func() error {
+			if n := len(rec.last(t)); n < upserts+deletes {
+				return fmt.Errorf("%d of %d keys carried", n, upserts+deletes)
 			}
-			if control {
-				testenv.Eventually(t, 20*time.Second, func() error {
-					if n := deadLetterCount(t, cfg); n == 0 {
-						return fmt.Errorf("control: no dead letter yet")
-					}
-					return nil
-				})
-				return
+			return nil
+		})
+		// Queue upserts and deletes, then keep Redis busy while the
+		// bridge reads them.
+		pipe := rdb.Pipeline()
+		for i := range upserts + deletes {
+			if i < upserts {
+				pipe.HSet(ctx, "p:"+strconv.Itoa(i), "n", "2")
+			} else {
+				pipe.Del(ctx, "p:"+strconv.Itoa(i))
 			}
-			testenv.Eventually(t, 30*time.Second, func() error {
-				last := rec.last(t)
-				for i := range upserts + deletes {
-					c := last["p:"+strconv.Itoa(i)]
-					if i < upserts && (c.Op != change.Upsert || c.Fields["n"] != "2") {
-						return fmt.Errorf("p:%d last carried %s %v, want upsert n=2", i, c.Op, c.Fields)
-					}
-					if i >= upserts && c.Op != change.Delete {
-						return fmt.Errorf("p:%d last carried %s, want delete", i, c.Op)
-					}
+		}
+		if _, err := pipe.Exec(ctx); err != nil {
+			t.Fatal(err)
+		}
+		if err := harness.Busy(ctx, addr, 3*time.Second); err != nil {
+			t.Fatalf("busy script: %v", err)
+		}
+		if control {
+			testenv.Eventually(t, 20*time.Second, func() error {
+				if n := deadLetterCount(t, cfg); n == 0 {
+					return fmt.Errorf("control: no dead letter yet")
 				}
 				return nil
 			})
-			if n := deadLetterCount(t, cfg); n != 0 {
-				t.Fatalf("%d dead letters, want none: BUSY is Redis's state, not the key's fault", n)
+			return
+		}
+		testenv.Eventually(t, 30*time.Second, func() error {
+			last := rec.last(t)
+			for i := range upserts + deletes {
+				c := last["p:"+strconv.Itoa(i)]
+				if i < upserts && (c.Op != change.Upsert || c.Fields["n"] != "2") {
+					return fmt.Errorf("p:%d last carried %s %v, want upsert n=2", i, c.Op, c.Fields)
+				}
+				if i >= upserts && c.Op != change.Delete {
+					return fmt.Errorf("p:%d last carried %s, want delete", i, c.Op)
+				}
 			}
+			return nil
 		})
-	}
+		if n := deadLetterCount(t, cfg); n != 0 {
+			t.Fatalf("%d dead letters, want none: BUSY is Redis's state, not the key's fault", n)
+		}
+	})
 }
 
 // TestLostPubAckIsRepublished: a publish whose PubAck is lost (stored, but
@@ -124,52 +137,49 @@ func TestBusyRedisLosesNothing(t *testing.T) {
 // waits for PubAcks forever and must see its worker stall.
 func TestLostPubAckIsRepublished(t *testing.T) {
 	t.Parallel()
-	for _, control := range []bool{false, true} {
-		t.Run(map[bool]string{false: "republished", true: "control: no timeout"}[control], func(t *testing.T) {
-			t.Parallel()
-			ctx := context.Background()
-			rdb := testenv.Redis(t)
-			prefix := testenv.Name("p")
-			testenv.DeletePrefix(t, rdb, prefix)
-			natsURL := testenv.NATS(t)
-			proxy := testenv.NewProxy(t, strings.TrimPrefix(natsURL, "nats://"))
-			cfg := testConfig(testenv.RedisAddr(), "nats://"+proxy.Addr, prefix)
-			cfg.Workers, cfg.PublishTimeout = 1, time.Second
-			cfg.hooks.noPublishTimeout = control
-			startBridge(t, cfg)
-			direct := cfg
-			direct.NATS.URL = natsURL
-			rec := recordStream(t, direct)
-			landed := func(key string) func() error {
-				return func() error {
-					if len(rec.changes(t, key)) == 0 {
-						return fmt.Errorf("%s not carried", key)
-					}
-					return nil
+	withControl(t, "republished", "no timeout", func(t *testing.T, control bool) {
+		ctx := context.Background()
+		rdb := testenv.Redis(t)
+		prefix := testenv.Name("p")
+		testenv.DeletePrefix(t, rdb, prefix)
+		natsURL := testenv.NATS(t)
+		proxy := testenv.NewProxy(t, strings.TrimPrefix(natsURL, "nats://"))
+		cfg := testConfig(testenv.RedisAddr(), "nats://"+proxy.Addr, prefix)
+		cfg.Workers, cfg.PublishTimeout = 1, time.Second
+		cfg.hooks.noPublishTimeout = control
+		startBridge(t, cfg)
+		direct := cfg
+		direct.NATS.URL = natsURL
+		rec := recordStream(t, direct)
+		landed := func(key string) func() error {
+			return func() error {
+				if len(rec.changes(t, key)) == 0 {
+					return fmt.Errorf("%s not carried", key)
 				}
+				return nil
 			}
-			rdb.HSet(ctx, prefix+":1", "n", "1")
-			testenv.Eventually(t, 10*time.Second, landed(prefix+":1"))
+		}
+		rdb.HSet(ctx, prefix+":1", "n", "1")
+		testenv.Eventually(t, 10*time.Second, landed(prefix+":1"))
 
-			proxy.DropReplies()
-			rdb.HSet(ctx, prefix+":2", "n", "2")
-			testenv.Eventually(t, 10*time.Second, landed(prefix+":2")) // stored; its PubAck dropped
-			time.Sleep(200 * time.Millisecond)
-			proxy.Heal()
-			rdb.HSet(ctx, prefix+":3", "n", "3")
-			if control {
-				time.Sleep(5 * time.Second)
-				if landed(prefix+":3")() == nil {
-					t.Fatal("control: carried without a publish timeout; the test cannot tell the timeout works")
-				}
-				return
+		proxy.DropReplies()
+		rdb.HSet(ctx, prefix+":2", "n", "2")
+		testenv.Eventually(t, 10*time.Second, landed(prefix+":2")) // stored; its PubAck dropped
+		time.Sleep(200 * time.Millisecond)
+		proxy.Heal()
+		rdb.HSet(ctx, prefix+":3", "n", "3")
+		if control {
+			time.Sleep(5 * time.Second)
+			if landed(prefix+":3")() == nil {
+				t.Fatal("control: carried without a publish timeout; the test cannot tell the timeout works")
 			}
-			testenv.Eventually(t, 15*time.Second, landed(prefix+":3"))
-			if n := len(rec.changes(t, prefix+":2")); n != 1 {
-				t.Errorf("%s stored %d times, want once (same Nats-Msg-Id)", prefix+":2", n)
-			}
-		})
-	}
+			return
+		}
+		testenv.Eventually(t, 15*time.Second, landed(prefix+":3"))
+		if n := len(rec.changes(t, prefix+":2")); n != 1 {
+			t.Errorf("%s stored %d times, want once (same Nats-Msg-Id)", prefix+":2", n)
+		}
+	})
 }
 
 // TestUnstorableChangeIsDeadLettered: a change the stream refuses for good
@@ -178,48 +188,45 @@ func TestLostPubAckIsRepublished(t *testing.T) {
 // control (retrying it) must see.
 func TestUnstorableChangeIsDeadLettered(t *testing.T) {
 	t.Parallel()
-	for _, control := range []bool{false, true} {
-		t.Run(map[bool]string{false: "dead-lettered", true: "control: retried"}[control], func(t *testing.T) {
-			t.Parallel()
-			ctx := context.Background()
-			rdb := testenv.Redis(t)
-			prefix := testenv.Name("p")
-			testenv.DeletePrefix(t, rdb, prefix)
-			cfg := testConfig(testenv.RedisAddr(), testenv.NATS(t), prefix)
-			cfg.Workers = 1
-			cfg.hooks.publishErrorsAreTransient = control
-			rec := runBridge(t, cfg)
-			nc, err := nats.Connect(cfg.NATS.URL)
-			if err != nil {
-				t.Fatal(err)
+	withControl(t, "dead-lettered", "retried", func(t *testing.T, control bool) {
+		ctx := context.Background()
+		rdb := testenv.Redis(t)
+		prefix := testenv.Name("p")
+		testenv.DeletePrefix(t, rdb, prefix)
+		cfg := testConfig(testenv.RedisAddr(), testenv.NATS(t), prefix)
+		cfg.Workers = 1
+		cfg.hooks.publishErrorsAreTransient = control
+		rec := runBridge(t, cfg)
+		nc, err := nats.Connect(cfg.NATS.URL)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer nc.Close()
+		js, _ := jetstream.New(nc)
+		s, err := js.Stream(ctx, cfg.StreamConfig.Name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		sc := s.CachedInfo().Config
+		sc.MaxMsgSize = 2000 // an operator's limit
+		if _, err := js.UpdateStream(ctx, sc); err != nil {
+			t.Fatal(err)
+		}
+		rdb.HSet(ctx, prefix+":big", "blob", strings.Repeat("x", 5000))
+		time.Sleep(300 * time.Millisecond) // in a batch of its own
+		rdb.HSet(ctx, prefix+":after", "a", "1")
+		if control {
+			time.Sleep(4 * time.Second)
+			if len(rec.changes(t, prefix+":after")) > 0 {
+				t.Fatal("control: a later change was carried; the test cannot tell the dead letter is what unblocks it")
 			}
-			defer nc.Close()
-			js, _ := jetstream.New(nc)
-			s, err := js.Stream(ctx, cfg.StreamConfig.Name)
-			if err != nil {
-				t.Fatal(err)
-			}
-			sc := s.CachedInfo().Config
-			sc.MaxMsgSize = 2000 // an operator's limit
-			if _, err := js.UpdateStream(ctx, sc); err != nil {
-				t.Fatal(err)
-			}
-			rdb.HSet(ctx, prefix+":big", "blob", strings.Repeat("x", 5000))
-			time.Sleep(300 * time.Millisecond) // in a batch of its own
-			rdb.HSet(ctx, prefix+":after", "a", "1")
-			if control {
-				time.Sleep(4 * time.Second)
-				if len(rec.changes(t, prefix+":after")) > 0 {
-					t.Fatal("control: a later change was carried; the test cannot tell the dead letter is what unblocks it")
-				}
-				return
-			}
-			rec.waitFor(t, prefix+":after", func(change.Change, []change.Change) error { return nil })
-			waitDeadLetters(t, cfg, map[string]string{
-				"jetsync-dlq.bridge." + prefix + ".big": "the stream cannot store the change",
-			})
+			return
+		}
+		rec.waitFor(t, prefix+":after", func(change.Change, []change.Change) error { return nil })
+		waitDeadLetters(t, cfg, map[string]string{
+			"jetsync-dlq.bridge." + prefix + ".big": "the stream cannot store the change",
 		})
-	}
+	})
 }
 
 // TestPoisonKeysFiledOnce: a key that cannot become a change is filed as a
@@ -228,55 +235,52 @@ func TestUnstorableChangeIsDeadLettered(t *testing.T) {
 // dead letters grow.
 func TestPoisonKeysFiledOnce(t *testing.T) {
 	t.Parallel()
-	for _, control := range []bool{false, true} {
-		t.Run(map[bool]string{false: "once", true: "control: no dedup"}[control], func(t *testing.T) {
-			t.Parallel()
-			ctx := context.Background()
-			rdb := testenv.Redis(t)
-			prefix := testenv.Name("p")
-			testenv.DeletePrefix(t, rdb, prefix)
-			cfg := testConfig(testenv.RedisAddr(), testenv.NATS(t), prefix)
-			cfg.hooks.noDeadLetterDedup = control
-			rdb.HSet(ctx, prefix+":bin", "v", "\xff")
-			rdb.HSet(ctx, prefix+":"+strings.Repeat("c", 5000), "a", "1")
-			wantDLQ := func(n uint64) {
-				t.Helper()
-				testenv.Eventually(t, 10*time.Second, func() error {
-					if got := deadLetterCount(t, cfg); got != n {
-						return fmt.Errorf("%d dead letters, want %d", got, n)
-					}
-					return nil
-				})
-			}
-			restart := func(marker string) {
-				t.Helper()
-				bctx, cancel := context.WithCancel(ctx)
-				b, err := New(bctx, cfg, testenv.Logger(t))
-				if err != nil {
-					t.Fatal(err)
+	withControl(t, "once", "no dedup", func(t *testing.T, control bool) {
+		ctx := context.Background()
+		rdb := testenv.Redis(t)
+		prefix := testenv.Name("p")
+		testenv.DeletePrefix(t, rdb, prefix)
+		cfg := testConfig(testenv.RedisAddr(), testenv.NATS(t), prefix)
+		cfg.hooks.noDeadLetterDedup = control
+		rdb.HSet(ctx, prefix+":bin", "v", "\xff")
+		rdb.HSet(ctx, prefix+":"+strings.Repeat("c", 5000), "a", "1")
+		wantDLQ := func(n uint64) {
+			t.Helper()
+			testenv.Eventually(t, 10*time.Second, func() error {
+				if got := deadLetterCount(t, cfg); got != n {
+					return fmt.Errorf("%d dead letters, want %d", got, n)
 				}
-				done := make(chan error, 1)
-				go func() { done <- b.Run(bctx) }()
-				defer func() { cancel(); <-done }()
-				testenv.Eventually(t, 10*time.Second, b.Ready)
-				rdb.HSet(ctx, prefix+":"+marker, "a", "1")
-				rec := recordStream(t, cfg)
-				rec.waitFor(t, prefix+":"+marker, func(change.Change, []change.Change) error { return nil })
+				return nil
+			})
+		}
+		restart := func(marker string) {
+			t.Helper()
+			bctx, cancel := context.WithCancel(ctx)
+			b, err := New(bctx, cfg, testenv.Logger(t))
+			if err != nil {
+				t.Fatal(err)
 			}
-			restart("m1")
-			wantDLQ(2)
-			restart("m2")
-			if control {
-				wantDLQ(4)
-				return
-			}
-			time.Sleep(time.Second) // the control files again within 0.3 s
-			wantDLQ(2)
-			rdb.HSet(ctx, prefix+":bin", "v", "\xfe") // a new bad value
-			restart("m3")
-			wantDLQ(3)
-		})
-	}
+			done := make(chan error, 1)
+			go func() { done <- b.Run(bctx) }()
+			defer func() { cancel(); <-done }()
+			testenv.Eventually(t, 10*time.Second, b.Ready)
+			rdb.HSet(ctx, prefix+":"+marker, "a", "1")
+			rec := recordStream(t, cfg)
+			rec.waitFor(t, prefix+":"+marker, func(change.Change, []change.Change) error { return nil })
+		}
+		restart("m1")
+		wantDLQ(2)
+		restart("m2")
+		if control {
+			wantDLQ(4)
+			return
+		}
+		time.Sleep(time.Second) // the control files again within 0.3 s
+		wantDLQ(2)
+		rdb.HSet(ctx, prefix+":bin", "v", "\xfe") // a new bad value
+		restart("m3")
+		wantDLQ(3)
+	})
 }
 
 // TestJournalNeverTrimsUnread: the journal functions do not cap the stream,
@@ -319,56 +323,53 @@ func TestJournalNeverTrimsUnread(t *testing.T) {
 			t.Errorf("oldest entry %v (%v), want the delete of p:gone", first, err)
 		}
 	})
-	for _, control := range []bool{false, true} {
-		t.Run(map[bool]string{false: "removed unread: a gap", true: "control: not checked"}[control], func(t *testing.T) {
-			t.Parallel()
-			addr := testenv.RedisServer(t)
-			rdb := redis.NewClient(&redis.Options{Addr: addr})
-			defer rdb.Close()
-			cfg := testConfig(addr, testenv.NATS(t), "p")
-			cfg.Journal = []string{"p"}
-			cfg.hooks.noTrimCheck = control
-			run := func() (stop func()) {
-				bctx, cancel := context.WithCancel(ctx)
-				b, err := New(bctx, cfg, testenv.Logger(t))
-				if err != nil {
-					t.Fatal(err)
-				}
-				done := make(chan error, 1)
-				go func() { done <- b.Run(bctx) }()
-				testenv.Eventually(t, 10*time.Second, b.Ready)
-				return func() { cancel(); <-done }
+	withControl(t, "removed unread: a gap", "not checked", func(t *testing.T, control bool) {
+		addr := testenv.RedisServer(t)
+		rdb := redis.NewClient(&redis.Options{Addr: addr})
+		defer rdb.Close()
+		cfg := testConfig(addr, testenv.NATS(t), "p")
+		cfg.Journal = []string{"p"}
+		cfg.hooks.noTrimCheck = control
+		run := func() (stop func()) {
+			bctx, cancel := context.WithCancel(ctx)
+			b, err := New(bctx, cfg, testenv.Logger(t))
+			if err != nil {
+				t.Fatal(err)
 			}
-			stop := run()
-			rec := recordStream(t, cfg)
-			rdb.FCall(ctx, "jetsync_hset", []string{"p:1"}, "n", "1")
-			rec.waitFor(t, "p:1", func(change.Change, []change.Change) error { return nil })
-			stop()
-			rdb.FCall(ctx, "jetsync_hset", []string{"p:2"}, "n", "2")
-			rdb.FCall(ctx, "jetsync_del", []string{"p:1"})
-			rdb.XTrimMaxLen(ctx, JournalStream("p"), 0) // someone trims the journal
-			cfg.HTTPAddr = fmt.Sprintf("127.0.0.1:%d", testenv.FreePort(t))
-			defer run()()
-			gaps := func() float64 {
-				_, body := testenv.HTTPGet("http://" + cfg.HTTPAddr + "/metrics")
-				return testenv.MetricValue(body, `jetsync_bridge_gaps_total{why="journal entries removed unread"}`)
+			done := make(chan error, 1)
+			go func() { done <- b.Run(bctx) }()
+			testenv.Eventually(t, 10*time.Second, b.Ready)
+			return func() { cancel(); <-done }
+		}
+		stop := run()
+		rec := recordStream(t, cfg)
+		rdb.FCall(ctx, "jetsync_hset", []string{"p:1"}, "n", "1")
+		rec.waitFor(t, "p:1", func(change.Change, []change.Change) error { return nil })
+		stop()
+		rdb.FCall(ctx, "jetsync_hset", []string{"p:2"}, "n", "2")
+		rdb.FCall(ctx, "jetsync_del", []string{"p:1"})
+		rdb.XTrimMaxLen(ctx, JournalStream("p"), 0) // someone trims the journal
+		cfg.HTTPAddr = fmt.Sprintf("127.0.0.1:%d", testenv.FreePort(t))
+		defer run()()
+		gaps := func() float64 {
+			_, body := testenv.HTTPGet("http://" + cfg.HTTPAddr + "/metrics")
+			return testenv.MetricValue(body, `jetsync_bridge_gaps_total{why="journal entries removed unread"}`)
+		}
+		rec.waitFor(t, "p:2", func(change.Change, []change.Change) error { return nil }) // by the resync
+		if control {
+			time.Sleep(time.Second)
+			if g := gaps(); g > 0 {
+				t.Fatalf("control: %v gaps counted without the check", g)
 			}
-			rec.waitFor(t, "p:2", func(change.Change, []change.Change) error { return nil }) // by the resync
-			if control {
-				time.Sleep(time.Second)
-				if g := gaps(); g > 0 {
-					t.Fatalf("control: %v gaps counted without the check", g)
-				}
-				return
+			return
+		}
+		testenv.Eventually(t, 10*time.Second, func() error {
+			if g := gaps(); g < 1 {
+				return fmt.Errorf("%v gaps for journal entries removed unread", g)
 			}
-			testenv.Eventually(t, 10*time.Second, func() error {
-				if g := gaps(); g < 1 {
-					return fmt.Errorf("%v gaps for journal entries removed unread", g)
-				}
-				return nil
-			})
+			return nil
 		})
-	}
+	})
 }
 
 // TestStopHandsOverDeletes: a bridge stopped (as SIGTERM does) with
@@ -478,48 +479,45 @@ func TestStopHandsOverDeletes(t *testing.T) {
 // control reads every key of a batch whatever its size, and must read them.
 func TestBigValuesStayBounded(t *testing.T) {
 	t.Parallel()
-	for _, control := range []bool{false, true} {
-		t.Run(map[bool]string{false: "bounded", true: "control: read whole"}[control], func(t *testing.T) {
-			t.Parallel()
-			ctx := context.Background()
-			addr := testenv.RedisServer(t)
-			rdb := redis.NewClient(&redis.Options{Addr: addr})
-			defer rdb.Close()
-			const keys = 12
-			blob := strings.Repeat("x", 4<<20)
-			for i := range keys {
-				rdb.HSet(ctx, "p:big"+strconv.Itoa(i), "blob", blob)
+	withControl(t, "bounded", "read whole", func(t *testing.T, control bool) {
+		ctx := context.Background()
+		addr := testenv.RedisServer(t)
+		rdb := redis.NewClient(&redis.Options{Addr: addr})
+		defer rdb.Close()
+		const keys = 12
+		blob := strings.Repeat("x", 4<<20)
+		for i := range keys {
+			rdb.HSet(ctx, "p:big"+strconv.Itoa(i), "blob", blob)
+		}
+		for i := range 1000 { // and ordinary ones of 16 KiB
+			rdb.HSet(ctx, "p:"+strconv.Itoa(i), "v", blob[:16<<10])
+		}
+		cfg := testConfig(addr, testenv.NATS(t), "p")
+		cfg.Workers, cfg.Batch, cfg.BatchBytes = 2, 256, 1<<20
+		cfg.hooks.noSizeCheck = control
+		b := startBridge(t, cfg) // its resync finds them all
+		rec := recordStream(t, cfg)
+		testenv.Eventually(t, 60*time.Second, func() error {
+			if n := deadLetterCount(t, cfg); n < keys {
+				return fmt.Errorf("%d of %d big keys dead-lettered", n, keys)
 			}
-			for i := range 1000 { // and ordinary ones of 16 KiB
-				rdb.HSet(ctx, "p:"+strconv.Itoa(i), "v", blob[:16<<10])
+			if n := len(rec.last(t)); n < 1000 {
+				return fmt.Errorf("%d of 1000 ordinary keys carried", n)
 			}
-			cfg := testConfig(addr, testenv.NATS(t), "p")
-			cfg.Workers, cfg.Batch, cfg.BatchBytes = 2, 256, 1<<20
-			cfg.hooks.noSizeCheck = control
-			b := startBridge(t, cfg) // its resync finds them all
-			rec := recordStream(t, cfg)
-			testenv.Eventually(t, 60*time.Second, func() error {
-				if n := deadLetterCount(t, cfg); n < keys {
-					return fmt.Errorf("%d of %d big keys dead-lettered", n, keys)
-				}
-				if n := len(rec.last(t)); n < 1000 {
-					return fmt.Errorf("%d of 1000 ordinary keys carried", n)
-				}
-				return nil
-			})
-			peak, bound := b.readPeak.Load(), cfg.BatchBytes+int64(b.nc.MaxPayload())
-			if control {
-				if peak <= bound {
-					t.Fatalf("control: a batch read at most %d bytes; the test cannot tell the bound works", peak)
-				}
-				return
-			}
-			if peak > bound {
-				t.Fatalf("a batch read %d bytes of values, want at most %d", peak, bound)
-			}
-			waitDeadLetters(t, cfg, map[string]string{"jetsync-dlq.bridge.p.big0": "holds at least 4194"})
+			return nil
 		})
-	}
+		peak, bound := b.readPeak.Load(), cfg.BatchBytes+int64(b.nc.MaxPayload())
+		if control {
+			if peak <= bound {
+				t.Fatalf("control: a batch read at most %d bytes; the test cannot tell the bound works", peak)
+			}
+			return
+		}
+		if peak > bound {
+			t.Fatalf("a batch read %d bytes of values, want at most %d", peak, bound)
+		}
+		waitDeadLetters(t, cfg, map[string]string{"jetsync-dlq.bridge.p.big0": "holds at least 4194"})
+	})
 }
 
 // TestJournalReclaimsStuckEntries: a journal entry read by a bridge that
@@ -528,46 +526,43 @@ func TestBigValuesStayBounded(t *testing.T) {
 // and acknowledged once its change is stored. The control leaves it.
 func TestJournalReclaimsStuckEntries(t *testing.T) {
 	t.Parallel()
-	for _, control := range []bool{false, true} {
-		t.Run(map[bool]string{false: "reclaimed", true: "control: left pending"}[control], func(t *testing.T) {
-			t.Parallel()
-			ctx := context.Background()
-			addr := testenv.RedisServer(t)
-			rdb := redis.NewClient(&redis.Options{Addr: addr})
-			defer rdb.Close()
-			cfg := testConfig(addr, testenv.NATS(t), "p")
-			cfg.Journal = []string{"p"}
-			cfg.hooks.noReclaim, cfg.hooks.stuckIdle = control, time.Second
-			rec := runBridge(t, cfg)
-			stream := JournalStream("p")
-			rdb.FCall(ctx, "jetsync_hset", []string{"p:1"}, "n", "1")
-			rec.waitFor(t, "p:1", func(change.Change, []change.Change) error { return nil })
+	withControl(t, "reclaimed", "left pending", func(t *testing.T, control bool) {
+		ctx := context.Background()
+		addr := testenv.RedisServer(t)
+		rdb := redis.NewClient(&redis.Options{Addr: addr})
+		defer rdb.Close()
+		cfg := testConfig(addr, testenv.NATS(t), "p")
+		cfg.Journal = []string{"p"}
+		cfg.hooks.noReclaim, cfg.hooks.stuckIdle = control, time.Second
+		rec := runBridge(t, cfg)
+		stream := JournalStream("p")
+		rdb.FCall(ctx, "jetsync_hset", []string{"p:1"}, "n", "1")
+		rec.waitFor(t, "p:1", func(change.Change, []change.Change) error { return nil })
 
-			// Another reader of the group takes the next entry first, and
-			// never acknowledges it.
-			pipe := rdb.TxPipeline()
-			pipe.XAdd(ctx, &redis.XAddArgs{Stream: stream, Values: []string{"key", "p:1", "op", "write"}})
-			taken := pipe.XReadGroup(ctx, &redis.XReadGroupArgs{Group: journalGroup, Consumer: journalConsumer, Streams: []string{stream, ">"}, Count: 10, Block: -1})
-			if _, err := pipe.Exec(ctx); err != nil {
-				t.Fatal(err)
+		// Another reader of the group takes the next entry first, and
+		// never acknowledges it.
+		pipe := rdb.TxPipeline()
+		pipe.XAdd(ctx, &redis.XAddArgs{Stream: stream, Values: []string{"key", "p:1", "op", "write"}})
+		taken := pipe.XReadGroup(ctx, &redis.XReadGroupArgs{Group: journalGroup, Consumer: journalConsumer, Streams: []string{stream, ">"}, Count: 10, Block: -1})
+		if _, err := pipe.Exec(ctx); err != nil {
+			t.Fatal(err)
+		}
+		if res := taken.Val(); len(res) != 1 || len(res[0].Messages) != 1 {
+			t.Fatalf("the other reader took %v, want the one entry", res)
+		}
+		pending := func() int64 { return rdb.XPending(ctx, stream, journalGroup).Val().Count }
+		if control {
+			time.Sleep(8 * time.Second)
+			if n := pending(); n != 1 {
+				t.Fatalf("control: %d entries pending, want the stuck one still there", n)
 			}
-			if res := taken.Val(); len(res) != 1 || len(res[0].Messages) != 1 {
-				t.Fatalf("the other reader took %v, want the one entry", res)
+			return
+		}
+		testenv.Eventually(t, 15*time.Second, func() error {
+			if n := pending(); n != 0 {
+				return fmt.Errorf("%d journal entries still pending", n)
 			}
-			pending := func() int64 { return rdb.XPending(ctx, stream, journalGroup).Val().Count }
-			if control {
-				time.Sleep(8 * time.Second)
-				if n := pending(); n != 1 {
-					t.Fatalf("control: %d entries pending, want the stuck one still there", n)
-				}
-				return
-			}
-			testenv.Eventually(t, 15*time.Second, func() error {
-				if n := pending(); n != 0 {
-					return fmt.Errorf("%d journal entries still pending", n)
-				}
-				return nil
-			})
+			return nil
 		})
-	}
+	})
 }

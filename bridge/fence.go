@@ -5,7 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"strconv"
-	"sync"
+	"strings"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -101,9 +101,7 @@ func (b *Bridge) fenced(m *nats.Msg) {
 	m.Header.Set(jetstream.ExpectedLastSubjSeqHeader, strconv.FormatUint(f.seq, 10))
 }
 
-func isChange(m *nats.Msg) bool {
-	return len(m.Subject) > len(change.Root) && m.Subject[:len(change.Root)+1] == change.Root+"."
-}
+func isChange(m *nats.Msg) bool { return strings.HasPrefix(m.Subject, change.Root+".") }
 
 // wrongEpoch reports whether a publish was refused because its marker is
 // not the last one.
@@ -113,16 +111,13 @@ func wrongEpoch(err error) bool {
 		apiErr.ErrorCode == jetstream.JSErrCodeStreamWrongLastSequenceConstant)
 }
 
-// refenceMu serializes the workers' reactions to a refused publish.
-var refenceMu sync.Mutex
-
 // refence reacts to a publish refused for its epoch: when another bridge
 // holds the lease now, this one steps down (false: publish nothing more);
 // when this one still does, its marker was lost and it marks again (true:
 // send again with the new epoch).
 func (b *Bridge) refence(ctx context.Context, used uint64) bool {
-	refenceMu.Lock()
-	defer refenceMu.Unlock()
+	b.refenceMu.Lock()
+	defer b.refenceMu.Unlock()
 	f := b.fence.Load()
 	if f == nil {
 		return false

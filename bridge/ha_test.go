@@ -303,67 +303,64 @@ func TestLeaseBucketKeepsItsTTL(t *testing.T) {
 // control publishes without an epoch and must see the older state win.
 func TestPartitionedBridgeIsFenced(t *testing.T) {
 	t.Parallel()
-	for _, control := range []bool{false, true} {
-		t.Run(map[bool]string{false: "fenced", true: "control: no epoch"}[control], func(t *testing.T) {
-			t.Parallel()
-			ctx := context.Background()
-			rdb := testenv.Redis(t)
-			prefix := testenv.Name("p")
-			testenv.DeletePrefix(t, rdb, prefix)
-			natsURL := testenv.NATS(t)
-			proxy := testenv.NewProxy(t, strings.TrimPrefix(natsURL, "nats://"))
-			cfg := testConfig(testenv.RedisAddr(), natsURL, prefix)
-			cfg.HALease, cfg.HATTL, cfg.HAGroup = true, 2*time.Second, prefix
-			cfg.hooks.noFence = control
-			old := cfg
-			old.NATS.URL = "nats://" + proxy.Addr
-			a := startBridge(t, old)
-			testenv.Eventually(t, 10*time.Second, func() error {
-				if !a.active.Load() {
-					return fmt.Errorf("the first bridge is not active yet")
-				}
-				return nil
-			})
-			b := startBridge(t, cfg) // stands by
-			rec := recordStream(t, cfg)
-			key := prefix + ":1"
-			rdb.HSet(ctx, key, "n", "0")
-			rec.waitFor(t, key, func(change.Change, []change.Change) error { return nil })
-
-			proxy.Blackhole()
-			rdb.HSet(ctx, key, "n", "1") // the old bridge reads it and publishes into the hole
-			testenv.Eventually(t, 15*time.Second, func() error {
-				if !b.active.Load() {
-					return fmt.Errorf("the standby has not taken over")
-				}
-				return nil
-			})
-			rdb.HSet(ctx, key, "n", "2")
-			rec.waitFor(t, key, func(last change.Change, _ []change.Change) error {
-				if last.Fields["n"] != "2" {
-					return fmt.Errorf("last change n=%s, want 2", last.Fields["n"])
-				}
-				return nil
-			})
-			proxy.Heal() // the old bridge's publish of n=1 arrives now
-			time.Sleep(2 * time.Second)
-			// A state older than the newer bridge's, stored after it, is
-			// what the fence exists to refuse.
-			late := false
-			newer := false
-			for _, c := range rec.changes(t, key) {
-				newer = newer || c.Fields["n"] == "2"
-				late = late || newer && c.Fields["n"] != "2"
+	withControl(t, "fenced", "no epoch", func(t *testing.T, control bool) {
+		ctx := context.Background()
+		rdb := testenv.Redis(t)
+		prefix := testenv.Name("p")
+		testenv.DeletePrefix(t, rdb, prefix)
+		natsURL := testenv.NATS(t)
+		proxy := testenv.NewProxy(t, strings.TrimPrefix(natsURL, "nats://"))
+		cfg := testConfig(testenv.RedisAddr(), natsURL, prefix)
+		cfg.HALease, cfg.HATTL, cfg.HAGroup = true, 2*time.Second, prefix
+		cfg.hooks.noFence = control
+		old := cfg
+		old.NATS.URL = "nats://" + proxy.Addr
+		a := startBridge(t, old)
+		testenv.Eventually(t, 10*time.Second, func() error {
+			if !a.active.Load() {
+				return fmt.Errorf("the first bridge is not active yet")
 			}
-			if control {
-				if !late {
-					t.Fatal("control: no older state stored after the newer one; the test cannot tell the fence works")
-				}
-				return
-			}
-			if late {
-				t.Fatal("an older state of the key was stored after the newer bridge's, once the partition healed")
-			}
+			return nil
 		})
-	}
+		b := startBridge(t, cfg) // stands by
+		rec := recordStream(t, cfg)
+		key := prefix + ":1"
+		rdb.HSet(ctx, key, "n", "0")
+		rec.waitFor(t, key, func(change.Change, []change.Change) error { return nil })
+
+		proxy.Blackhole()
+		rdb.HSet(ctx, key, "n", "1") // the old bridge reads it and publishes into the hole
+		testenv.Eventually(t, 15*time.Second, func() error {
+			if !b.active.Load() {
+				return fmt.Errorf("the standby has not taken over")
+			}
+			return nil
+		})
+		rdb.HSet(ctx, key, "n", "2")
+		rec.waitFor(t, key, func(last change.Change, _ []change.Change) error {
+			if last.Fields["n"] != "2" {
+				return fmt.Errorf("last change n=%s, want 2", last.Fields["n"])
+			}
+			return nil
+		})
+		proxy.Heal() // the old bridge's publish of n=1 arrives now
+		time.Sleep(2 * time.Second)
+		// A state older than the newer bridge's, stored after it, is
+		// what the fence exists to refuse.
+		late := false
+		newer := false
+		for _, c := range rec.changes(t, key) {
+			newer = newer || c.Fields["n"] == "2"
+			late = late || newer && c.Fields["n"] != "2"
+		}
+		if control {
+			if !late {
+				t.Fatal("control: no older state stored after the newer one; the test cannot tell the fence works")
+			}
+			return
+		}
+		if late {
+			t.Fatal("an older state of the key was stored after the newer bridge's, once the partition healed")
+		}
+	})
 }

@@ -81,6 +81,7 @@ func (b *Bridge) readGroup(ctx context.Context, stream string, poll time.Duratio
 	next := "0" // pending entries first
 	var checked time.Time
 	var trimmed int64
+	grouped := false // the consumer group exists
 	for ctx.Err() == nil {
 		if time.Since(checked) > trimCheck {
 			checked = time.Now()
@@ -91,12 +92,15 @@ func (b *Bridge) readGroup(ctx context.Context, stream string, poll time.Duratio
 				b.reclaim(ctx, stream, handle)
 			}
 		}
-		if err := b.rdb.XGroupCreateMkStream(ctx, stream, journalGroup, "0").Err(); err != nil && !strings.HasPrefix(err.Error(), "BUSYGROUP") {
-			if ctx.Err() == nil {
-				b.log.Warn("cannot create the consumer group; retrying", "stream", stream, "err", err)
-				backoff.Wait(ctx)
+		if !grouped {
+			if err := b.rdb.XGroupCreateMkStream(ctx, stream, journalGroup, "0").Err(); err != nil && !strings.HasPrefix(err.Error(), "BUSYGROUP") {
+				if ctx.Err() == nil {
+					b.log.Warn("cannot create the consumer group; retrying", "stream", stream, "err", err)
+					backoff.Wait(ctx)
+				}
+				continue
 			}
-			continue
+			grouped = true
 		}
 		args := &redis.XReadGroupArgs{Group: journalGroup, Consumer: journalConsumer, Streams: []string{stream, next}, Count: int64(b.cfg.Batch)}
 		switch {
@@ -118,7 +122,7 @@ func (b *Bridge) readGroup(ctx context.Context, stream string, poll time.Duratio
 		case err != nil && strings.HasPrefix(err.Error(), "NOGROUP"):
 			// The stream was deleted with what it held: read it all again.
 			b.gap(streamPrefix(stream), "stream "+stream+" deleted")
-			next = "0"
+			next, grouped = "0", false
 			continue
 		case err != nil:
 			if ctx.Err() == nil {

@@ -222,9 +222,6 @@ func (b *Bridge) read(ctx context.Context, batch []pending) ([]outgoing, error) 
 	for i, p := range batch {
 		outs[i].key, outs[i].acks = p.key, p.acks
 		fields, err := b.value(p.key, cmds[i])
-		for f, v := range fields {
-			read += int64(len(f) + len(v))
-		}
 		if err != nil {
 			if errors.Is(err, errWrongType) {
 				kind, _ := b.rdb.Type(ctx, p.key).Result()
@@ -251,6 +248,7 @@ func (b *Bridge) read(ctx context.Context, batch []pending) ([]outgoing, error) 
 		}
 		if err == nil {
 			body, err = c.Encode()
+			read += int64(len(body))
 		}
 		if err == nil && int64(len(body)) > b.nc.MaxPayload()-1024 {
 			err = fmt.Errorf("the change of key %q is %d bytes; the NATS server's max_payload is %d", p.key, len(body), b.nc.MaxPayload())

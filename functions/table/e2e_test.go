@@ -168,18 +168,8 @@ func TestResyncAfterBridgeRestart(t *testing.T) {
 // five times the ack wait) and catches up alone.
 func TestDatabaseOutage(t *testing.T) {
 	t.Parallel()
-	w := newWorld(t)
-	ctx := context.Background()
-	prefix, table := w.Prefix("person"), w.personsTable()
-	proxy := testenv.NewProxy(t, testenv.MySQLAddr())
-	w.StartBridge(prefix)
-	cfg := w.tableConfig(testenv.Name("persons"), prefix, table, "person_id", "age:age", proxy.Addr)
-	cfg.AckWait = 2 * time.Second
-	cfg.HTTPAddr = fmt.Sprintf("127.0.0.1:%d", testenv.FreePort(t))
-	w.startFunction(cfg)
-	w.Redis.HSet(ctx, prefix+":before", "age", "1")
-	w.waitRows(table, map[string]int{"before": 1}, 10*time.Second)
-	get := func(path string) (int, string) { return testenv.HTTPGet("http://" + cfg.HTTPAddr + path) }
+	w, ctx := newWorld(t), context.Background()
+	prefix, table, proxy, cfg, get := w.functionBehindProxy(2 * time.Second)
 	if code, body := get("/readyz"); code != 200 {
 		t.Fatalf("/readyz before the outage: %d %s", code, body)
 	}
@@ -288,18 +278,8 @@ func writeFile(t *testing.T, path, content string) {
 // up alone when the network heals.
 func TestBlackholedDatabase(t *testing.T) {
 	t.Parallel()
-	w := newWorld(t)
-	ctx := context.Background()
-	prefix, table := w.Prefix("person"), w.personsTable()
-	proxy := testenv.NewProxy(t, testenv.MySQLAddr())
-	w.StartBridge(prefix)
-	cfg := w.tableConfig(testenv.Name("persons"), prefix, table, "person_id", "age:age", proxy.Addr)
-	cfg.AckWait = 3 * time.Second
-	cfg.HTTPAddr = fmt.Sprintf("127.0.0.1:%d", testenv.FreePort(t))
-	w.startFunction(cfg)
-	w.Redis.HSet(ctx, prefix+":before", "age", "1")
-	w.waitRows(table, map[string]int{"before": 1}, 10*time.Second)
-	get := func(path string) (int, string) { return testenv.HTTPGet("http://" + cfg.HTTPAddr + path) }
+	w, ctx := newWorld(t), context.Background()
+	prefix, table, proxy, cfg, get := w.functionBehindProxy(3 * time.Second)
 
 	proxy.Blackhole()
 	want := map[string]int{"before": 1}
@@ -322,4 +302,22 @@ func TestBlackholedDatabase(t *testing.T) {
 		}
 		return nil
 	})
+}
+
+// functionBehindProxy starts a bridge and a persons function that reaches
+// MariaDB through a proxy the test owns, with ackWait, and waits for a first
+// row. get reads the function's HTTP endpoints.
+func (w *world) functionBehindProxy(ackWait time.Duration) (prefix, table string, proxy *testenv.Proxy, cfg Config, get func(path string) (int, string)) {
+	t := w.T
+	t.Helper()
+	prefix, table = w.Prefix("person"), w.personsTable()
+	proxy = testenv.NewProxy(t, testenv.MySQLAddr())
+	w.StartBridge(prefix)
+	cfg = w.tableConfig(testenv.Name("persons"), prefix, table, "person_id", "age:age", proxy.Addr)
+	cfg.AckWait = ackWait
+	cfg.HTTPAddr = fmt.Sprintf("127.0.0.1:%d", testenv.FreePort(t))
+	w.startFunction(cfg)
+	w.Redis.HSet(context.Background(), prefix+":before", "age", "1")
+	w.waitRows(table, map[string]int{"before": 1}, 10*time.Second)
+	return prefix, table, proxy, cfg, func(path string) (int, string) { return testenv.HTTPGet("http://" + cfg.HTTPAddr + path) }
 }
