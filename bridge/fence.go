@@ -18,22 +18,31 @@ import (
 // Fencing. A bridge cut from NATS by a partition may have publishes on the
 // wire that are stored after the partition heals — after the newer states
 // the bridge that took its lease over has published. So every bridge that
-// becomes active first publishes an epoch marker on EpochSubject(lease), and
-// every change it publishes expects that marker to be the subject's last
-// message (Nats-Expected-Last-Subject-Sequence with
-// Nats-Expected-Last-Subject-Sequence-Subject, nats-server 2.11+). Once a
-// newer bridge has marked, the stream refuses every late publish of the old
-// one. A refusal seen by a bridge that still holds its lease means its marker
-// is gone (aged out, purged): it marks again.
-
-// EpochSubject is the subject of the epoch markers of a lease. Its second
-// token is not a valid prefix, so no function's filter matches it.
-func EpochSubject(lease string) string { return change.Root + ".$epoch." + lease }
+// becomes active first publishes an epoch marker on change.EpochSubject(lease)
+// and every change it publishes carries that marker (change.HeaderEpoch).
+// Two fences use it:
+//
+//   - in the functions, always: a change stored after a newer marker than its
+//     own is ordered before everything the newer bridge published (handlers'
+//     fencing), so its older state never wins;
+//   - in the stream, on a single-replica stream (nats-server 2.11+): every
+//     change also expects its marker to be the subject's last message
+//     (Nats-Expected-Last-Subject-Sequence with ...-Subject). Once a newer
+//     bridge has marked, the stream refuses every late publish of the old
+//     one, which then steps down. A refusal seen by a bridge that still holds
+//     its lease means its marker is gone (aged out, purged): it marks again.
+//     A replicated stream lets one message at a time carry an expected
+//     sequence of a given subject (the others are refused with
+//     JSErrCodeStreamWrongLastSequenceConstant), which would serialize the
+//     bridge, so there only the functions fence.
 
 // fence is the epoch of the current activation.
 type fence struct {
 	subject  string
 	seq      uint64 // the marker's stream sequence
+	// inStream: changes also expect the marker to be the subject's last
+	// message (a single-replica stream on nats-server 2.11+).
+	inStream bool
 	lease    *lease
 	stepDown func()
 }
@@ -44,24 +53,19 @@ var minFenceServer = [2]int{2, 11}
 
 // startFence publishes the epoch marker of an activation under lease l,
 // retrying until it is stored or ctx ends; stepDown ends the activation.
-// Without a server that can fence it warns once and fences nothing.
 func (b *Bridge) startFence(ctx context.Context, l *lease, stepDown func()) {
 	if b.cfg.hooks.noFence {
 		return
 	}
+	f := &fence{subject: change.EpochSubject(l.key), lease: l, stepDown: stepDown, inStream: true}
 	if v := b.nc.ConnectedServerVersion(); !platform.AtLeast(v, minFenceServer) {
-		b.log.Warn("nats-server too old to fence bridges: after a partition an old bridge's late publishes can win over a newer one's; upgrade to 2.11 or newer", "server", v)
-		return
+		b.log.Info("nats-server before 2.11: the functions fence bridge generations, the stream does not", "server", v)
+		f.inStream = false
 	}
 	if b.cfg.Replicas > 1 {
-		// A replicated stream lets one message at a time carry an expected
-		// sequence of a given subject (the others are refused with
-		// JSErrCodeStreamWrongLastSequenceConstant): fencing every change
-		// on one marker would serialize the bridge.
-		b.log.Warn("bridges are not fenced on a replicated stream (JETSYNC_STREAM_REPLICAS > 1): after a partition an old bridge's late publishes can win over a newer one's until the key changes again", "replicas", b.cfg.Replicas)
-		return
+		b.log.Info("a replicated stream: the functions fence bridge generations, the stream does not", "replicas", b.cfg.Replicas)
+		f.inStream = false
 	}
-	f := &fence{subject: EpochSubject(l.key), lease: l, stepDown: stepDown}
 	backoff := platform.Backoff{Min: 100 * time.Millisecond, Max: 2 * time.Second}
 	for {
 		seq, err := b.mark(ctx, f)
@@ -91,14 +95,19 @@ func (b *Bridge) mark(ctx context.Context, f *fence) (uint64, error) {
 	return ack.Sequence, nil
 }
 
-// fenced sets the expected-marker headers on a change message.
+// fenced sets the epoch headers on a change message.
 func (b *Bridge) fenced(m *nats.Msg) {
 	f := b.fence.Load()
 	if f == nil || !isChange(m) {
 		return
 	}
-	m.Header.Set(jetstream.ExpectedLastSubjSeqSubjHeader, f.subject)
-	m.Header.Set(jetstream.ExpectedLastSubjSeqHeader, strconv.FormatUint(f.seq, 10))
+	seq := strconv.FormatUint(f.seq, 10)
+	m.Header.Set(change.HeaderEpoch, seq)
+	m.Header.Set(change.HeaderEpochSubject, f.subject)
+	if f.inStream {
+		m.Header.Set(jetstream.ExpectedLastSubjSeqSubjHeader, f.subject)
+		m.Header.Set(jetstream.ExpectedLastSubjSeqHeader, seq)
+	}
 }
 
 func isChange(m *nats.Msg) bool { return strings.HasPrefix(m.Subject, change.Root+".") }
@@ -136,6 +145,6 @@ func (b *Bridge) refence(ctx context.Context, used uint64) bool {
 		return true // retried with backoff; the marker is tried again then
 	}
 	b.log.Warn("the epoch marker was gone (aged out or purged); marked again", "subject", f.subject, "seq", seq)
-	b.fence.Store(&fence{subject: f.subject, seq: seq, lease: f.lease, stepDown: f.stepDown})
+	b.fence.Store(&fence{subject: f.subject, seq: seq, lease: f.lease, stepDown: f.stepDown, inStream: f.inStream})
 	return true
 }

@@ -19,10 +19,19 @@ import (
 // change goes to the dead-letter stream with that reason.
 type Change struct {
 	change.Change
-	// Seq is the change's stream sequence.
+	// Seq is the change's place in its key's order: its stream sequence,
+	// the first one for a requeued dead letter, or, for a change stored
+	// late by a superseded bridge, the newer bridge's epoch marker (see
+	// fence.go).
 	Seq uint64
+	// StreamSeq is the stream sequence of the message that carried it:
+	// unique per message, where Seq is not (late changes of several keys
+	// share the marker that superseded them).
+	StreamSeq uint64
 	// Subject is the subject it was published on.
 	Subject string
+	// epoch is the bridge generation that published it (zero: none).
+	epoch epochKey
 }
 
 // Has reports whether the hash has field.

@@ -57,6 +57,8 @@ type Runner struct {
 	// writing is held while a batch (live or replayed) is applied, and by
 	// the truncation before a replay, so that no write falls in between.
 	writing sync.Mutex
+	// epochs orders the changes of superseded bridges (fence.go).
+	epochs epochs
 }
 
 // New returns a runner of fn that writes through sink. The name and version
@@ -273,6 +275,7 @@ func (r *Runner) process(ctx context.Context, msgs []jetstream.Msg, live bool) {
 	r.writing.Lock()
 	defer r.writing.Unlock()
 	var changes []Change
+	var held []jetstream.Msg // the message of each change
 	source := map[KeySeq]jetstream.Msg{}
 	replies := map[string]string{} // write-through token -> key
 	r.m.batches.Observe(float64(len(msgs)))
@@ -295,27 +298,40 @@ func (r *Runner) process(ctx context.Context, msgs []jetstream.Msg, live bool) {
 		if to := m.Headers().Get(HeaderRequeuedFor); to != "" && to != r.cfg.Name {
 			continue // another function's requeued dead letter: acked below
 		}
-		source[KeySeq{Key: c.Key, Seq: c.Seq}] = m
 		if h := m.Headers().Get(change.HeaderReply); h != "" {
 			for _, token := range strings.Split(h, ",") {
 				replies[token] = c.Key
 			}
 		}
 		changes = append(changes, c)
+		held = append(held, m)
 	}
 	lastKeepAlive := time.Now()
+	keepAlive := func() {
+		if time.Since(lastKeepAlive) > r.cfg.AckWait/3 {
+			for _, m := range msgs {
+				_ = m.InProgress()
+			}
+			lastKeepAlive = time.Now()
+		}
+	}
+	if err := r.retry(ctx, func(ctx context.Context) error {
+		moved, err := r.epochs.order(ctx, r.js, r.cfg.Stream, changes)
+		if moved > 0 {
+			r.log.Warn("changes stored late by a superseded bridge (a partition delayed them): ordered before the newer bridge's", "changes", moved)
+		}
+		return err
+	}, keepAlive); err != nil {
+		return // only ctx ends it: leave the batch for redelivery
+	}
+	for i, c := range changes {
+		source[KeySeq{Key: c.Key, Seq: c.Seq}] = held[i]
+	}
 	refused := map[string]error{} // key -> why its change was dead-lettered
 	a := applier{
 		fn: r.fn, sink: r.sink, function: r.cfg.Name, m: r.m,
 		retry: func(ctx context.Context, attempt func(context.Context) error) error {
-			return r.retry(ctx, attempt, func() {
-				if time.Since(lastKeepAlive) > r.cfg.AckWait/3 {
-					for _, m := range msgs {
-						_ = m.InProgress()
-					}
-					lastKeepAlive = time.Now()
-				}
-			})
+			return r.retry(ctx, attempt, keepAlive)
 		},
 		deadLetter: func(ctx context.Context, dl DeadLetter) error {
 			refused[dl.Change.Key] = dl.Err
@@ -350,12 +366,13 @@ func decode(m jetstream.Msg, seq uint64) (Change, error) {
 	if err != nil {
 		return Change{}, err
 	}
+	order := seq
 	if orig := m.Headers().Get(HeaderOriginalSeq); orig != "" {
 		n, err := strconv.ParseUint(orig, 10, 64)
 		if err != nil || n == 0 || n > seq {
 			return Change{}, fmt.Errorf("%w: header %s=%q", change.ErrMalformed, HeaderOriginalSeq, orig)
 		}
-		seq = n
+		order = n
 	}
 	prefix, id, err := change.ParseSubject(m.Subject())
 	if err != nil {
@@ -364,7 +381,11 @@ func decode(m jetstream.Msg, seq uint64) (Change, error) {
 	if prefix != c.Prefix || id != c.ID {
 		return Change{}, fmt.Errorf("%w: subject %q does not match key %q", change.ErrMalformed, m.Subject(), c.Key)
 	}
-	return Change{Change: c, Seq: seq, Subject: m.Subject()}, nil
+	epoch, err := epochOf(m)
+	if err != nil {
+		return Change{}, err
+	}
+	return Change{Change: c, Seq: order, StreamSeq: seq, Subject: m.Subject(), epoch: epoch}, nil
 }
 
 // retry runs attempt until it returns nil or a permanent error, with capped,

@@ -26,6 +26,8 @@ type rig struct {
 	cfg    handlers.Config
 	table  string
 	prefix string
+	// hook, when set, is applied to each runner before it runs.
+	hook func(*handlers.Runner)
 }
 
 func newRig(t *testing.T) *rig {
@@ -84,6 +86,9 @@ func (r *rig) start(cfg handlers.Config) <-chan error {
 	runner, err := handlers.New(cfg, r.function(), sink, testenv.Logger(r.t))
 	if err != nil {
 		r.t.Fatal(err)
+	}
+	if r.hook != nil {
+		r.hook(runner)
 	}
 	done, finished := make(chan error, 1), make(chan struct{})
 	go func() {

@@ -81,3 +81,18 @@ func isSafe(s string) bool {
 // write-through tokens a change answers for: the function that commits it
 // publishes "done" (or "failed" with the reason) to jetsync-reply.<token>.
 const HeaderReply = "Jetsync-Reply"
+
+// Fencing of bridge generations. Every bridge that becomes active under an
+// HA lease first publishes an epoch marker on EpochSubject(lease); its
+// changes carry the marker's stream sequence (HeaderEpoch) and subject
+// (HeaderEpochSubject). A change stored after a newer marker of its subject
+// was published by a superseded bridge (a partition delayed it): functions
+// order it before everything that newer bridge published.
+const (
+	HeaderEpoch        = "Jetsync-Epoch"
+	HeaderEpochSubject = "Jetsync-Epoch-Subject"
+)
+
+// EpochSubject is the subject of the epoch markers of a lease. Its second
+// token is not a valid prefix, so no function's filter matches it.
+func EpochSubject(lease string) string { return Root + ".$epoch." + lease }

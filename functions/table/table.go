@@ -142,7 +142,7 @@ func (t Table) Handle(_ context.Context, b *handlers.Batch) error {
 		key := []handlers.Column{{Name: t.KeyColumn, Value: c.ID}}
 		if t.Append {
 			values := append(key, handlers.Column{Name: "jetsync_op", Value: string(c.Op)}, handlers.Column{Name: "jetsync_seen", Value: c.Seen})
-			b.Upsert(t.Name, []handlers.Column{{Name: "jetsync_seq", Value: c.Seq}}, append(values, t.Mapping.Values(c.Fields)...))
+			b.Upsert(t.Name, []handlers.Column{{Name: "jetsync_seq", Value: c.StreamSeq}}, append(values, t.Mapping.Values(c.Fields)...))
 			continue
 		}
 		if c.Op == change.Delete {

@@ -60,7 +60,7 @@ func (k *Kit) add(key string, op change.Op, fields map[string]string) *Kit {
 		k.t.Fatalf("handlertest: %v", err)
 	}
 	k.seq++
-	k.pending = append(k.pending, handlers.Change{Change: c, Seq: k.seq, Subject: change.Subject(c.Prefix, c.ID)})
+	k.pending = append(k.pending, handlers.Change{Change: c, Seq: k.seq, StreamSeq: k.seq, Subject: change.Subject(c.Prefix, c.ID)})
 	return k
 }
 

@@ -547,8 +547,8 @@ func (r *run) inject(ctx context.Context, kind string) error {
 	case "bridge-partition":
 		// The active bridge's NATS link stops forwarding, connection open:
 		// it cannot renew its lease, the standby takes over, and when the
-		// link heals what the old one had sent arrives late — and must be
-		// refused by the fence.
+		// link heals what the old one had sent arrives late — and must not
+		// win (bridge and function fencing).
 		i, err := r.waitActive(ctx, 60*time.Second)
 		if err != nil {
 			return err

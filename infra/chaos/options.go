@@ -40,13 +40,11 @@ func DefaultOptions() Options {
 }
 
 // DefaultFaults are the kinds a run with nodes NATS servers injects when
-// none are named: node loss and leader step-down need a cluster, and a
-// partitioned bridge needs fencing, which replicated streams do not have.
+// none are named: node loss and leader step-down need a cluster.
 func DefaultFaults(nodes int) []string {
 	var kinds []string
 	for _, k := range FaultKinds {
-		if nodes == 1 && (k.Name == "nats-kill" || k.Name == "nats-stepdown") ||
-			nodes > 1 && k.Name == "bridge-partition" {
+		if nodes == 1 && (k.Name == "nats-kill" || k.Name == "nats-stepdown") {
 			continue
 		}
 		kinds = append(kinds, k.Name)
@@ -80,9 +78,6 @@ func (o Options) Validate() error {
 		}
 		if o.RedisAddr != "" && strings.HasPrefix(f, "redis-") {
 			return fmt.Errorf("-faults %s needs the run's own Redis: drop -redis", f)
-		}
-		if o.NATSNodes > 1 && f == "bridge-partition" {
-			return fmt.Errorf("-faults bridge-partition needs fenced bridges, which replicated streams do not have yet: use -nats-nodes 1")
 		}
 		if o.NATSNodes == 1 && (f == "nats-kill" || f == "nats-stepdown") {
 			return fmt.Errorf("-faults %s needs a NATS cluster (-nats-nodes 3): a SIGKILLed lone server may lose acknowledged messages", f)

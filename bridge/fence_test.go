@@ -1,0 +1,163 @@
+package bridge
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/jetsync/jetsync/bridge/change"
+	"github.com/jetsync/jetsync/connectors/sqlite"
+	"github.com/jetsync/jetsync/handlers"
+	"github.com/jetsync/jetsync/infra/platform"
+	"github.com/jetsync/jetsync/infra/testenv"
+)
+
+// TestPartitionedBridgeIsFencedReplicated is TestPartitionedBridgeIsFenced
+// on a 3-node JetStream cluster with a replicated stream, where the stream
+// cannot refuse the old bridge's late publish: it is stored, and the
+// function (a real runner writing to SQLite) must not let it win over the
+// newer bridge's state. The control publishes without an epoch and must
+// see the older state win in the table.
+func TestPartitionedBridgeIsFencedReplicated(t *testing.T) {
+	t.Parallel()
+	withControl(t, "fenced", "no epoch", func(t *testing.T, control bool) {
+		ctx := context.Background()
+		rdb := testenv.Redis(t)
+		prefix := testenv.Name("p")
+		testenv.DeletePrefix(t, rdb, prefix)
+		cluster := testenv.StartNATSCluster(t, 3)
+		first := strings.Split(cluster.URL(), ",")[0]
+		proxy := testenv.NewProxy(t, strings.TrimPrefix(first, "nats://"))
+		cfg := testConfig(testenv.RedisAddr(), cluster.URL(), prefix)
+		cfg.StreamConfig.Replicas = 3
+		cfg.HALease, cfg.HATTL, cfg.HAGroup = true, 2*time.Second, prefix
+		cfg.hooks.noFence = control
+		old := cfg
+		old.NATS.URL = "nats://" + proxy.Addr
+		a := startBridge(t, old)
+		testenv.Eventually(t, 20*time.Second, func() error {
+			if !a.active.Load() {
+				return fmt.Errorf("the first bridge is not active yet")
+			}
+			return nil
+		})
+		b := startBridge(t, cfg) // stands by
+		rec := recordStream(t, cfg)
+		db := runTableFunction(t, cfg, prefix)
+		key := prefix + ":1"
+		rdb.HSet(ctx, key, "n", "0")
+		waitRow(t, db, "0")
+
+		proxy.Blackhole()
+		rdb.HSet(ctx, key, "n", "1") // the old bridge reads it and publishes into the hole
+		testenv.Eventually(t, 20*time.Second, func() error {
+			if !b.active.Load() {
+				return fmt.Errorf("the standby has not taken over")
+			}
+			return nil
+		})
+		rdb.HSet(ctx, key, "n", "2")
+		waitRow(t, db, "2")
+		proxy.Heal() // the old bridge's publish of n=1 arrives now
+		// A replicated stream stores it after the newer state: the
+		// functions are the fence here.
+		rec.waitFor(t, key, func(_ change.Change, all []change.Change) error {
+			newer := false
+			for _, c := range all {
+				if newer && c.Fields["n"] == "1" {
+					return nil
+				}
+				newer = newer || c.Fields["n"] == "2"
+			}
+			return fmt.Errorf("the old bridge's late publish is not stored after the newer state yet")
+		})
+		rdb.HSet(ctx, prefix+":end", "n", "end") // applied after the late change
+		waitKey(t, db, "end", "end")
+		got := rowOf(t, db, "1")
+		if control {
+			if got != "1" {
+				t.Fatalf("control: the row holds n=%s, want the late older state 1; the test cannot tell the fence works", got)
+			}
+			return
+		}
+		if got != "2" {
+			t.Fatalf("the row holds n=%s after the partition healed, want the newer bridge's 2", got)
+		}
+	})
+}
+
+// runTableFunction runs a function of prefix that writes field n to table
+// t (id, n) of a SQLite database of the test's own, and returns it.
+func runTableFunction(t *testing.T, bc Config, prefix string) *sql.DB {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	sink, err := sqlite.Open(ctx, sqlite.Config{Path: filepath.Join(t.TempDir(), "t.db"), BusyTimeout: 5 * time.Second, Synchronous: "normal"}, testenv.QuietLogger(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := sink.DB().Exec("CREATE TABLE t (id TEXT PRIMARY KEY, n TEXT)"); err != nil {
+		t.Fatal(err)
+	}
+	fn := handlers.FunctionFunc(func(_ context.Context, b *handlers.Batch) error {
+		for _, c := range b.Changes {
+			key := []handlers.Column{{Name: "id", Value: c.ID}}
+			if c.Op == change.Delete {
+				b.Delete("t", key)
+			} else {
+				b.Upsert("t", key, []handlers.Column{{Name: "n", Value: c.Fields["n"]}})
+			}
+		}
+		return nil
+	})
+	cfg := handlers.Config{
+		Name: testenv.Name("t"), Version: "1", Prefix: prefix, Stream: bc.StreamConfig.Name,
+		NATS:      platform.NATSConfig{URL: bc.NATS.URL},
+		LogConfig: platform.LogConfig{Format: "text", Level: "info"},
+		BatchSize: 100, BatchWait: 10 * time.Millisecond, AckWait: 5 * time.Second,
+		RetryMax: 500 * time.Millisecond, ShutdownGrace: 5 * time.Second,
+	}
+	runner, err := handlers.New(cfg, fn, sink, testenv.Logger(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- runner.Run(ctx) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Error(err)
+		}
+	})
+	return sink.DB()
+}
+
+// rowOf is column n of id's row, or "<none>".
+func rowOf(t *testing.T, db *sql.DB, id string) string {
+	t.Helper()
+	var n sql.NullString
+	err := db.QueryRow("SELECT n FROM t WHERE id = ?", id).Scan(&n)
+	if errors.Is(err, sql.ErrNoRows) {
+		return "<none>"
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	return n.String
+}
+
+func waitRow(t *testing.T, db *sql.DB, want string) { t.Helper(); waitKey(t, db, "1", want) }
+
+func waitKey(t *testing.T, db *sql.DB, id, want string) {
+	t.Helper()
+	testenv.Eventually(t, 30*time.Second, func() error {
+		if got := rowOf(t, db, id); got != want {
+			return fmt.Errorf("row %s holds n=%s, want %s", id, got, want)
+		}
+		return nil
+	})
+}
