@@ -38,8 +38,8 @@ import (
 
 // fence is the epoch of the current activation.
 type fence struct {
-	subject  string
-	seq      uint64 // the marker's stream sequence
+	subject string
+	seq     uint64 // the marker's stream sequence
 	// inStream: changes also expect the marker to be the subject's last
 	// message (a single-replica stream on nats-server 2.11+).
 	inStream bool
