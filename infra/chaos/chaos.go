@@ -41,6 +41,7 @@ var FaultKinds = []struct{ Name, Label string }{
 	{"redis-restart", "Redis restart"},
 	{"bridge-term", "bridge SIGTERM"},
 	{"redis-busy", "Redis BUSY"},
+	{"redis-failover", "Sentinel failover (master SIGKILL, replica promoted)"},
 	{"bridge-partition", "active bridge's NATS link black-holed"},
 	{"nats-kill", "NATS node SIGKILL"},
 	{"nats-stepdown", "stream leader step-down"},
@@ -64,8 +65,12 @@ type run struct {
 
 	bins  harness.Binaries
 	redis *harness.RedisServer // nil with -redis: an outside Redis
-	nats  *harness.NATSCluster
-	proxy *harness.Proxy
+	// With the failover fault: a replica of redis and a Sentinel that
+	// promotes it; which of the two is master changes with each failover.
+	replica  *harness.RedisServer
+	sentinel *harness.Sentinel
+	nats     *harness.NATSCluster
+	proxy    *harness.Proxy
 	// An HA pair of bridges, each reaching every NATS node through a proxy
 	// of its own.
 	bridges []*harness.Proc
@@ -88,6 +93,11 @@ type run struct {
 	// maxSeen is, per key, the highest load sequence the sampler read in
 	// its row's f1.
 	maxSeen map[string]int
+	// With a replica: per key (prefix:id), the load sequences of writes the
+	// replica did not confirm (WAIT) — a failover may lose them, and that
+	// is Redis's loss, not jetsync's — and the sequence of its last write.
+	unconfirmed map[string]map[int]bool
+	lastWrite   map[string]int
 
 	cleanups []func()
 }
@@ -105,7 +115,7 @@ func Run(ctx context.Context, opts Options, log *slog.Logger) (*Summary, error) 
 		opts.Seed = rand.Int64N(1 << 40)
 	}
 	r := &run{opts: opts, log: log, rnd: rand.New(rand.NewPCG(uint64(opts.Seed), 1)), name: harness.Name("jschaos"),
-		lastDelete: map[string]time.Time{}, maxSeen: map[string]int{}}
+		lastDelete: map[string]time.Time{}, maxSeen: map[string]int{}, unconfirmed: map[string]map[int]bool{}, lastWrite: map[string]int{}}
 	defer r.cleanup()
 	if err := r.setup(ctx); err != nil {
 		return nil, err
@@ -245,7 +255,16 @@ func (r *run) setup(ctx context.Context) error {
 		r.onCleanup(func() { _ = r.redis.Kill() })
 		redisAddr = r.redis.Addr()
 	}
-	r.rdb = redis.NewClient(&redis.Options{Addr: redisAddr})
+	redisEnv := []string{"JETSYNC_REDIS_ADDR=" + redisAddr}
+	if slices.Contains(r.opts.Faults, "redis-failover") {
+		if err := r.startSentinel(ctx); err != nil {
+			return err
+		}
+		redisEnv = []string{"JETSYNC_REDIS_SENTINEL=" + r.sentinel.Addr(), "JETSYNC_REDIS_MASTER_NAME=" + r.sentinel.Name}
+		r.rdb = redis.NewFailoverClient(&redis.FailoverOptions{MasterName: r.sentinel.Name, SentinelAddrs: []string{r.sentinel.Addr()}})
+	} else {
+		r.rdb = redis.NewClient(&redis.Options{Addr: redisAddr})
+	}
 	r.onCleanup(func() { r.rdb.Close() })
 	if err := r.rdb.Ping(ctx).Err(); err != nil {
 		return fmt.Errorf("redis at %s (start it with go tool task up): %w", redisAddr, err)
@@ -302,8 +321,8 @@ func (r *run) setup(ctx context.Context) error {
 		p := harness.NewBridge(r.bins.Bridge, harness.BridgeOptions{
 			NATSURL: strings.Join(urls, ","), Stream: r.name, Prefixes: r.name + "," + r.journal, HTTPAddr: addr,
 			Log: filepath.Join(dir, fmt.Sprintf("bridge-%d.log", i+1)),
-			Extra: []string{"JETSYNC_REDIS_ADDR=" + redisAddr, "JETSYNC_HA_GROUP=" + r.name, "JETSYNC_HA_TTL=3s",
-				"JETSYNC_JOURNAL=" + r.journal, "JETSYNC_STREAM_REPLICAS=" + strconv.Itoa(r.opts.NATSNodes)},
+			Extra: append([]string{"JETSYNC_HA_GROUP=" + r.name, "JETSYNC_HA_TTL=3s",
+				"JETSYNC_JOURNAL=" + r.journal, "JETSYNC_STREAM_REPLICAS=" + strconv.Itoa(r.opts.NATSNodes)}, redisEnv...),
 		})
 		p.Name = fmt.Sprintf("bridge %d", i+1)
 		if err := p.Start(); err != nil {
@@ -398,17 +417,19 @@ func (r *run) load(ctx context.Context, s *Summary) error {
 				key := r.name + ":" + id
 				switch {
 				case p < 70:
-					err = r.rdb.HSet(ctx, key, upsertArgs(rnd, seq)...).Err()
+					args := upsertArgs(rnd, seq)
+					err = r.write(ctx, key, seq, func(c redis.Cmdable) redis.Cmder { return c.HSet(ctx, key, args...) })
 					s.Upserts++
 				case p < 85:
-					err = r.rdb.HDel(ctx, key, []string{"f2", "f3"}[rnd.IntN(2)]).Err()
+					field := []string{"f2", "f3"}[rnd.IntN(2)]
+					err = r.write(ctx, key, seq, func(c redis.Cmdable) redis.Cmder { return c.HDel(ctx, key, field) })
 					s.Removals++
 				default:
 					// Only a DEL that removed the key raises an event; one of
 					// a key already gone is not a deletion.
-					var n int64
-					n, err = r.rdb.Del(ctx, key).Result()
-					if n == 1 {
+					var del *redis.IntCmd
+					err = r.write(ctx, key, seq, func(c redis.Cmdable) redis.Cmder { del = c.Del(ctx, key); return del })
+					if n, _ := del.Result(); n == 1 {
 						r.mu.Lock()
 						r.lastDelete[id] = time.Now()
 						r.mu.Unlock()
@@ -465,12 +486,105 @@ func upsertArgs(rnd *rand.Rand, seq int) []any {
 func (r *run) journaled(ctx context.Context, rnd *rand.Rand, key string, p, seq int) error {
 	switch {
 	case p < 70:
-		return r.rdb.FCall(ctx, "jetsync_hset", []string{key}, upsertArgs(rnd, seq)...).Err()
+		args := upsertArgs(rnd, seq)
+		return r.write(ctx, key, seq, func(c redis.Cmdable) redis.Cmder { return c.FCall(ctx, "jetsync_hset", []string{key}, args...) })
 	case p < 85:
-		return r.rdb.FCall(ctx, "jetsync_hdel", []string{key}, []string{"f2", "f3"}[rnd.IntN(2)]).Err()
+		field := []string{"f2", "f3"}[rnd.IntN(2)]
+		return r.write(ctx, key, seq, func(c redis.Cmdable) redis.Cmder { return c.FCall(ctx, "jetsync_hdel", []string{key}, field) })
 	default:
-		return r.rdb.FCall(ctx, "jetsync_del", []string{key}).Err()
+		return r.write(ctx, key, seq, func(c redis.Cmdable) redis.Cmder { return c.FCall(ctx, "jetsync_del", []string{key}) })
 	}
+}
+
+// write makes one write of the load, the seq-th, to key. With a replica
+// (the failover fault) it then waits, on the same connection, until the
+// replica has it (WAIT 1, at most 100 ms); a write it does not confirm may
+// be lost by a failover, and is noted as such.
+func (r *run) write(ctx context.Context, key string, seq int, do func(redis.Cmdable) redis.Cmder) error {
+	if r.sentinel == nil {
+		return do(r.rdb).Err()
+	}
+	var cmd redis.Cmder
+	var wait *redis.Cmd
+	_, _ = r.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+		cmd = do(p)
+		wait = p.Do(ctx, "WAIT", 1, 100)
+		return nil
+	})
+	if err := cmd.Err(); err != nil {
+		return err
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.lastWrite[key] = seq
+	if n, err := wait.Int(); err != nil || n < 1 {
+		if r.unconfirmed[key] == nil {
+			r.unconfirmed[key] = map[int]bool{}
+		}
+		r.unconfirmed[key][seq] = true
+	}
+	return nil
+}
+
+// unconfirmedWrite reports whether the seq-th write of the load, to key,
+// was not confirmed by the replica.
+func (r *run) unconfirmedWrite(key string, seq int) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.unconfirmed[key][seq]
+}
+
+// lostByRedis reports whether key's last write was not confirmed by the
+// replica: a difference between its row and Redis may then be Redis's own
+// loss in a failover.
+func (r *run) lostByRedis(key string) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.unconfirmed[key][r.lastWrite[key]]
+}
+
+// startSentinel starts a replica of the run's Redis and a Sentinel that
+// promotes it when the master has not answered for 5 s (longer than a
+// Redis restart or BUSY fault, so that only the failover fault fails over).
+func (r *run) startSentinel(ctx context.Context) error {
+	var err error
+	if r.replica, err = harness.NewRedisServer(filepath.Join(r.dir, "replica"), filepath.Join(r.dir, "replica.log"), "--busy-reply-threshold", "100"); err != nil {
+		return err
+	}
+	if err := os.MkdirAll(r.replica.Dir, 0o700); err != nil {
+		return err
+	}
+	if err := r.replica.StartReplicaOf(r.redis.Addr()); err != nil {
+		return err
+	}
+	r.onCleanup(func() { _ = r.replica.Kill() })
+	if err := harness.WaitReplicaSynced(ctx, r.replica.Addr(), 30*time.Second); err != nil {
+		return err
+	}
+	if r.sentinel, err = harness.NewSentinel(r.dir, filepath.Join(r.dir, "sentinel.log"), r.name, r.redis.Addr(), 5*time.Second); err != nil {
+		return err
+	}
+	if err := r.sentinel.Start(); err != nil {
+		return err
+	}
+	r.onCleanup(func() { _ = r.sentinel.Kill() })
+	return nil
+}
+
+// master is the run's Redis server that is master now, and the other one
+// (nil without a replica).
+func (r *run) master(ctx context.Context) (master, other *harness.RedisServer, err error) {
+	if r.sentinel == nil {
+		return r.redis, nil, nil
+	}
+	addr, err := r.sentinel.Master(ctx)
+	if err != nil {
+		return nil, nil, err
+	}
+	if addr == r.replica.Addr() {
+		return r.replica, r.redis, nil
+	}
+	return r.redis, r.replica, nil
 }
 
 // faults injects one fault per slot, kinds in turn, at a random moment of
@@ -565,14 +679,52 @@ func (r *run) inject(ctx context.Context, kind string) error {
 	case "redis-restart":
 		// SIGKILL: what Redis acknowledged is in its append-only file; the
 		// notification setting the bridge made is not.
-		if err := r.redis.Kill(); err != nil {
+		m, _, err := r.master(ctx)
+		if err != nil {
+			return err
+		}
+		if err := m.Kill(); err != nil {
 			return err
 		}
 		r.pause(ctx, 500*time.Millisecond, 2*time.Second)
-		return r.redis.Start()
+		return m.StartReplicaOf("")
 	case "redis-busy":
 		// A Lua script of 2 to 4 s: every other client is answered BUSY.
-		return harness.Busy(ctx, r.redis.Addr(), 2*time.Second+time.Duration(r.rnd.Int64N(int64(2*time.Second))))
+		m, _, err := r.master(ctx)
+		if err != nil {
+			return err
+		}
+		return harness.Busy(ctx, m.Addr(), 2*time.Second+time.Duration(r.rnd.Int64N(int64(2*time.Second))))
+	case "redis-failover":
+		// The master is SIGKILLed; the Sentinel promotes the replica (with
+		// notifications off: its own configuration). The old master comes
+		// back as the new one's replica and catches up.
+		m, other, err := r.master(ctx)
+		if err != nil {
+			return err
+		}
+		if err := m.Kill(); err != nil {
+			return err
+		}
+		deadline := time.Now().Add(60 * time.Second)
+		for {
+			if addr, err := r.sentinel.Master(ctx); err == nil && addr == other.Addr() {
+				break
+			}
+			if time.Now().After(deadline) {
+				return fmt.Errorf("the sentinel has not promoted %s after 60s", other.Addr())
+			}
+			select {
+			case <-ctx.Done():
+				return ctx.Err()
+			case <-time.After(100 * time.Millisecond):
+			}
+		}
+		r.pause(ctx, 500*time.Millisecond, 2*time.Second)
+		if err := m.StartReplicaOf(other.Addr()); err != nil {
+			return err
+		}
+		return harness.WaitReplicaSynced(ctx, m.Addr(), 60*time.Second)
 	case "functions-kill":
 		// Both functions: the upsert one (table vs Redis) and the append one
 		// (duplicates in the history) each lose their batch in hand.
@@ -703,6 +855,10 @@ func (r *run) compare(ctx context.Context, s *Summary) error {
 	}
 	s.RedisKeys, s.Rows = keys, rows
 	for _, m := range mismatches {
+		if r.lostByRedis(r.name + ":" + m.ID) {
+			s.LostByRedis++
+			continue
+		}
 		switch Excuse(m, r.lastDelete, r.down) {
 		case "down":
 			s.ExcusedDown++
@@ -712,9 +868,18 @@ func (r *run) compare(ctx context.Context, s *Summary) error {
 			s.Mismatches = append(s.Mismatches, m)
 		}
 	}
-	// Journal mode: nothing is excused.
-	if s.JournalMismatches, s.JournalKeys, s.JournalRows, err = r.diff(ctx, r.journal, r.journal); err != nil {
+	// Journal mode: nothing is excused but what Redis itself lost.
+	journal, keys, rows, err := r.diff(ctx, r.journal, r.journal)
+	if err != nil {
 		return err
+	}
+	s.JournalKeys, s.JournalRows = keys, rows
+	for _, m := range journal {
+		if r.lostByRedis(r.journal + ":" + m.ID) {
+			s.LostByRedis++
+			continue
+		}
+		s.JournalMismatches = append(s.JournalMismatches, m)
 	}
 	s.BridgeDown = covered(r.down)
 
@@ -805,8 +970,12 @@ func (r *run) sample(ctx context.Context, s *Summary) {
 				if rows.Scan(&id, &f1) != nil || !f1.Valid {
 					continue
 				}
-				if bad := observe(r.maxSeen, table+":"+id, f1.String); bad != "" {
+				bad, lost := observe(r.maxSeen, table+":"+id, f1.String, r.unconfirmedWrite)
+				if bad != "" {
 					s.Regressions = append(s.Regressions, bad)
+				}
+				if lost {
+					s.LostByRedis++
 				}
 			}
 			rows.Close()

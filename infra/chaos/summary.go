@@ -36,6 +36,10 @@ type Summary struct {
 	// per-key rising counter) went down between two samples.
 	Samples     int
 	Regressions []string
+	// LostByRedis: rows that went back, or differ from Redis at the end,
+	// because Redis lost their key's last write in a failover (the replica
+	// had not confirmed it): Redis's loss, not jetsync's, counted apart.
+	LostByRedis int
 	// Journal mode's prefix: changes made through the jetsync_* functions,
 	// its keys and rows at the end, and every difference (none is excused).
 	JournalChanges, JournalKeys, JournalRows int
@@ -69,6 +73,7 @@ func (s *Summary) Write(out io.Writer) {
 	fmt.Fprintf(w, "counter regressions (a row went back to an older change)\t%d in %d samples of the table\n", len(s.Regressions), s.Samples)
 	fmt.Fprintf(w, "excused: deleted while no bridge was subscribed\t%d\n", s.ExcusedDown)
 	fmt.Fprintf(w, "excused: deleted < %s before a bridge SIGKILL (queued in it)\t%d\n", QueuedWindow, s.ExcusedQueued)
+	fmt.Fprintf(w, "not jetsync's: writes Redis lost in a failover (not confirmed by the replica)\t%d\n", s.LostByRedis)
 	fmt.Fprintf(w, "duplicates (append mode, same jetsync_seq)\t%d (history: %d rows, %d distinct sequences)\n", s.Duplicates, s.HistoryRows, s.HistorySeqs)
 	fmt.Fprintf(w, "history: changes in the stream not in it\t%d (refused as stale since the append function's last start: %d; not counted as a failure)\n", s.Published-s.HistorySeqs, s.HistoryStale)
 	fmt.Fprintf(w, "dead letters\t%d\n", s.DeadLetters)

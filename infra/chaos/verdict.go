@@ -53,15 +53,24 @@ func Excuse(m Mismatch, lastDelete map[string]time.Time, down []Interval) string
 }
 
 // observe records a sample of key id's f1 (v<sequence>) in maxSeen and
-// describes a regression: a sequence below one seen before.
-func observe(maxSeen map[string]int, id, f1 string) string {
+// describes a regression: a sequence below one seen before. lost reports
+// whether a sequence is a write Redis may have lost (its replica did not
+// confirm it before a failover): going back from it is Redis's loss, not
+// jetsync's; it is reported as such (redisLost) and the lower sequence
+// becomes the key's baseline.
+func observe(maxSeen map[string]int, id, f1 string, lost func(id string, seq int) bool) (regression string, redisLost bool) {
 	seq, err := strconv.Atoi(strings.TrimPrefix(f1, "v"))
 	if err != nil {
-		return ""
+		return "", false
 	}
-	if seen := maxSeen[id]; seq < seen {
-		return fmt.Sprintf("key %s: row went from f1=v%d back to v%d", id, seen, seq)
+	seen, ok := maxSeen[id]
+	if ok && seq < seen {
+		if lost != nil && lost(id, seen) {
+			maxSeen[id] = seq
+			return "", true
+		}
+		return fmt.Sprintf("key %s: row went from f1=v%d back to v%d", id, seen, seq), false
 	}
 	maxSeen[id] = seq
-	return ""
+	return "", false
 }

@@ -54,15 +54,19 @@ func TestCovered(t *testing.T) {
 
 func TestObserve(t *testing.T) {
 	seen := map[string]int{}
+	lost := func(id string, seq int) bool { return id == "3" && seq == 8 } // key 3's v8 was not replicated
 	for _, tc := range []struct {
-		id, f1 string
-		bad    bool
+		id, f1    string
+		bad, lost bool
 	}{
-		{"1", "v5", false}, {"1", "v5", false}, {"1", "v9", false},
-		{"2", "v3", false}, {"1", "v7", true}, {"1", "v9", false}, {"1", "x", false},
+		{"1", "v5", false, false}, {"1", "v5", false, false}, {"1", "v9", false, false},
+		{"2", "v3", false, false}, {"1", "v7", true, false}, {"1", "v9", false, false}, {"1", "x", false, false},
+		// Back from a write Redis lost: its loss; v6 is the new baseline.
+		{"3", "v8", false, false}, {"3", "v6", false, true}, {"3", "v6", false, false}, {"3", "v4", true, false},
 	} {
-		if got := observe(seen, tc.id, tc.f1); (got != "") != tc.bad {
-			t.Fatalf("observe(%s, %s) = %q, want a regression: %v", tc.id, tc.f1, got, tc.bad)
+		got, redisLost := observe(seen, tc.id, tc.f1, lost)
+		if (got != "") != tc.bad || redisLost != tc.lost {
+			t.Fatalf("observe(%s, %s) = %q, %v; want a regression: %v, lost by Redis: %v", tc.id, tc.f1, got, redisLost, tc.bad, tc.lost)
 		}
 	}
 }

@@ -4,9 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net"
-	"os"
 	"os/exec"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"syscall"
@@ -14,6 +12,8 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
+
+	"github.com/jetsync/jetsync/infra/harness"
 )
 
 // FreePort returns a loopback TCP port that was free a moment ago.
@@ -144,45 +144,18 @@ func RedisCluster(t testing.TB, masters, replicas int) []string {
 	return addrs
 }
 
-// StartSentinel starts a Redis Sentinel of its own (redis-sentinel, or
-// redis-server --sentinel) on a free loopback port that monitors the master
-// at masterAddr under name with a quorum of 1, declares it down after 1 s
+// StartSentinel starts a Redis Sentinel of its own (harness.Sentinel) that
+// monitors the master at masterAddr under name, declares it down after 1 s
 // and promotes a replica. It returns the sentinel's address.
 func StartSentinel(t testing.TB, name, masterAddr string) string {
 	t.Helper()
-	host, port, _ := strings.Cut(masterAddr, ":")
-	sport := FreePort(t)
-	dir := t.TempDir()
-	conf := filepath.Join(dir, "sentinel.conf")
-	text := fmt.Sprintf("port %d\nbind 127.0.0.1\ndir %s\nsentinel monitor %s %s %s 1\n"+
-		"sentinel down-after-milliseconds %s 1000\nsentinel failover-timeout %s 5000\nsentinel parallel-syncs %s 1\n",
-		sport, dir, name, host, port, name, name, name)
-	if err := os.WriteFile(conf, []byte(text), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	args := []string{conf}
-	path, err := exec.LookPath("redis-sentinel")
+	s, err := harness.NewSentinel(t.TempDir(), "", name, masterAddr, time.Second)
 	if err != nil {
-		if path, err = exec.LookPath("redis-server"); err != nil {
-			t.Fatalf("neither redis-sentinel nor redis-server is installed (infra/local/up.sh installs them): %v", err)
-		}
-		args = append(args, "--sentinel")
-	}
-	cmd := exec.Command(path, args...)
-	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
-	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() {
-		_ = cmd.Process.Kill()
-		_ = cmd.Wait()
-	})
-	addr := fmt.Sprintf("127.0.0.1:%d", sport)
-	sc := redis.NewSentinelClient(&redis.Options{Addr: addr})
-	defer sc.Close()
-	Eventually(t, 10*time.Second, func() error {
-		_, err := sc.GetMasterAddrByName(context.Background(), name).Result()
-		return err
-	})
-	return addr
+	if err := s.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = s.Kill() })
+	return s.Addr()
 }
