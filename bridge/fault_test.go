@@ -3,8 +3,11 @@ package bridge
 import (
 	"context"
 	"fmt"
+	"io"
+	"net"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -566,3 +569,56 @@ func TestJournalReclaimsStuckEntries(t *testing.T) {
 		})
 	})
 }
+
+// TestRedisErrorsAreNotKeyErrors: of the errors a read can meet, only
+// WRONGTYPE is the key's fault (a dead letter); every reply that names a
+// state of Redis or of the connection is retried. NOPERM and WRONGTYPE
+// come from a real server; the others are the replies Redis sends in
+// states a test cannot hold still (loading, cluster down, resharding,
+// master down).
+func TestRedisErrorsAreNotKeyErrors(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	rdb := testenv.Redis(t)
+	prefix := testenv.Name("p")
+	testenv.DeletePrefix(t, rdb, prefix)
+	rdb.Set(ctx, prefix+":str", "x", 0)
+	wrongType := rdb.HGetAll(ctx, prefix+":str").Err()
+	user := testenv.Name("noperm")
+	if err := rdb.Do(ctx, "ACL", "SETUSER", user, "on", ">pw", "~*", "+@all", "-hgetall").Err(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { rdb.Do(context.Background(), "ACL", "DELUSER", user) })
+	limited := redis.NewClient(&redis.Options{Addr: testenv.RedisAddr(), Username: user, Password: "pw"})
+	defer limited.Close()
+	noPerm := limited.HGetAll(ctx, prefix+":h").Err()
+	if wrongType == nil || noPerm == nil {
+		t.Fatalf("the server did not refuse: WRONGTYPE %v, NOPERM %v", wrongType, noPerm)
+	}
+	b := &Bridge{}
+	for _, tc := range []struct {
+		err      error
+		keyFault bool
+	}{
+		{wrongType, true},
+		{noPerm, false},
+		{replyError("BUSY Redis is busy running a script. You can only call SCRIPT KILL or SHUTDOWN NOSAVE."), false},
+		{replyError("LOADING Redis is loading the dataset in memory"), false},
+		{replyError("CLUSTERDOWN The cluster is down"), false},
+		{replyError("TRYAGAIN Multiple keys request during rehashing of slot"), false},
+		{replyError("MASTERDOWN Link with MASTER is down and replica-serve-stale-data is set to 'no'."), false},
+		{replyError("READONLY You can't write against a read only replica."), false},
+		{io.ErrUnexpectedEOF, false},
+		{&net.OpError{Op: "read", Net: "tcp", Err: syscall.ECONNRESET}, false},
+	} {
+		if got := b.keyError(tc.err); got != tc.keyFault {
+			t.Errorf("keyError(%q) = %v, want %v", tc.err, got, tc.keyFault)
+		}
+	}
+}
+
+// replyError is an error reply as go-redis returns it (redis.Error).
+type replyError string
+
+func (e replyError) Error() string { return string(e) }
+func (replyError) RedisError()     {}
