@@ -62,6 +62,11 @@ type Harness struct {
 	// testenv.Proxy; empty when the target has no server (then Outage).
 	Addr string
 	Caps Capabilities
+	// Isolations, when set, are the transaction isolation levels the guard
+	// tests run under, each with sinks from OpenIsolated: the guards must
+	// hold under every level a server may be set to.
+	Isolations   []string
+	OpenIsolated func(t *testing.T, isolation string) handlers.Sink
 }
 
 // Capabilities say where a target's promises differ.

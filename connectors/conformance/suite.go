@@ -21,8 +21,9 @@ func Run(t *testing.T, h Harness) {
 	}{
 		{"Lifecycle", testLifecycle},
 		{"SameKeyInOneWrite", testSameKey},
-		{"Redelivery", testRedelivery},
-		{"ExactlyOnce", testExactlyOnce},
+		{"Redelivery", guardTest(testRedelivery)},
+		{"ExactlyOnce", guardTest(testExactlyOnce)},
+		{"ConcurrentInstances", guardTest(testConcurrentInstances)},
 		{"Append", testAppend},
 		{"ErrorClasses", testErrorClasses},
 		{"Outage", testOutage},
@@ -37,6 +38,89 @@ func Run(t *testing.T, h Harness) {
 			tt.fn(t, h)
 		})
 	}
+}
+
+// guardTest runs a test of the guards under each of h.Isolations (as
+// subtests), or once with h.Open.
+func guardTest(fn func(t *testing.T, h Harness)) func(t *testing.T, h Harness) {
+	return func(t *testing.T, h Harness) {
+		if len(h.Isolations) == 0 {
+			fn(t, h)
+			return
+		}
+		for _, iso := range h.Isolations {
+			t.Run(iso, func(t *testing.T) {
+				t.Parallel()
+				hi := h
+				hi.Open = func(t *testing.T, addr string) handlers.Sink {
+					if addr != "" {
+						t.Fatalf("a guard test under %s asked for a sink through %s", iso, addr)
+					}
+					return h.OpenIsolated(t, iso)
+				}
+				fn(t, hi)
+			})
+		}
+	}
+}
+
+// testConcurrentInstances: two instances of one function (two sinks) write
+// changes of the same new keys at the same moment: one a large write of
+// older changes, the other a small write of newer changes of some of those
+// keys. Whichever transaction reaches the rows first, every row must end
+// with the newer change, round after round, under every isolation level.
+func testConcurrentInstances(t *testing.T, h Harness) {
+	if !h.Caps.Guards {
+		t.Skip("the target does not guard sequences")
+	}
+	older := newWriter(t, h, "")
+	newer := newWriter(t, h, "")
+	newer.fn = older.fn
+	tb := h.CreateTable(t, people)
+	const rounds, keys, subset = 12, 1500, 20
+	for r := range rounds {
+		var oldOps, newOps []handlers.Op
+		var oldCh, newCh []handlers.KeySeq
+		base := uint64(r*10 + 1)
+		for i := range keys {
+			id := fmt.Sprintf("r%02d-%04d", r, i)
+			oldOps = append(oldOps, up(tb, id, col("name", "old")))
+			oldCh = append(oldCh, handlers.KeySeq{Key: "p:" + id, Seq: base})
+			if i >= keys-subset {
+				newOps = append([]handlers.Op{up(tb, id, col("name", "new"))}, newOps...) // opposite order
+				newCh = append([]handlers.KeySeq{{Key: "p:" + id, Seq: base + 1}}, newCh...)
+			}
+		}
+		start := make(chan struct{})
+		errs := make(chan error, 2)
+		go func() { <-start; errs <- older.writeSeq(oldCh, oldOps...) }()
+		go func() { <-start; errs <- newer.writeSeq(newCh, newOps...) }()
+		close(start)
+		for range 2 {
+			var se *handlers.StaleError
+			if err := <-errs; err != nil && !errors.As(err, &se) {
+				t.Fatalf("round %d: %v", r, err)
+			}
+		}
+	}
+	stale := 0
+	for _, row := range rows(t, h, tb, people) {
+		if isNewKey(row, keys-subset) && strings.Contains(row, "|old|") {
+			stale++
+		}
+	}
+	if stale > 0 {
+		t.Fatalf("%d of %d rows hold the older change after concurrent writes of two instances", stale, rounds*subset)
+	}
+}
+
+// isNewKey reports whether a row's id (rNN-IIII) is at or past first.
+func isNewKey(row string, first int) bool {
+	id, _, _ := strings.Cut(row, "|")
+	_, n, ok := strings.Cut(id, "-")
+	var i int
+	_, err := fmt.Sscanf(n, "%d", &i)
+	return ok && err == nil && i >= first
 }
 
 // people is the table most tests use.

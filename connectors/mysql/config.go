@@ -1,6 +1,7 @@
 package mysql
 
 import (
+	"database/sql"
 	"fmt"
 	"strings"
 	"time"
@@ -22,6 +23,18 @@ type Config struct {
 	MaxConns int `split_words:"true" default:"4"`
 	// Timeout bounds connecting; statement time is bounded by the write's context.
 	Timeout time.Duration `split_words:"true" default:"5s"`
+	// Isolation is the transaction isolation level of jetsync's writes:
+	// empty (the server's default), read-committed, repeatable-read or
+	// serializable. The guards hold under each.
+	Isolation string `split_words:"true"`
+}
+
+// isolationLevels maps JETSYNC_*_ISOLATION values to database/sql levels.
+var isolationLevels = map[string]sql.IsolationLevel{
+	"":                sql.LevelDefault,
+	"read-committed":  sql.LevelReadCommitted,
+	"repeatable-read": sql.LevelRepeatableRead,
+	"serializable":    sql.LevelSerializable,
 }
 
 func (c Config) password() platform.SecretSource {
@@ -49,6 +62,9 @@ func (c Config) Validate() error {
 	}
 	if c.Timeout <= 0 {
 		return fmt.Errorf("JETSYNC_MYSQL_TIMEOUT=%s: must be positive", c.Timeout)
+	}
+	if _, ok := isolationLevels[c.Isolation]; !ok {
+		return fmt.Errorf("JETSYNC_MYSQL_ISOLATION=%q: use read-committed, repeatable-read or serializable, or leave it empty for the server's default", c.Isolation)
 	}
 	return c.password().Validate()
 }

@@ -44,7 +44,13 @@ func TestConformance(t *testing.T) {
 		Read: func(t *testing.T, table string, spec conformance.Table) [][]string {
 			return conformance.ReadSQL(t, db, conformance.SelectAll(spec, table, quoteIdent))
 		},
-		Addr: testenv.MySQLAddr(),
-		Caps: conformance.Capabilities{Guards: true, LengthLimit: true},
+		Addr:       testenv.MySQLAddr(),
+		Caps:       conformance.Capabilities{Guards: true, LengthLimit: true},
+		Isolations: []string{"read-committed", "repeatable-read"},
+		OpenIsolated: func(t *testing.T, isolation string) handlers.Sink {
+			cfg := config(testenv.MySQLAddr())
+			cfg.Isolation = isolation
+			return open(t, cfg)
+		},
 	})
 }

@@ -109,7 +109,7 @@ func (s *Sink) Write(ctx context.Context, w handlers.Write) error {
 	if len(w.Ops) == 0 && (w.Function == "" || len(w.Changes) == 0) {
 		return nil
 	}
-	tx, err := s.db.BeginTx(ctx, nil)
+	tx, err := s.db.BeginTx(ctx, &sql.TxOptions{Isolation: isolationLevels[s.cfg.Isolation]})
 	if err != nil {
 		return classify(err)
 	}

@@ -1,9 +1,11 @@
 package mysql
 
 import (
+	"bytes"
 	"context"
 	"database/sql"
 	"errors"
+	"slices"
 	"strings"
 
 	"github.com/jetsync/jetsync/handlers"
@@ -56,25 +58,38 @@ func createStateTables(ctx context.Context, db *sql.DB) error {
 	return nil
 }
 
-// staleChanges locks the applied sequences of w's keys (FOR UPDATE, so
-// parallel instances writing the same key take turns) and returns the
-// changes that are not newer than them.
+// staleChanges locks the applied sequences of w's keys and returns the
+// changes that are not newer than them. It first claims a row for every key
+// (sequence 0 for a key never applied) with INSERT ... ON DUPLICATE KEY
+// UPDATE, which takes an exclusive lock on each row, new or not: a locking
+// read of a row that does not exist locks nothing under READ COMMITTED (two
+// instances would both take a new key for unapplied, and the older change
+// could commit last) and a gap under REPEATABLE READ (shared by both, then
+// an insert into it deadlocks). Rows are claimed in key-hash order, the
+// index's order, so two writes of overlapping keys wait for each other
+// instead of deadlocking. The read that follows locks nothing new.
 func staleChanges(ctx context.Context, tx *sql.Tx, w handlers.Write) ([]handlers.KeySeq, error) {
 	hashes := map[string][]byte{}
+	keys := make([][]byte, 0, len(w.Changes))
 	for _, c := range w.Changes {
 		if _, ok := hashes[c.Key]; !ok {
 			hashes[c.Key] = handlers.KeyHash(c.Key)
+			keys = append(keys, hashes[c.Key])
 		}
 	}
-	byHash := make(map[string]uint64, len(hashes))
-	keys := make([][]byte, 0, len(hashes))
-	for _, h := range hashes {
-		keys = append(keys, h)
-	}
+	slices.SortFunc(keys, bytes.Compare)
+	applied := make(map[string]uint64, len(keys))
 	for start := 0; start < len(keys); start += keysPerStatement {
 		chunk := keys[start:min(start+keysPerStatement, len(keys))]
-		args := make([]any, 0, len(chunk)+1)
-		args = append(args, w.Function)
+		args := make([]any, 0, 2*len(chunk))
+		for _, h := range chunk {
+			args = append(args, w.Function, h)
+		}
+		if _, err := tx.ExecContext(ctx, "INSERT INTO "+appliedTable+" (function_name, key_hash, seq) VALUES "+
+			strings.TrimSuffix(strings.Repeat("(?, ?, 0), ", len(chunk)), ", ")+" ON DUPLICATE KEY UPDATE seq = seq", args...); err != nil {
+			return nil, err
+		}
+		args = append(args[:0], w.Function)
 		for _, h := range chunk {
 			args = append(args, h)
 		}
@@ -90,7 +105,7 @@ func staleChanges(ctx context.Context, tx *sql.Tx, w handlers.Write) ([]handlers
 				rows.Close()
 				return nil, err
 			}
-			byHash[string(h)] = seq
+			applied[string(h)] = seq
 		}
 		rows.Close()
 		if err := rows.Err(); err != nil {
@@ -99,7 +114,7 @@ func staleChanges(ctx context.Context, tx *sql.Tx, w handlers.Write) ([]handlers
 	}
 	var stale []handlers.KeySeq
 	for _, c := range w.Changes {
-		if applied, ok := byHash[string(hashes[c.Key])]; ok && c.Seq <= applied {
+		if c.Seq <= applied[string(hashes[c.Key])] {
 			stale = append(stale, c)
 		}
 	}
