@@ -2,6 +2,7 @@ package postgres
 
 import (
 	"fmt"
+	"github.com/jackc/pgx/v5"
 	"net"
 	"time"
 
@@ -23,6 +24,19 @@ type Config struct {
 	MaxConns int `split_words:"true" default:"4"`
 	// Timeout bounds connecting; statement time is bounded by the write's context.
 	Timeout time.Duration `split_words:"true" default:"5s"`
+	// Isolation is the transaction isolation level of jetsync's writes:
+	// empty (the server's default), read-committed, repeatable-read or
+	// serializable. The guards hold under each (a serialization failure is
+	// transient and retried).
+	Isolation string `split_words:"true"`
+}
+
+// isolationLevels maps JETSYNC_POSTGRES_ISOLATION values to pgx's levels.
+var isolationLevels = map[string]pgx.TxIsoLevel{
+	"":                "",
+	"read-committed":  pgx.ReadCommitted,
+	"repeatable-read": pgx.RepeatableRead,
+	"serializable":    pgx.Serializable,
 }
 
 func (c Config) password() platform.SecretSource {
@@ -50,6 +64,9 @@ func (c Config) Validate() error {
 	}
 	if c.Timeout <= 0 {
 		return fmt.Errorf("JETSYNC_POSTGRES_TIMEOUT=%s: must be positive", c.Timeout)
+	}
+	if _, ok := isolationLevels[c.Isolation]; !ok {
+		return fmt.Errorf("JETSYNC_POSTGRES_ISOLATION=%q: use read-committed, repeatable-read or serializable, or leave it empty for the server's default", c.Isolation)
 	}
 	return c.password().Validate()
 }

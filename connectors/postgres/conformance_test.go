@@ -43,10 +43,10 @@ func pgType(c conformance.Column) string {
 	}
 }
 
-// harness is the conformance harness of PostgreSQL; open opens the sink.
-func harness(db *sql.DB, open func(t *testing.T, addr string) handlers.Sink) conformance.Harness {
+// harness is the conformance harness of PostgreSQL; openSink opens the sink.
+func harness(db *sql.DB, openSink func(t *testing.T, addr string) handlers.Sink) conformance.Harness {
 	return conformance.Harness{
-		Open: open,
+		Open: openSink,
 		CreateTable: func(t *testing.T, spec conformance.Table) string {
 			name := testenv.Name(spec.Base)
 			testenv.Exec(t, db, conformance.CreateSQL(spec, name, quoteIdent, pgType, ""))
@@ -58,6 +58,12 @@ func harness(db *sql.DB, open func(t *testing.T, addr string) handlers.Sink) con
 		},
 		Addr: testenv.PostgresAddr(),
 		Caps: conformance.Capabilities{Guards: true, LengthLimit: true},
+		Isolations: []string{"read-committed", "repeatable-read"},
+		OpenIsolated: func(t *testing.T, isolation string) handlers.Sink {
+			cfg := config(testenv.PostgresAddr())
+			cfg.Isolation = isolation
+			return open(t, cfg)
+		},
 	}
 }
 

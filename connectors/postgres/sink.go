@@ -124,7 +124,7 @@ func (s *Sink) Write(ctx context.Context, w handlers.Write) error {
 	if len(w.Ops) == 0 && (w.Function == "" || len(w.Changes) == 0) {
 		return nil
 	}
-	tx, err := s.pool.Begin(ctx)
+	tx, err := s.pool.BeginTx(ctx, pgx.TxOptions{IsoLevel: isolationLevels[s.cfg.Isolation]})
 	if err != nil {
 		return classify(err)
 	}
