@@ -64,15 +64,26 @@ func guardTest(fn func(t *testing.T, h Harness)) func(t *testing.T, h Harness) {
 	}
 }
 
-// testConcurrentInstances: two instances of one function (two sinks) write
-// changes of the same new keys at the same moment: one a large write of
-// older changes, the other a small write of newer changes of some of those
-// keys. Whichever transaction reaches the rows first, every row must end
-// with the newer change, round after round, under every isolation level.
+// testConcurrentInstances: see StaleAfterConcurrentWrites, which must find
+// no stale row.
 func testConcurrentInstances(t *testing.T, h Harness) {
 	if !h.Caps.Guards {
 		t.Skip("the target does not guard sequences")
 	}
+	if stale, total := StaleAfterConcurrentWrites(t, h); stale > 0 {
+		t.Fatalf("%d of %d rows hold the older change after concurrent writes of two instances", stale, total)
+	}
+}
+
+// StaleAfterConcurrentWrites has two instances of one function (two sinks
+// from h.Open) write changes of the same new keys at the same moment: one a
+// large write of older changes, the other a small write of newer changes of
+// some of those keys, in the opposite order. Whichever transaction reaches
+// the rows first, every row must end with the newer change. It returns how
+// many rows hold the older one, of how many written twice. A connector's
+// control test (its guard disabled) must see some.
+func StaleAfterConcurrentWrites(t *testing.T, h Harness) (stale, total int) {
+	t.Helper()
 	older := newWriter(t, h, "")
 	newer := newWriter(t, h, "")
 	newer.fn = older.fn
@@ -87,7 +98,7 @@ func testConcurrentInstances(t *testing.T, h Harness) {
 			oldOps = append(oldOps, up(tb, id, col("name", "old")))
 			oldCh = append(oldCh, handlers.KeySeq{Key: "p:" + id, Seq: base})
 			if i >= keys-subset {
-				newOps = append([]handlers.Op{up(tb, id, col("name", "new"))}, newOps...) // opposite order
+				newOps = append([]handlers.Op{up(tb, id, col("name", "new"))}, newOps...)
 				newCh = append([]handlers.KeySeq{{Key: "p:" + id, Seq: base + 1}}, newCh...)
 			}
 		}
@@ -103,15 +114,12 @@ func testConcurrentInstances(t *testing.T, h Harness) {
 			}
 		}
 	}
-	stale := 0
 	for _, row := range rows(t, h, tb, people) {
 		if isNewKey(row, keys-subset) && strings.Contains(row, "|old|") {
 			stale++
 		}
 	}
-	if stale > 0 {
-		t.Fatalf("%d of %d rows hold the older change after concurrent writes of two instances", stale, rounds*subset)
-	}
+	return stale, rounds * subset
 }
 
 // isNewKey reports whether a row's id (rNN-IIII) is at or past first.

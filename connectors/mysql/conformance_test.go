@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/jetsync/jetsync/connectors/conformance"
+	"github.com/jetsync/jetsync/connectors/mysql"
 	"github.com/jetsync/jetsync/handlers"
 	"github.com/jetsync/jetsync/infra/testenv"
 )
@@ -27,8 +28,30 @@ func mysqlType(c conformance.Column) string {
 
 // TestConformance runs the connector suite against MariaDB.
 func TestConformance(t *testing.T) {
+	conformance.Run(t, suiteHarness(t))
+}
+
+// TestConcurrentInstancesControl is the control of the suite's
+// ConcurrentInstances test: with the guard reading without claiming the
+// keys' rows (as it once did), under READ COMMITTED, some rows must end
+// with the older change; otherwise the test could not tell that the claim
+// works.
+func TestConcurrentInstancesControl(t *testing.T) {
+	t.Parallel()
+	h := suiteHarness(t)
+	h.Open = func(t *testing.T, _ string) handlers.Sink {
+		cfg := config(testenv.MySQLAddr())
+		cfg.Isolation = "read-committed"
+		return mysql.WithUnlockedGuard(open(t, cfg))
+	}
+	if stale, total := conformance.StaleAfterConcurrentWrites(t, h); stale == 0 {
+		t.Fatalf("control: 0 of %d rows stale with the unlocked guard; the suite's test cannot tell the guard works", total)
+	}
+}
+
+func suiteHarness(t *testing.T) conformance.Harness {
 	db := testenv.MySQL(t)
-	conformance.Run(t, conformance.Harness{
+	return conformance.Harness{
 		Open: func(t *testing.T, addr string) handlers.Sink {
 			if addr == "" {
 				addr = testenv.MySQLAddr()
@@ -52,5 +75,5 @@ func TestConformance(t *testing.T) {
 			cfg.Isolation = isolation
 			return open(t, cfg)
 		},
-	})
+	}
 }

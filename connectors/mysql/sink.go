@@ -21,6 +21,10 @@ var _ handlers.Sink = (*Sink)(nil)
 type Sink struct {
 	db  *sql.DB
 	cfg Config
+	// unlockedGuard is a test hook: the guard reads the applied sequences
+	// without claiming (locking) the keys' rows first, and raises them
+	// after the rows are written.
+	unlockedGuard bool
 }
 
 // Open validates cfg and connects. While the server cannot be reached it
@@ -126,7 +130,11 @@ func (s *Sink) Write(ctx context.Context, w handlers.Write) error {
 func (s *Sink) write(ctx context.Context, tx *sql.Tx, w handlers.Write) error {
 	guarded := w.Function != "" && len(w.Changes) > 0
 	if guarded {
-		stale, err := staleChanges(ctx, tx, w)
+		check := staleChanges
+		if s.unlockedGuard {
+			check = unlockedStaleChanges
+		}
+		stale, err := check(ctx, tx, w)
 		if err != nil {
 			return classify(fmt.Errorf("read applied sequences: %w", err))
 		}
@@ -142,6 +150,11 @@ func (s *Sink) write(ctx context.Context, tx *sql.Tx, w handlers.Write) error {
 		}
 	}
 	if guarded {
+		if s.unlockedGuard {
+			if err := raiseUnlocked(ctx, tx, w); err != nil {
+				return classify(fmt.Errorf("record applied sequences: %w", err))
+			}
+		}
 		if err := recordApplied(ctx, tx, w); err != nil {
 			return classify(fmt.Errorf("record applied sequences: %w", err))
 		}

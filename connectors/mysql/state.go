@@ -5,6 +5,9 @@ import (
 	"context"
 	"database/sql"
 	"errors"
+	"fmt"
+	"math"
+	"math/rand/v2"
 	"slices"
 	"strings"
 
@@ -18,7 +21,9 @@ import (
 //     sequence of the last change applied. A change at or below it is stale
 //     (redelivered, replayed, or overtaken by a newer one on another
 //     instance) and is not applied. Deleted keys keep their entry, so a stale
-//     upsert cannot bring a deleted row back.
+//     upsert cannot bring a deleted row back. prev and owner are the
+//     sequence before the last raise and the write that raised it (see
+//     staleChanges).
 //   - jetsync_checkpoints: per function, the highest sequence applied and when.
 const (
 	appliedTable     = "jetsync_applied"
@@ -28,84 +33,118 @@ const (
 )
 
 // createStateTables creates the state tables unless both exist, so that a
-// user without the CREATE privilege works once a DBA has created them.
+// user without the CREATE privilege works once a DBA has created them, and
+// adds the guard's prev and owner columns to a jetsync_applied of an older
+// jetsync.
 func createStateTables(ctx context.Context, db *sql.DB) error {
 	var n int
 	if err := db.QueryRowContext(ctx, "SELECT COUNT(*) FROM information_schema.TABLES WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME IN (?, ?)",
 		appliedTable, checkpointsTable).Scan(&n); err != nil {
 		return err
 	}
-	if n == 2 {
-		return nil
-	}
-	for _, ddl := range []string{
-		"CREATE TABLE IF NOT EXISTS " + appliedTable + ` (
+	if n < 2 {
+		for _, ddl := range []string{
+			"CREATE TABLE IF NOT EXISTS " + appliedTable + ` (
   function_name VARCHAR(255) NOT NULL,
   key_hash      BINARY(32) NOT NULL,
   seq           BIGINT UNSIGNED NOT NULL,
+  prev          BIGINT UNSIGNED NOT NULL DEFAULT 0,
+  owner         BIGINT NOT NULL DEFAULT 0,
   PRIMARY KEY (function_name, key_hash)
 ) ENGINE = InnoDB DEFAULT CHARSET = utf8mb4`,
-		"CREATE TABLE IF NOT EXISTS " + checkpointsTable + ` (
+			"CREATE TABLE IF NOT EXISTS " + checkpointsTable + ` (
   function_name VARCHAR(255) NOT NULL PRIMARY KEY,
   seq           BIGINT UNSIGNED NOT NULL,
   updated_at    DATETIME(6) NOT NULL
 ) ENGINE = InnoDB DEFAULT CHARSET = utf8mb4`,
+		} {
+			if _, err := db.ExecContext(ctx, ddl); err != nil {
+				return err
+			}
+		}
+	}
+	for _, c := range []struct{ name, ddl string }{
+		{"prev", "BIGINT UNSIGNED NOT NULL DEFAULT 0"},
+		{"owner", "BIGINT NOT NULL DEFAULT 0"},
 	} {
-		if _, err := db.ExecContext(ctx, ddl); err != nil {
+		if err := db.QueryRowContext(ctx, "SELECT COUNT(*) FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = ? AND COLUMN_NAME = ?",
+			appliedTable, c.name).Scan(&n); err != nil {
 			return err
+		}
+		if n == 0 {
+			if _, err := db.ExecContext(ctx, "ALTER TABLE "+appliedTable+" ADD COLUMN "+c.name+" "+c.ddl); err != nil {
+				return fmt.Errorf("add column %s to %s (grant this user ALTER once, or run infra/sql/mysql/jetsync_state.sql's ALTER): %w", c.name, appliedTable, err)
+			}
 		}
 	}
 	return nil
 }
 
-// staleChanges locks the applied sequences of w's keys and returns the
-// changes that are not newer than them. It first claims a row for every key
-// (sequence 0 for a key never applied) with INSERT ... ON DUPLICATE KEY
-// UPDATE, which takes an exclusive lock on each row, new or not: a locking
-// read of a row that does not exist locks nothing under READ COMMITTED (two
+// staleChanges raises the applied sequence of each of w's keys to its
+// newest change and returns the changes that are not newer than what was
+// applied before. One INSERT ... ON DUPLICATE KEY UPDATE claims a row per
+// key (sequence and owner of a new key), or raises an existing one only
+// where this write is newer — keeping the sequence it had (prev) and
+// marking the row with this write's owner token — and takes an exclusive
+// lock on every row, new or not. Keys go in key-hash order, the index's
+// order, so two writes of overlapping keys wait for each other instead of
+// deadlocking. A plain read of (owner, prev) then tells, per key, whether
+// this write raised it and from where; a row another write owns is newer
+// than all of this write's changes of its key. This needs no locking read
+// of rows that may not exist: under READ COMMITTED that locks nothing (two
 // instances would both take a new key for unapplied, and the older change
-// could commit last) and a gap under REPEATABLE READ (shared by both, then
-// an insert into it deadlocks). Rows are claimed in key-hash order, the
-// index's order, so two writes of overlapping keys wait for each other
-// instead of deadlocking. The read that follows locks nothing new.
+// could commit last), under REPEATABLE READ a gap that both share (and an
+// insert into it then deadlocks).
 func staleChanges(ctx context.Context, tx *sql.Tx, w handlers.Write) ([]handlers.KeySeq, error) {
-	hashes := map[string][]byte{}
-	keys := make([][]byte, 0, len(w.Changes))
-	for _, c := range w.Changes {
-		if _, ok := hashes[c.Key]; !ok {
-			hashes[c.Key] = handlers.KeyHash(c.Key)
-			keys = append(keys, hashes[c.Key])
-		}
+	newest, _, _ := w.Newest()
+	type guard struct {
+		hash []byte
+		seq  uint64
 	}
-	slices.SortFunc(keys, bytes.Compare)
-	applied := make(map[string]uint64, len(keys))
-	for start := 0; start < len(keys); start += keysPerStatement {
-		chunk := keys[start:min(start+keysPerStatement, len(keys))]
-		args := make([]any, 0, 2*len(chunk))
-		for _, h := range chunk {
-			args = append(args, w.Function, h)
+	guards := make([]guard, 0, len(newest))
+	hashes := make(map[string][]byte, len(newest))
+	for k, seq := range newest {
+		h := handlers.KeyHash(k)
+		hashes[k] = h
+		guards = append(guards, guard{h, seq})
+	}
+	slices.SortFunc(guards, func(a, b guard) int { return bytes.Compare(a.hash, b.hash) })
+	owner := rand.Int64N(math.MaxInt64-1) + 1
+	before := make(map[string]uint64, len(guards))
+	for start := 0; start < len(guards); start += keysPerStatement {
+		chunk := guards[start:min(start+keysPerStatement, len(guards))]
+		args := make([]any, 0, 4*len(chunk))
+		for _, g := range chunk {
+			args = append(args, w.Function, g.hash, g.seq, owner)
 		}
-		if _, err := tx.ExecContext(ctx, "INSERT INTO "+appliedTable+" (function_name, key_hash, seq) VALUES "+
-			strings.TrimSuffix(strings.Repeat("(?, ?, 0), ", len(chunk)), ", ")+" ON DUPLICATE KEY UPDATE seq = seq", args...); err != nil {
+		if _, err := tx.ExecContext(ctx, "INSERT INTO "+appliedTable+" (function_name, key_hash, seq, owner) VALUES "+
+			strings.TrimSuffix(strings.Repeat("(?, ?, ?, ?), ", len(chunk)), ", ")+
+			" ON DUPLICATE KEY UPDATE owner = IF(VALUES(seq) > seq, VALUES(owner), owner),"+
+			" prev = IF(VALUES(seq) > seq, seq, prev), seq = IF(VALUES(seq) > seq, VALUES(seq), seq)", args...); err != nil {
 			return nil, err
 		}
 		args = append(args[:0], w.Function)
-		for _, h := range chunk {
-			args = append(args, h)
+		for _, g := range chunk {
+			args = append(args, g.hash)
 		}
-		rows, err := tx.QueryContext(ctx, "SELECT key_hash, seq FROM "+appliedTable+
-			" WHERE function_name = ? AND key_hash IN ("+placeholders(len(chunk))+") FOR UPDATE", args...)
+		rows, err := tx.QueryContext(ctx, "SELECT key_hash, owner, prev, seq FROM "+appliedTable+
+			" WHERE function_name = ? AND key_hash IN ("+placeholders(len(chunk))+")", args...)
 		if err != nil {
 			return nil, err
 		}
 		for rows.Next() {
 			var h []byte
-			var seq uint64
-			if err := rows.Scan(&h, &seq); err != nil {
+			var o int64
+			var prev, seq uint64
+			if err := rows.Scan(&h, &o, &prev, &seq); err != nil {
 				rows.Close()
 				return nil, err
 			}
-			applied[string(h)] = seq
+			if o == owner {
+				before[string(h)] = prev
+			} else {
+				before[string(h)] = seq // not raised: nothing of this write is newer
+			}
 		}
 		rows.Close()
 		if err := rows.Err(); err != nil {
@@ -114,31 +153,65 @@ func staleChanges(ctx context.Context, tx *sql.Tx, w handlers.Write) ([]handlers
 	}
 	var stale []handlers.KeySeq
 	for _, c := range w.Changes {
-		if c.Seq <= applied[string(hashes[c.Key])] {
+		if applied, ok := before[string(hashes[c.Key])]; !ok || c.Seq <= applied {
 			stale = append(stale, c)
 		}
 	}
 	return stale, nil
 }
 
-// recordApplied stores each key's newest sequence and moves the checkpoint.
+// recordApplied moves the checkpoint (staleChanges raised the keys).
 func recordApplied(ctx context.Context, tx *sql.Tx, w handlers.Write) error {
-	newest, keys, top := w.Newest()
-	for start := 0; start < len(keys); start += keysPerStatement {
-		chunk := keys[start:min(start+keysPerStatement, len(keys))]
-		args := make([]any, 0, 3*len(chunk))
-		for _, k := range chunk {
-			args = append(args, w.Function, handlers.KeyHash(k), newest[k])
-		}
-		_, err := tx.ExecContext(ctx, "INSERT INTO "+appliedTable+" (function_name, key_hash, seq) VALUES "+
-			strings.TrimSuffix(strings.Repeat("(?, ?, ?), ", len(chunk)), ", ")+
-			" ON DUPLICATE KEY UPDATE seq = GREATEST(seq, VALUES(seq))", args...)
-		if err != nil {
-			return err
-		}
-	}
+	_, _, top := w.Newest()
 	_, err := tx.ExecContext(ctx, "INSERT INTO "+checkpointsTable+" (function_name, seq, updated_at) VALUES (?, ?, UTC_TIMESTAMP(6))"+
 		" ON DUPLICATE KEY UPDATE seq = GREATEST(seq, VALUES(seq)), updated_at = VALUES(updated_at)", w.Function, top)
+	return err
+}
+
+// The guard of the control tests (Sink.unlockedGuard): what the claim in
+// staleChanges prevents.
+
+// unlockedStaleChanges reads the applied sequences of w's keys with a
+// plain read: nothing stops another instance from applying them meanwhile.
+func unlockedStaleChanges(ctx context.Context, tx *sql.Tx, w handlers.Write) ([]handlers.KeySeq, error) {
+	_, keys, _ := w.Newest()
+	args := []any{w.Function}
+	for _, k := range keys {
+		args = append(args, handlers.KeyHash(k))
+	}
+	rows, err := tx.QueryContext(ctx, "SELECT key_hash, seq FROM "+appliedTable+" WHERE function_name = ? AND key_hash IN ("+placeholders(len(keys))+")", args...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	applied := map[string]uint64{}
+	for rows.Next() {
+		var h []byte
+		var seq uint64
+		if err := rows.Scan(&h, &seq); err != nil {
+			return nil, err
+		}
+		applied[string(h)] = seq
+	}
+	var stale []handlers.KeySeq
+	for _, c := range w.Changes {
+		if c.Seq <= applied[string(handlers.KeyHash(c.Key))] {
+			stale = append(stale, c)
+		}
+	}
+	return stale, rows.Err()
+}
+
+// raiseUnlocked raises the keys' sequences after the rows are written.
+func raiseUnlocked(ctx context.Context, tx *sql.Tx, w handlers.Write) error {
+	newest, keys, _ := w.Newest()
+	args := make([]any, 0, 3*len(keys))
+	for _, k := range keys {
+		args = append(args, w.Function, handlers.KeyHash(k), newest[k])
+	}
+	_, err := tx.ExecContext(ctx, "INSERT INTO "+appliedTable+" (function_name, key_hash, seq) VALUES "+
+		strings.TrimSuffix(strings.Repeat("(?, ?, ?), ", len(keys)), ", ")+
+		" ON DUPLICATE KEY UPDATE seq = GREATEST(seq, VALUES(seq))", args...)
 	return err
 }
 

@@ -56,8 +56,8 @@ func harness(db *sql.DB, openSink func(t *testing.T, addr string) handlers.Sink)
 		Read: func(t *testing.T, table string, spec conformance.Table) [][]string {
 			return conformance.ReadSQL(t, db, conformance.SelectAll(spec, table, quoteIdent))
 		},
-		Addr: testenv.PostgresAddr(),
-		Caps: conformance.Capabilities{Guards: true, LengthLimit: true},
+		Addr:       testenv.PostgresAddr(),
+		Caps:       conformance.Capabilities{Guards: true, LengthLimit: true},
 		Isolations: []string{"read-committed", "repeatable-read"},
 		OpenIsolated: func(t *testing.T, isolation string) handlers.Sink {
 			cfg := config(testenv.PostgresAddr())
