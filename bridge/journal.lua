@@ -96,8 +96,8 @@ local function stage(keys, args, op)
   if prefix == nil then
     return redis.error_reply('ERR key ' .. key .. ' is not <prefix>:<id>')
   end
-  if token == nil or token == '' or string.find(token, '[^%w_-]') then
-    return redis.error_reply('ERR the reply token must be letters, digits, _ and -')
+  if token == nil or token == '' or #token > 64 or string.find(token, '[^%w_-]') then
+    return redis.error_reply('ERR the reply token must be 1 to 64 letters, digits, _ and -')
   end
   if op == 'hset' and (#args < 3 or #args % 2 == 0) then
     return redis.error_reply('ERR jetsync_write_through takes a token and field value pairs')

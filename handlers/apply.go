@@ -77,6 +77,9 @@ type applier struct {
 	deadLetter func(ctx context.Context, dl DeadLetter) error
 	// m counts what happens; nil: nothing is counted.
 	m *metrics
+	// filed holds the changes refused with Batch.Fail and dead-lettered
+	// already, so that a retried attempt does not file them again.
+	filed map[KeySeq]bool
 }
 
 // apply writes changes. A permanent failure is narrowed down by halving the
@@ -114,17 +117,23 @@ func (a applier) attempt(ctx context.Context, changes []Change) ([]Change, error
 		if err := a.fn.Handle(ctx, b); err != nil {
 			return changes, err
 		}
-		failed := map[uint64]bool{}
+		failed := map[KeySeq]bool{}
 		for _, dl := range b.failed {
-			if err := a.deadLetter(ctx, dl); err != nil {
-				return changes, err
+			ks := KeySeq{Key: dl.Change.Key, Seq: dl.Change.Seq}
+			if !a.filed[ks] {
+				if err := a.deadLetter(ctx, dl); err != nil {
+					return changes, err
+				}
+				if a.filed != nil {
+					a.filed[ks] = true
+				}
 			}
-			failed[dl.Change.Seq] = true
+			failed[ks] = true
 		}
 		w := Write{Function: a.function, Ops: b.ops}
 		if a.function != "" {
 			for _, c := range changes {
-				if !failed[c.Seq] {
+				if !failed[KeySeq{Key: c.Key, Seq: c.Seq}] {
 					w.Changes = append(w.Changes, KeySeq{Key: c.Key, Seq: c.Seq})
 				}
 			}

@@ -36,6 +36,11 @@ type Config struct {
 	AckWait time.Duration `split_words:"true" default:"30s"`
 	// RetryMax caps the backoff between retries of a failed write.
 	RetryMax time.Duration `split_words:"true" default:"30s"`
+	// MaxDeliver: a message delivered more often than this without being
+	// acked (the function crashed or timed out on it every time) is
+	// dead-lettered instead of tried again; 0: never. JetStream's own
+	// MaxDeliver is not used: it would drop the message silently.
+	MaxDeliver int `split_words:"true" default:"10"`
 	// ShutdownGrace bounds how long a stopping function keeps writing what
 	// it has already fetched; the rest is redelivered to the next instance.
 	ShutdownGrace time.Duration `split_words:"true" default:"10s"`
@@ -73,6 +78,9 @@ func (c Config) Validate() error {
 	}
 	if strings.HasSuffix(c.Name, "_replay") {
 		return fmt.Errorf("JETSYNC_FUNCTION_NAME=%s: names ending in _replay are taken by replay consumers", c.Name)
+	}
+	if c.MaxDeliver < 0 {
+		return fmt.Errorf("JETSYNC_MAX_DELIVER=%d: use 0 (never dead-letter for redeliveries) or more", c.MaxDeliver)
 	}
 	if c.ReplayPoll < 0 {
 		return fmt.Errorf("JETSYNC_REPLAY_POLL=%s: must not be negative", c.ReplayPoll)

@@ -11,6 +11,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+	"unicode/utf8"
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
@@ -289,8 +290,15 @@ func (r *Runner) process(ctx context.Context, msgs []jetstream.Msg, live bool) {
 			r.m.lag.Set(float64(meta.NumPending))
 		}
 		c, err := decode(m, meta.Sequence.Stream)
+		if err == nil && r.cfg.MaxDeliver > 0 && meta.NumDelivered > uint64(r.cfg.MaxDeliver) {
+			err = fmt.Errorf("delivered %d times without being acked (JETSYNC_MAX_DELIVER=%d): the function crashed or timed out on it every time", meta.NumDelivered, r.cfg.MaxDeliver)
+		}
 		if err != nil {
-			if r.publishDeadLetter(ctx, m, nil, err) != nil {
+			var cp *Change
+			if c.Key != "" {
+				cp = &c
+			}
+			if r.publishDeadLetter(ctx, m, cp, err) != nil {
 				return
 			}
 			continue
@@ -300,6 +308,10 @@ func (r *Runner) process(ctx context.Context, msgs []jetstream.Msg, live bool) {
 		}
 		if h := m.Headers().Get(change.HeaderReply); h != "" {
 			for _, token := range strings.Split(h, ",") {
+				if !change.ValidReplyToken(token) {
+					r.log.Warn("write-through reply token is not 1 to 64 letters, digits, _ or -; not answering it", "key", c.Key, "token", capText(token, 80))
+					continue
+				}
 				replies[token] = c.Key
 			}
 		}
@@ -329,7 +341,7 @@ func (r *Runner) process(ctx context.Context, msgs []jetstream.Msg, live bool) {
 	}
 	refused := map[string]error{} // key -> why its change was dead-lettered
 	a := applier{
-		fn: r.fn, sink: r.sink, function: r.cfg.Name, m: r.m,
+		fn: r.fn, sink: r.sink, function: r.cfg.Name, m: r.m, filed: map[KeySeq]bool{},
 		retry: func(ctx context.Context, attempt func(context.Context) error) error {
 			return r.retry(ctx, attempt, keepAlive)
 		},
@@ -473,7 +485,7 @@ func (r *Runner) publishDeadLetter(ctx context.Context, m jetstream.Msg, c *Chan
 	dl.Header.Set("Jetsync-Function", r.cfg.Name)
 	dl.Header.Set("Jetsync-Version", r.cfg.Version)
 	dl.Header.Set("Jetsync-Error-Class", "permanent")
-	dl.Header.Set("Jetsync-Error", reason.Error())
+	dl.Header.Set("Jetsync-Error", capText(reason.Error(), maxErrorText))
 	dl.Header.Set("Jetsync-Subject", m.Subject())
 	dl.Header.Set("Jetsync-Stream-Seq", fmt.Sprint(seq))
 	if c != nil && c.Seq != seq {
@@ -481,6 +493,7 @@ func (r *Runner) publishDeadLetter(ctx context.Context, m jetstream.Msg, c *Chan
 	}
 	dl.Header.Set("Jetsync-Delivered", fmt.Sprint(delivered))
 	dl.Header.Set("Jetsync-Time", time.Now().UTC().Format(time.RFC3339Nano))
+	fitPayload(dl, r.js.Conn().MaxPayload())
 	log := r.log.With("subject", m.Subject(), "seq", seq)
 	if c != nil {
 		log = log.With("key", c.Key, "op", string(c.Op))
@@ -504,6 +517,40 @@ func (r *Runner) publishDeadLetter(ctx context.Context, m jetstream.Msg, c *Chan
 	return nil
 }
 
+// maxErrorText caps the error text a dead letter or an answer carries.
+const maxErrorText = 2048
+
+// capText cuts s to at most n bytes (on a rune boundary), marking the cut.
+func capText(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	cut := n - len("… (cut)")
+	for cut > 0 && !utf8.RuneStart(s[cut]) {
+		cut--
+	}
+	return s[:cut] + "… (cut)"
+}
+
+// fitPayload cuts a dead letter's body so that the message fits the
+// server's max_payload: the change it carried did, but the headers it gains
+// may not leave room. The original size is kept in Jetsync-Truncated.
+func fitPayload(m *nats.Msg, maxPayload int64) {
+	size := int64(len("NATS/1.0\r\n\r\n") + len(m.Data))
+	for k, vs := range m.Header {
+		for _, v := range vs {
+			size += int64(len(k) + len(v) + 4)
+		}
+	}
+	const margin = 256 // the Jetsync-Truncated header and the protocol line
+	if maxPayload <= 0 || size+margin <= maxPayload {
+		return
+	}
+	keep := max(0, int64(len(m.Data))-(size+margin-maxPayload))
+	m.Header.Set("Jetsync-Truncated", strconv.Itoa(len(m.Data)))
+	m.Data = m.Data[:keep]
+}
+
 // answer tells write-through callers, through the bridge, that their change
 // is committed ("done") or was refused ("failed" and the reason). It runs
 // after the commit and before the acks, so a crash in between answers again
@@ -522,12 +569,16 @@ func (r *Runner) answer(ctx context.Context, replies map[string]string, refused 
 	for token, key := range replies {
 		answer := map[string]string{"status": "done", "function": r.cfg.Name}
 		if err := refused[key]; err != nil {
-			answer["status"], answer["error"] = "failed", err.Error()
+			answer["status"], answer["error"] = "failed", capText(err.Error(), maxErrorText)
 		}
 		body, _ := json.Marshal(answer)
 		for {
 			_, err := r.js.Publish(ctx, platform.ReplyRoot+"."+token, body)
 			if err == nil {
+				break
+			}
+			if errors.Is(err, nats.ErrBadSubject) || errors.Is(err, nats.ErrMaxPayload) {
+				r.log.Error("write-through answer can never be stored; dropping it (the caller times out)", "key", key, "err", err)
 				break
 			}
 			r.log.Warn("write-through answer not stored yet; retrying", "key", key, "err", err)

@@ -28,6 +28,12 @@ type rig struct {
 	prefix string
 	// hook, when set, is applied to each runner before it runs.
 	hook func(*handlers.Runner)
+	// mysqlAddr, when set, is where runners reach MariaDB (a proxy).
+	mysqlAddr string
+	// fn, when set, replaces function() in the runners started.
+	fn handlers.Function
+	// runner is the last runner started.
+	runner *handlers.Runner
 }
 
 func newRig(t *testing.T) *rig {
@@ -79,17 +85,26 @@ func (r *rig) function() handlers.Function {
 func (r *rig) start(cfg handlers.Config) <-chan error {
 	r.t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
-	sink, err := mysql.Open(ctx, mysql.Config{Addr: testenv.MySQLAddr(), User: "root", Database: "test", TLS: "false", MaxConns: 2, Timeout: 2 * time.Second}, testenv.Logger(r.t))
+	addr := testenv.MySQLAddr()
+	if r.mysqlAddr != "" {
+		addr = r.mysqlAddr
+	}
+	sink, err := mysql.Open(ctx, mysql.Config{Addr: addr, User: "root", Database: "test", TLS: "false", MaxConns: 2, Timeout: 2 * time.Second}, testenv.Logger(r.t))
 	if err != nil {
 		r.t.Fatal(err)
 	}
-	runner, err := handlers.New(cfg, r.function(), sink, testenv.Logger(r.t))
+	fn := r.fn
+	if fn == nil {
+		fn = r.function()
+	}
+	runner, err := handlers.New(cfg, fn, sink, testenv.Logger(r.t))
 	if err != nil {
 		r.t.Fatal(err)
 	}
 	if r.hook != nil {
 		r.hook(runner)
 	}
+	r.runner = runner
 	done, finished := make(chan error, 1), make(chan struct{})
 	go func() {
 		done <- runner.Run(ctx)
@@ -121,6 +136,30 @@ func (r *rig) publishRaw(subject string, body []byte) {
 	if _, err := r.js.Publish(context.Background(), subject, body); err != nil {
 		r.t.Fatal(err)
 	}
+}
+
+// metric sums the series of the last runner's metric name whose labels
+// include label (name="value").
+func (r *rig) metric(name, label string) float64 {
+	r.t.Helper()
+	mfs, err := r.runner.Registry().Gather()
+	if err != nil {
+		r.t.Fatal(err)
+	}
+	var sum float64
+	for _, mf := range mfs {
+		if mf.GetName() != name {
+			continue
+		}
+		for _, m := range mf.GetMetric() {
+			for _, l := range m.GetLabel() {
+				if fmt.Sprintf("%s=%q", l.GetName(), l.GetValue()) == label {
+					sum += m.GetCounter().GetValue()
+				}
+			}
+		}
+	}
+	return sum
 }
 
 func (r *rig) count() int {

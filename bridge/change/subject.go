@@ -82,6 +82,21 @@ func isSafe(s string) bool {
 // publishes "done" (or "failed" with the reason) to jetsync-reply.<token>.
 const HeaderReply = "Jetsync-Reply"
 
+// ValidReplyToken reports whether token may name a write-through answer:
+// 1 to 64 letters, digits, _ and - (so jetsync-reply.<token> is one subject
+// token). A function answers no other; jetsync_write_through refuses them.
+func ValidReplyToken(token string) bool {
+	if len(token) == 0 || len(token) > 64 {
+		return false
+	}
+	for _, r := range token {
+		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '_' || r == '-') {
+			return false
+		}
+	}
+	return true
+}
+
 // Fencing of bridge generations. Every bridge that becomes active under an
 // HA lease first publishes an epoch marker on EpochSubject(lease); its
 // changes carry the marker's stream sequence (HeaderEpoch) and subject

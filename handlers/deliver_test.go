@@ -1,0 +1,161 @@
+package handlers_test
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/jetsync/jetsync/bridge/change"
+	"github.com/jetsync/jetsync/handlers"
+	"github.com/jetsync/jetsync/infra/testenv"
+)
+
+// TestMaxDeliverDeadLetters: a change delivered more often than
+// JETSYNC_MAX_DELIVER without being acked (here: three deliveries to an
+// instance that died on it, each left unacked) is dead-lettered with the
+// count in its reason instead of being tried again; the next change lands.
+// The control (MaxDeliver 0) applies it.
+func TestMaxDeliverDeadLetters(t *testing.T) {
+	t.Parallel()
+	for _, control := range []bool{false, true} {
+		name := "dead-lettered"
+		if control {
+			name = "control: never"
+		}
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			r := newRig(t)
+			ctx := context.Background()
+			r.publish("1", map[string]string{"name": "crashy"})
+			cons, err := r.js.CreateOrUpdateConsumer(ctx, r.cfg.Stream, jetstream.ConsumerConfig{
+				Durable: r.cfg.Name, FilterSubject: change.Filter(r.prefix), AckPolicy: jetstream.AckExplicitPolicy, AckWait: r.cfg.AckWait,
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			for i := range 3 { // three instances that died holding it
+				b, err := cons.Fetch(1, jetstream.FetchMaxWait(5*time.Second))
+				if err != nil {
+					t.Fatal(err)
+				}
+				got := 0
+				for m := range b.Messages() {
+					got++
+					_ = m.Nak()
+				}
+				if got != 1 {
+					t.Fatalf("delivery %d: %d messages", i+1, got)
+				}
+			}
+			cfg := r.cfg
+			cfg.MaxDeliver = 2
+			if control {
+				cfg.MaxDeliver = 0
+			}
+			r.start(cfg)
+			r.publish("2", map[string]string{"name": "fine"})
+			db := testenv.MySQL(t)
+			testenv.Eventually(t, 20*time.Second, func() error {
+				if r.name(db, "2") != "fine" {
+					return fmt.Errorf("the next change has not landed")
+				}
+				return nil
+			})
+			if control {
+				if got := r.name(db, "1"); got != "crashy" {
+					t.Fatalf("control: row 1 = %q, want the change applied", got)
+				}
+				return
+			}
+			dls := r.deadLetters(1)
+			if reason := dls[0].Header.Get("Jetsync-Error"); !strings.Contains(reason, "delivered 4 times") || !strings.Contains(reason, "JETSYNC_MAX_DELIVER=2") {
+				t.Fatalf("reason %q", reason)
+			}
+			if got := r.name(db, "1"); got != "<none>" {
+				t.Fatalf("row 1 = %q, want none", got)
+			}
+		})
+	}
+}
+
+// TestOversizedDeadLetterIsCut: a change as large as max_payload allows
+// that the database refuses becomes a dead letter cut to fit (its headers
+// would not fit beside the whole body), with its original size in
+// Jetsync-Truncated; the function keeps flowing.
+func TestOversizedDeadLetterIsCut(t *testing.T) {
+	t.Parallel()
+	r := newRig(t)
+	max := int(r.js.Conn().MaxPayload())
+	c, err := change.New("p:big", change.Upsert, map[string]string{"name": "x", "age": "not a number"}, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := c.Encode()
+	pad := strings.Repeat("y", max-len(body)-200)
+	c.Fields["pad"] = pad
+	body, _ = c.Encode()
+	r.publishRaw(change.Subject("p", "big"), body)
+	r.publish("after", map[string]string{"name": "fine"})
+	r.start(r.cfg)
+	dls := r.deadLetters(1)
+	if got := dls[0].Header.Get("Jetsync-Truncated"); got != fmt.Sprint(len(body)) {
+		t.Fatalf("Jetsync-Truncated %q, want %d", got, len(body))
+	}
+	if !strings.Contains(dls[0].Header.Get("Jetsync-Error"), "age") {
+		t.Fatalf("reason %q", dls[0].Header.Get("Jetsync-Error"))
+	}
+	db := testenv.MySQL(t)
+	testenv.Eventually(t, 20*time.Second, func() error {
+		if r.name(db, "after") != "fine" {
+			return fmt.Errorf("the next change has not landed")
+		}
+		return nil
+	})
+}
+
+// TestRefusedChangeFiledOnce: a change the function refuses (Batch.Fail)
+// in a batch whose write then fails while the database is cut is
+// dead-lettered once, not again at every retry.
+func TestRefusedChangeFiledOnce(t *testing.T) {
+	t.Parallel()
+	r := newRig(t)
+	proxy := testenv.NewProxy(t, testenv.MySQLAddr())
+	r.mysqlAddr = proxy.Addr
+	cfg := r.cfg
+	cfg.RetryMax = 100 * time.Millisecond
+	fn := r.function()
+	r.fn = handlers.FunctionFunc(func(ctx context.Context, b *handlers.Batch) error {
+		var keep []handlers.Change
+		for _, c := range b.Changes {
+			if _, err := c.Int("age"); err != nil {
+				b.Fail(c, err)
+				continue
+			}
+			keep = append(keep, c)
+		}
+		b.Changes = keep
+		return fn.Handle(ctx, b)
+	})
+	r.start(cfg)
+	testenv.Eventually(t, 10*time.Second, r.runner.Ready)
+	proxy.Cut()
+	r.publish("1", map[string]string{"name": "ok", "age": "1"})
+	r.publish("2", map[string]string{"name": "ok", "age": "x"}) // refused by the function
+	r.publish("3", map[string]string{"name": "ok", "age": "3"})
+	time.Sleep(3 * time.Second) // a few dozen retries
+	proxy.Restore()
+	db := testenv.MySQL(t)
+	testenv.Eventually(t, 20*time.Second, func() error {
+		if r.name(db, "3") != "ok" {
+			return fmt.Errorf("the batch has not landed")
+		}
+		return nil
+	})
+	if n := r.metric("jetsync_function_changes_total", `result="dead_lettered"`); n != 1 {
+		t.Fatalf("dead letters filed %v times, want once", n)
+	}
+}
