@@ -68,3 +68,11 @@ func (t Table) Check(key, columns []string) error {
 	}
 	return fmt.Errorf("key column %s of table %q is not its primary key or a unique key: upserts would add rows instead of updating them", strings.Join(key, ", "), t.Name)
 }
+
+// KeyFolds is the error of a key column whose comparison makes distinct
+// Redis keys one row (case or accent folding, trailing spaces ignored):
+// Redis keys are binary-safe, so "person:Case" and "person:case" must stay
+// two rows, and a DEL of one must not delete the other's.
+func KeyFolds(table, column, how, fix string) error {
+	return fmt.Errorf("key column %q of table %q %s, so distinct Redis keys would share a row (\"Case\" and \"case\", \"a\" and \"a \", \"é\" and \"e\"); make it byte-exact: %s; or set JETSYNC_KEY_COLLATION=any to accept that", column, table, how, fix)
+}

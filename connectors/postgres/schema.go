@@ -3,6 +3,7 @@ package postgres
 import (
 	"context"
 	"fmt"
+	"strings"
 
 	"github.com/jetsync/jetsync/connectors"
 )
@@ -55,4 +56,27 @@ WHERE i.indrelid = to_regclass($1) AND i.indisunique AND i.indpred IS NULL`, quo
 		t.Unique = append(t.Unique, cols)
 	}
 	return t.Check(key, columns)
+}
+
+// CheckKeyExact checks that column of table compares bytes exactly:
+// character(n) ignores trailing spaces and a nondeterministic collation
+// (ICU, case- or accent-insensitive) folds, either of which would make
+// distinct Redis keys one row.
+func (s *Sink) CheckKeyExact(ctx context.Context, table, column string) error {
+	var typ, collation string
+	var deterministic bool
+	err := s.pool.QueryRow(ctx, `SELECT format_type(a.atttypid, a.atttypmod), coalesce(c.collname, ''), coalesce(c.collisdeterministic, true)
+FROM pg_attribute a LEFT JOIN pg_collation c ON c.oid = a.attcollation
+WHERE a.attrelid = to_regclass($1) AND a.attname = $2 AND NOT a.attisdropped`, quote(table), column).Scan(&typ, &collation, &deterministic)
+	if err != nil {
+		return fmt.Errorf("read key column %q of table %q: %w", column, table, err)
+	}
+	fix := fmt.Sprintf("ALTER TABLE %s ALTER COLUMN %s TYPE TEXT COLLATE \"C\"", quote(table), quote(column))
+	switch {
+	case strings.HasPrefix(typ, "character("):
+		return connectors.KeyFolds(table, column, "is "+typ+", which ignores trailing spaces", fix)
+	case !deterministic:
+		return connectors.KeyFolds(table, column, "has the nondeterministic collation "+collation, fix)
+	}
+	return nil
 }

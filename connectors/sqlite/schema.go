@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+
+	"github.com/jetsync/jetsync/connectors"
 )
 
 // CheckTable checks that table exists with every column in key and columns,
@@ -87,4 +89,26 @@ WHERE il."unique" = 1 AND il.partial = 0 ORDER BY il.name, ii.seqno`, table)
 		}
 	}
 	return fmt.Errorf("key column %s of table %q is not its primary key or a unique key: upserts would have no conflict to update", strings.Join(key, ", "), table)
+}
+
+// CheckKeyExact checks that the unique indexes on column of table compare
+// bytes exactly (collation BINARY): NOCASE folds case and RTRIM ignores
+// trailing spaces, either of which would make distinct Redis keys one row.
+func (s *Sink) CheckKeyExact(ctx context.Context, table, column string) error {
+	rows, err := s.db.QueryContext(ctx, `SELECT x.coll FROM pragma_index_list(?) AS l, pragma_index_xinfo(l.name) AS x
+WHERE l."unique" AND x.name = ? COLLATE NOCASE AND x.key`, table, column)
+	if err != nil {
+		return fmt.Errorf("read the indexes of table %q: %w", table, err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var coll string
+		if err := rows.Scan(&coll); err != nil {
+			return err
+		}
+		if !strings.EqualFold(coll, "BINARY") {
+			return connectors.KeyFolds(table, column, "has collation "+coll, "declare it without COLLATE "+coll+" (the default, BINARY, is exact)")
+		}
+	}
+	return rows.Err()
 }

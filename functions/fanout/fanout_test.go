@@ -17,8 +17,8 @@ import (
 )
 
 func tables(w *e2e.World) (persons, emails string) {
-	persons = w.Table("persons", "person_id VARCHAR(255) PRIMARY KEY, first VARCHAR(255), last VARCHAR(255), age INT")
-	emails = w.Table("emails", "person_id VARCHAR(255) PRIMARY KEY, email VARCHAR(16) NOT NULL")
+	persons = w.Table("persons", "person_id VARBINARY(255) PRIMARY KEY, first VARCHAR(255), last VARCHAR(255), age INT")
+	emails = w.Table("emails", "person_id VARBINARY(255) PRIMARY KEY, email VARCHAR(16) NOT NULL")
 	return persons, emails
 }
 

@@ -10,7 +10,7 @@ import (
 	"github.com/jetsync/jetsync/infra/testenv/e2e"
 )
 
-const columns = "person_id VARCHAR(255) PRIMARY KEY, first VARCHAR(255), last VARCHAR(255), age INT"
+const columns = "person_id VARBINARY(255) PRIMARY KEY, first VARCHAR(255), last VARCHAR(255), age INT"
 
 func TestFilterKit(t *testing.T) {
 	t.Parallel()

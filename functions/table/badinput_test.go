@@ -47,7 +47,7 @@ func TestBadInput(t *testing.T) {
 	w := newWorld(t)
 	ctx := context.Background()
 	prefix := w.Prefix("person")
-	table := w.Table("persons", "person_id VARCHAR(768) PRIMARY KEY, first VARCHAR(16), last VARCHAR(255), age INT, note VARCHAR(255)")
+	table := w.Table("persons", "person_id VARBINARY(768) PRIMARY KEY, first VARCHAR(16), last VARCHAR(255), age INT, note VARCHAR(255)")
 	// Its own redis-server, with exactly the notification classes the
 	// bridge sets itself (a shared server may have more enabled).
 	w.Redis = redis.NewClient(&redis.Options{Addr: testenv.RedisServer(t)})

@@ -23,7 +23,7 @@ func BenchmarkEndToEnd(b *testing.B) {
 	w.Quiet = true
 	ctx := context.Background()
 	prefix := w.Prefix("bench")
-	table := w.Table("persons", "person_id VARCHAR(255) PRIMARY KEY, first VARCHAR(255), last VARCHAR(255), age INT")
+	table := w.Table("persons", "person_id VARBINARY(255) PRIMARY KEY, first VARCHAR(255), last VARCHAR(255), age INT")
 	w.StartBridge(prefix)
 	cfg := w.tableConfig(testenv.Name("persons"), prefix, table, "person_id", "first_name:first,last_name:last,age:age", testenv.MySQLAddr())
 	cfg.BatchSize = 500

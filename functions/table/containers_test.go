@@ -687,8 +687,8 @@ func TestComposeServicesAsProcesses(t *testing.T) {
 	services := composeServices(t, c, dockerfile(t))
 
 	person, car := w.Prefix("person"), w.Prefix("car")
-	persons := w.Table("persons", "person_id VARCHAR(255) NOT NULL PRIMARY KEY, first VARCHAR(255), last VARCHAR(255), age INT")
-	cars := w.Table("cars", "car_id VARCHAR(255) NOT NULL PRIMARY KEY, id VARCHAR(255), color VARCHAR(255)")
+	persons := w.Table("persons", "person_id VARBINARY(255) NOT NULL PRIMARY KEY, first VARCHAR(255), last VARCHAR(255), age INT")
+	cars := w.Table("cars", "car_id VARBINARY(255) NOT NULL PRIMARY KEY, id VARCHAR(255), color VARCHAR(255)")
 	secretDir := t.TempDir()
 	rename := map[string]string{
 		"person": person, "car": car, "person,car": person + "," + car,

@@ -101,7 +101,7 @@ func TestPersonsAndCars(t *testing.T) {
 	ctx := context.Background()
 	pp, cp := w.Prefix("person"), w.Prefix("car")
 	persons := w.personsTable()
-	cars := w.Table("cars", "car_id VARCHAR(255) PRIMARY KEY, id VARCHAR(255), color VARCHAR(255)")
+	cars := w.Table("cars", "car_id VARBINARY(255) PRIMARY KEY, id VARCHAR(255), color VARCHAR(255)")
 
 	w.StartBridge(pp, cp)
 	w.startFunction(w.tableConfig(testenv.Name("persons"), pp, persons, "person_id", "first_name:first,last_name:last,age:age", testenv.MySQLAddr()))
@@ -234,10 +234,12 @@ func TestBadConfigStops(t *testing.T) {
 	t.Parallel()
 	w := newWorld(t)
 	table := w.personsTable()
+	folding := w.Table("persons", "person_id VARCHAR(255) PRIMARY KEY, first VARCHAR(255), last VARCHAR(255), age INT") // utf8mb4_general_ci
 	tests := []struct {
 		name, table, key, mappings string
 		want                       []string
 	}{
+		{"key column folds case", folding, "person_id", "age:age", []string{`key column "person_id"`, "utf8mb4_general_ci", "VARBINARY", "JETSYNC_KEY_COLLATION=any"}},
 		{"missing table", "no_such_table_x", "person_id", "age:age", []string{`table "no_such_table_x" does not exist`}},
 		{"unknown column", table, "person_id", "first_name:frist,age:age", []string{"has no column frist"}},
 		{"unknown key column", table, "id", "age:age", []string{"has no column id"}},
@@ -261,6 +263,34 @@ func TestBadConfigStops(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestKeyCollationAny: JETSYNC_KEY_COLLATION=any accepts a key column that
+// folds case (the operator's choice), and the function starts.
+func TestKeyCollationAny(t *testing.T) {
+	t.Parallel()
+	w := newWorld(t)
+	folding := w.Table("persons", "person_id VARCHAR(255) PRIMARY KEY, first VARCHAR(255), last VARCHAR(255), age INT")
+	cfg := w.tableConfig(testenv.Name("persons"), "person", folding, "person_id", "age:age", testenv.MySQLAddr())
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	for _, collation := range []string{"exact", "any"} {
+		cfg.KeyCollation = collation
+		_, open, err := build(cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		sink, err := open(ctx, testenv.Logger(t))
+		switch {
+		case collation == "exact" && err == nil:
+			sink.Close()
+			t.Fatal("exact: the folding key column was accepted")
+		case collation == "any" && err != nil:
+			t.Fatalf("any: %v", err)
+		case err == nil:
+			sink.Close()
+		}
 	}
 }
 

@@ -37,7 +37,7 @@ func (w *world) startFunction(cfg Config) (stop func()) {
 
 // personsTable creates a persons-like table with an extra unmapped column.
 func (w *world) personsTable() string {
-	return w.Table("persons", "person_id VARCHAR(255) PRIMARY KEY, first VARCHAR(255), last VARCHAR(255), age INT, note VARCHAR(255) DEFAULT 'untouched'")
+	return w.Table("persons", "person_id VARBINARY(255) PRIMARY KEY, first VARCHAR(255), last VARCHAR(255), age INT, note VARCHAR(255) DEFAULT 'untouched'")
 }
 
 type person struct {

@@ -31,12 +31,17 @@ type Config struct {
 	// Connector is the target: mysql, postgres, sqlite, cassandra, or
 	// oracle (in the build tagged oracle). Only its configuration is
 	// validated and used.
-	Connector string           `split_words:"true" default:"mysql"`
-	MySQL     mysql.Config     `envconfig:"MYSQL"`
-	Postgres  postgres.Config  `envconfig:"POSTGRES"`
-	SQLite    sqlite.Config    `envconfig:"SQLITE"`
-	Cassandra cassandra.Config `envconfig:"CASSANDRA"`
-	Oracle    oracle.Config    `envconfig:"ORACLE"`
+	// KeyCollation is "exact" (the default, also when empty: at start, an
+	// upsert table whose key column would make distinct Redis keys one row —
+	// case or accent folding, trailing spaces ignored — stops the function)
+	// or "any".
+	KeyCollation string           `split_words:"true" default:"exact"`
+	Connector    string           `split_words:"true" default:"mysql"`
+	MySQL        mysql.Config     `envconfig:"MYSQL"`
+	Postgres     postgres.Config  `envconfig:"POSTGRES"`
+	SQLite       sqlite.Config    `envconfig:"SQLITE"`
+	Cassandra    cassandra.Config `envconfig:"CASSANDRA"`
+	Oracle       oracle.Config    `envconfig:"ORACLE"`
 }
 
 // Validate reports the first setting a person has to fix.
@@ -58,6 +63,9 @@ func (c Config) Validate() error {
 	}
 	if c.Mode != "upsert" && c.Mode != "append" {
 		return fmt.Errorf("JETSYNC_MODE=%q: use upsert or append", c.Mode)
+	}
+	if c.KeyCollation != "" && c.KeyCollation != "exact" && c.KeyCollation != "any" {
+		return fmt.Errorf("JETSYNC_KEY_COLLATION=%q: use exact (distinct Redis keys must be distinct rows) or any", c.KeyCollation)
 	}
 	for _, fc := range m {
 		if strings.HasPrefix(fc.Column, "jetsync_") {
@@ -88,6 +96,12 @@ func (c Config) Validate() error {
 type checkedSink interface {
 	handlers.Sink
 	CheckTable(ctx context.Context, table string, key, columns []string) error
+}
+
+// keyChecker is a sink that can tell whether a key column compares bytes
+// exactly (the SQL targets).
+type keyChecker interface {
+	CheckKeyExact(ctx context.Context, table, column string) error
 }
 
 // openConnector opens the configured connector's sink.
@@ -175,6 +189,12 @@ func build(cfg Config) (Table, handlers.Open, error) {
 		if err := sink.CheckTable(ctx, cfg.Table, key, columns); err != nil {
 			sink.Close()
 			return nil, fmt.Errorf("JETSYNC_TABLE=%s: %w", cfg.Table, err)
+		}
+		if kc, ok := sink.(keyChecker); ok && !fn.Append && cfg.KeyCollation != "any" {
+			if err := kc.CheckKeyExact(ctx, cfg.Table, cfg.KeyColumn); err != nil {
+				sink.Close()
+				return nil, fmt.Errorf("JETSYNC_TABLE=%s: %w", cfg.Table, err)
+			}
 		}
 		return sink, nil
 	}

@@ -20,7 +20,7 @@ func wtWorld(t *testing.T) (*world, string, string, *testenv.Proxy) {
 	t.Helper()
 	w := newWorld(t)
 	prefix := w.Prefix("person")
-	table := w.Table("persons", "person_id VARCHAR(255) PRIMARY KEY, first VARCHAR(8), last VARCHAR(255), age INT")
+	table := w.Table("persons", "person_id VARBINARY(255) PRIMARY KEY, first VARCHAR(8), last VARCHAR(255), age INT")
 	cfg := w.BridgeConfig(prefix)
 	cfg.WriteThrough = []string{prefix}
 	w.StartBridgeWith(cfg)
@@ -127,7 +127,7 @@ func BenchmarkWriteThrough(b *testing.B) {
 	w := newWorld(b)
 	w.Quiet = true
 	prefix := w.Prefix("person")
-	table := w.Table("persons", "person_id VARCHAR(255) PRIMARY KEY, first VARCHAR(64), last VARCHAR(64), age INT")
+	table := w.Table("persons", "person_id VARBINARY(255) PRIMARY KEY, first VARCHAR(64), last VARCHAR(64), age INT")
 	cfg := w.BridgeConfig(prefix)
 	cfg.WriteThrough = []string{prefix}
 	w.StartBridgeWith(cfg)

@@ -10,7 +10,7 @@ import (
 	"github.com/jetsync/jetsync/infra/testenv/e2e"
 )
 
-const columns = "person_id VARCHAR(255) PRIMARY KEY, full_name VARCHAR(512), age INT, email VARCHAR(320), signed_up DATETIME NULL, updated_at DATETIME(6) NOT NULL"
+const columns = "person_id VARBINARY(255) PRIMARY KEY, full_name VARCHAR(512), age INT, email VARCHAR(320), signed_up DATETIME NULL, updated_at DATETIME(6) NOT NULL"
 
 // TestProfilesKit unit-tests the function with the kit: changes in, rows out
 // of a real MariaDB, no NATS or Redis.

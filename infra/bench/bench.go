@@ -23,7 +23,7 @@ import (
 // columns of every benchmark table: the id, three mapped fields (name,
 // email, n: the write's index, or its time in µs for the latency phase), and
 // the time MariaDB wrote the row.
-const columns = "id VARCHAR(64) NOT NULL PRIMARY KEY, name VARCHAR(64), email VARCHAR(64), n BIGINT, " +
+const columns = "id VARBINARY(64) NOT NULL PRIMARY KEY, name VARCHAR(64), email VARCHAR(64), n BIGINT, " +
 	"committed_at TIMESTAMP(6) NOT NULL DEFAULT CURRENT_TIMESTAMP(6) ON UPDATE CURRENT_TIMESTAMP(6)"
 
 const mappings = "name:name,email:email,n:n"

@@ -26,7 +26,7 @@ import (
 
 // The table and the history table the two functions write.
 const (
-	columns  = "id VARCHAR(64) NOT NULL PRIMARY KEY, f1 VARCHAR(64), f2 VARCHAR(64), f3 VARCHAR(64)"
+	columns  = "id VARBINARY(64) NOT NULL PRIMARY KEY, f1 VARCHAR(64), f2 VARCHAR(64), f3 VARCHAR(64)"
 	history  = "hid BIGINT AUTO_INCREMENT PRIMARY KEY, id VARCHAR(64) NOT NULL, jetsync_seq BIGINT UNSIGNED NOT NULL, jetsync_op VARCHAR(8) NOT NULL, jetsync_seen DATETIME(6) NOT NULL, f1 VARCHAR(64), f2 VARCHAR(64), f3 VARCHAR(64), KEY (jetsync_seq)"
 	mappings = "f1:f1,f2:f2,f3:f3"
 )
