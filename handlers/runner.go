@@ -137,6 +137,33 @@ func (r *Runner) Run(ctx context.Context) error {
 	var replays sync.WaitGroup
 	replays.Go(func() { r.watchReplays(ctx, work) })
 	defer replays.Wait()
+	// The next batch is fetched while this one is written — unless the
+	// function keeps history: a crash would leave a second, uncommitted
+	// batch that JetStream redelivers only after newer changes of its keys,
+	// which the guards then refuse as stale.
+	batches, written := make(chan []jetstream.Msg), make(chan struct{}, 1)
+	go r.fetchAhead(ctx, cons, batches, written, !keepsHistory(r.fn))
+	for msgs := range batches {
+		// A batch in hand is finished even during shutdown, within the grace.
+		r.process(work, msgs, true)
+		select {
+		case written <- struct{}{}: // the fetcher waits for it without ahead
+		default:
+		}
+	}
+	r.log.Info("function stopped")
+	return nil
+}
+
+// fetchAhead collects batches and hands them to out one at a time until
+// ctx ends, then closes out. With ahead, it fetches the next batch while
+// the last one is written, so the function holds at most two batches; the
+// next one is kept in progress (every AckWait/3) while it waits, so
+// JetStream does not redeliver it, and when ctx ends first it is handed
+// back (NAK) for redelivery at once. Without ahead, it waits for written
+// after each batch.
+func (r *Runner) fetchAhead(ctx context.Context, cons jetstream.Consumer, out chan<- []jetstream.Msg, written <-chan struct{}, ahead bool) {
+	defer close(out)
 	backoff := platform.Backoff{Min: 100 * time.Millisecond, Max: 5 * time.Second}
 	for ctx.Err() == nil {
 		msgs, err := r.collect(ctx, cons)
@@ -148,13 +175,42 @@ func (r *Runner) Run(ctx context.Context) error {
 			continue
 		}
 		backoff.Reset()
-		if len(msgs) > 0 {
-			// A batch in hand is finished even during shutdown, within the grace.
-			r.process(work, msgs, true)
+		if len(msgs) == 0 {
+			continue
+		}
+		if !r.handOver(ctx, msgs, out) {
+			for _, m := range msgs {
+				_ = m.Nak()
+			}
+			return
+		}
+		if !ahead {
+			select {
+			case <-written:
+			case <-ctx.Done():
+				return
+			}
 		}
 	}
-	r.log.Info("function stopped")
-	return nil
+}
+
+// handOver sends msgs on out, keeping them in progress meanwhile; false
+// when ctx ends first.
+func (r *Runner) handOver(ctx context.Context, msgs []jetstream.Msg, out chan<- []jetstream.Msg) bool {
+	tick := time.NewTicker(r.cfg.AckWait / 3)
+	defer tick.Stop()
+	for {
+		select {
+		case out <- msgs:
+			return true
+		case <-tick.C:
+			for _, m := range msgs {
+				_ = m.InProgress()
+			}
+		case <-ctx.Done():
+			return false
+		}
+	}
 }
 
 // forgetEarlierStream drops the sink's sequence guards when they come from
