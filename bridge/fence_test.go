@@ -37,16 +37,7 @@ func TestPartitionedBridgeIsFencedReplicated(t *testing.T) {
 		cfg.StreamConfig.Replicas = 3
 		cfg.HALease, cfg.HATTL, cfg.HAGroup = true, 2*time.Second, prefix
 		cfg.hooks.noFence = control
-		old := cfg
-		old.NATS.URL = "nats://" + proxy.Addr
-		a := startBridge(t, old)
-		testenv.Eventually(t, 20*time.Second, func() error {
-			if !a.active.Load() {
-				return fmt.Errorf("the first bridge is not active yet")
-			}
-			return nil
-		})
-		b := startBridge(t, cfg) // stands by
+		_, b := startHAPair(t, cfg, proxy)
 		rec := recordStream(t, cfg)
 		db := runTableFunction(t, cfg, prefix)
 		key := prefix + ":1"
@@ -160,4 +151,21 @@ func waitKey(t *testing.T, db *sql.DB, id, want string) {
 		}
 		return nil
 	})
+}
+
+// startHAPair starts the active bridge of cfg, reaching NATS through proxy
+// only (so the test can cut its link), waits until it is active, then
+// starts the standby with cfg as it is.
+func startHAPair(t *testing.T, cfg Config, proxy *testenv.Proxy) (active, standby *Bridge) {
+	t.Helper()
+	old := cfg
+	old.NATS.URL = "nats://" + proxy.Addr
+	active = startBridge(t, old)
+	testenv.Eventually(t, 20*time.Second, func() error {
+		if !active.active.Load() {
+			return fmt.Errorf("the first bridge is not active yet")
+		}
+		return nil
+	})
+	return active, startBridge(t, cfg)
 }

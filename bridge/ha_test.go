@@ -313,16 +313,7 @@ func TestPartitionedBridgeIsFenced(t *testing.T) {
 		cfg := testConfig(testenv.RedisAddr(), natsURL, prefix)
 		cfg.HALease, cfg.HATTL, cfg.HAGroup = true, 2*time.Second, prefix
 		cfg.hooks.noFence = control
-		old := cfg
-		old.NATS.URL = "nats://" + proxy.Addr
-		a := startBridge(t, old)
-		testenv.Eventually(t, 10*time.Second, func() error {
-			if !a.active.Load() {
-				return fmt.Errorf("the first bridge is not active yet")
-			}
-			return nil
-		})
-		b := startBridge(t, cfg) // stands by
+		_, b := startHAPair(t, cfg, proxy)
 		rec := recordStream(t, cfg)
 		key := prefix + ":1"
 		rdb.HSet(ctx, key, "n", "0")
