@@ -12,8 +12,8 @@ import (
 
 	"github.com/gocql/gocql"
 
+	"github.com/jetsync/jetsync/connectors"
 	"github.com/jetsync/jetsync/handlers"
-	"github.com/jetsync/jetsync/infra/platform"
 )
 
 var _ handlers.Sink = (*Sink)(nil)
@@ -71,21 +71,18 @@ func Open(ctx context.Context, cfg Config, log *slog.Logger) (*Sink, error) {
 			EnableHostVerification: !cfg.TlsSkipVerify,
 		}
 	}
-	backoff := platform.Backoff{Min: 200 * time.Millisecond, Max: 5 * time.Second}
-	for {
-		session, err := cluster.CreateSession()
-		if err == nil {
-			return &Sink{session: session, cfg: cfg, consistency: consistency, partitions: map[string][]string{}}, nil
+	var session *gocql.Session
+	err := connectors.Connect(ctx, log, func(context.Context) error {
+		var err error
+		if session, err = cluster.CreateSession(); err != nil {
+			return fmt.Errorf("cassandra at %s, keyspace %q: %w", cfg.Hosts, cfg.Keyspace, err)
 		}
-		err = fmt.Errorf("cassandra at %s, keyspace %q: %w", cfg.Hosts, cfg.Keyspace, err)
-		if isConfigError(err) || ctx.Err() != nil {
-			return nil, err
-		}
-		log.Warn("cluster not reachable yet; retrying", "err", err)
-		if !backoff.Wait(ctx) {
-			return nil, err
-		}
+		return nil
+	}, isConfigError)
+	if err != nil {
+		return nil, err
 	}
+	return &Sink{session: session, cfg: cfg, consistency: consistency, partitions: map[string][]string{}}, nil
 }
 
 func isConfigError(err error) bool {

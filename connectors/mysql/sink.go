@@ -11,8 +11,8 @@ import (
 
 	driver "github.com/go-sql-driver/mysql"
 
+	"github.com/jetsync/jetsync/connectors"
 	"github.com/jetsync/jetsync/handlers"
-	"github.com/jetsync/jetsync/infra/platform"
 )
 
 var _ handlers.Sink = (*Sink)(nil)
@@ -62,29 +62,23 @@ func Open(ctx context.Context, cfg Config, log *slog.Logger) (*Sink, error) {
 	db.SetConnMaxLifetime(time.Hour)
 	s := &Sink{db: db, cfg: cfg}
 
-	backoff := platform.Backoff{Min: 200 * time.Millisecond, Max: 5 * time.Second}
-	for {
-		err := db.PingContext(ctx)
-		if err == nil {
-			if err = createStateTables(ctx, db); err == nil {
-				return s, nil
-			}
+	err = connectors.Connect(ctx, log, func(ctx context.Context) error {
+		if err := db.PingContext(ctx); err != nil {
+			return fmt.Errorf("mysql at %s, database %q, user %q: %w", cfg.Addr, cfg.Database, cfg.User, err)
+		}
+		if err := createStateTables(ctx, db); err != nil {
 			if isConfigError(err) {
-				db.Close()
-				return nil, fmt.Errorf("create jetsync's state tables in database %q (grant this user CREATE once, or have them created from infra/sql/mysql/jetsync_state.sql): %w", cfg.Database, err)
+				return fmt.Errorf("create jetsync's state tables in database %q (grant this user CREATE once, or have them created from infra/sql/mysql/jetsync_state.sql): %w", cfg.Database, err)
 			}
+			return fmt.Errorf("mysql at %s, database %q, user %q: %w", cfg.Addr, cfg.Database, cfg.User, err)
 		}
-		err = fmt.Errorf("mysql at %s, database %q, user %q: %w", cfg.Addr, cfg.Database, cfg.User, err)
-		if isConfigError(err) || ctx.Err() != nil {
-			db.Close()
-			return nil, err
-		}
-		log.Warn("database not reachable yet; retrying", "err", err)
-		if !backoff.Wait(ctx) {
-			db.Close()
-			return nil, err
-		}
+		return nil
+	}, isConfigError)
+	if err != nil {
+		db.Close()
+		return nil, err
 	}
+	return s, nil
 }
 
 // driverLog sends the driver's own log lines to slog at debug level: the

@@ -15,6 +15,7 @@ import (
 
 	"github.com/godror/godror"
 
+	"github.com/jetsync/jetsync/connectors"
 	"github.com/jetsync/jetsync/handlers"
 	"github.com/jetsync/jetsync/infra/platform"
 )
@@ -64,25 +65,22 @@ func Open(ctx context.Context, cfg Config, log *slog.Logger) (*Sink, error) {
 	db.SetMaxOpenConns(cfg.MaxConns)
 	db.SetMaxIdleConns(cfg.MaxConns)
 	db.SetConnMaxLifetime(time.Hour)
-	backoff := platform.Backoff{Min: 200 * time.Millisecond, Max: 5 * time.Second}
-	for {
+	err := connectors.Connect(ctx, log, func(ctx context.Context) error {
 		pctx, cancel := context.WithTimeout(ctx, cfg.Timeout)
-		err := db.PingContext(pctx)
-		cancel()
-		if err == nil {
-			return &Sink{db: db, cfg: cfg}, nil
+		defer cancel()
+		if err := db.PingContext(pctx); err != nil {
+			return fmt.Errorf("oracle at %s, user %q: %w", cfg.ConnectString, cfg.User, err)
 		}
-		err = fmt.Errorf("oracle at %s, user %q: %w", cfg.ConnectString, cfg.User, err)
-		if oe, ok := godror.AsOraErr(err); (ok && (oe.Code() == 1017 || oe.Code() == 28000)) || ctx.Err() != nil {
-			db.Close()
-			return nil, err
-		}
-		log.Warn("database not reachable yet; retrying", "err", err)
-		if !backoff.Wait(ctx) {
-			db.Close()
-			return nil, err
-		}
+		return nil
+	}, func(err error) bool {
+		oe, ok := godror.AsOraErr(err)
+		return ok && (oe.Code() == 1017 || oe.Code() == 28000) // bad credentials, account locked
+	})
+	if err != nil {
+		db.Close()
+		return nil, err
 	}
+	return &Sink{db: db, cfg: cfg}, nil
 }
 
 // Close closes the pool.

@@ -13,8 +13,8 @@ import (
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/jetsync/jetsync/connectors"
 	"github.com/jetsync/jetsync/handlers"
-	"github.com/jetsync/jetsync/infra/platform"
 )
 
 var _ handlers.Sink = (*Sink)(nil)
@@ -73,29 +73,23 @@ func Open(ctx context.Context, cfg Config, log *slog.Logger) (*Sink, error) {
 		return nil, fmt.Errorf("postgres config: %w", err)
 	}
 	s := &Sink{pool: pool, cfg: cfg}
-	backoff := platform.Backoff{Min: 200 * time.Millisecond, Max: 5 * time.Second}
-	for {
-		err := pool.Ping(ctx)
-		if err == nil {
-			if err = createStateTables(ctx, pool); err == nil {
-				return s, nil
-			}
+	err = connectors.Connect(ctx, log, func(ctx context.Context) error {
+		if err := pool.Ping(ctx); err != nil {
+			return fmt.Errorf("postgres at %s, database %q, user %q: %w", cfg.Addr, cfg.Database, cfg.User, err)
+		}
+		if err := createStateTables(ctx, pool); err != nil {
 			if isConfigError(err) {
-				pool.Close()
-				return nil, fmt.Errorf("create jetsync's state tables in database %q (grant this user CREATE once, or have them created from infra/sql/postgres/jetsync_state.sql): %w", cfg.Database, err)
+				return fmt.Errorf("create jetsync's state tables in database %q (grant this user CREATE once, or have them created from infra/sql/postgres/jetsync_state.sql): %w", cfg.Database, err)
 			}
+			return fmt.Errorf("postgres at %s, database %q, user %q: %w", cfg.Addr, cfg.Database, cfg.User, err)
 		}
-		err = fmt.Errorf("postgres at %s, database %q, user %q: %w", cfg.Addr, cfg.Database, cfg.User, err)
-		if isConfigError(err) || ctx.Err() != nil {
-			pool.Close()
-			return nil, err
-		}
-		log.Warn("database not reachable yet; retrying", "err", err)
-		if !backoff.Wait(ctx) {
-			pool.Close()
-			return nil, err
-		}
+		return nil
+	}, isConfigError)
+	if err != nil {
+		pool.Close()
+		return nil, err
 	}
+	return s, nil
 }
 
 // isConfigError reports errors that no retry fixes: bad credentials,

@@ -7,13 +7,12 @@ import (
 	"fmt"
 	"log/slog"
 	"net/url"
-	"time"
 
 	driver "modernc.org/sqlite"
 	sqlite3 "modernc.org/sqlite/lib"
 
+	"github.com/jetsync/jetsync/connectors"
 	"github.com/jetsync/jetsync/handlers"
-	"github.com/jetsync/jetsync/infra/platform"
 )
 
 var _ handlers.Sink = (*Sink)(nil)
@@ -52,18 +51,15 @@ func Open(ctx context.Context, cfg Config, log *slog.Logger) (*Sink, error) {
 	db.SetMaxOpenConns(1)
 	// Another process switching a new file to WAL can hold it for a moment
 	// past the busy timeout: retry while the file is busy.
-	backoff := platform.Backoff{Min: 100 * time.Millisecond, Max: 2 * time.Second}
-	for {
-		err := createStateTables(ctx, db)
-		if err == nil {
-			break
+	err = connectors.Connect(ctx, log, func(ctx context.Context) error {
+		if err := createStateTables(ctx, db); err != nil {
+			return fmt.Errorf("sqlite %s (JETSYNC_SQLITE_PATH): %w", cfg.Path, err)
 		}
-		err = fmt.Errorf("sqlite %s (JETSYNC_SQLITE_PATH): %w", cfg.Path, err)
-		if !isBusy(err) || !backoff.Wait(ctx) {
-			db.Close()
-			return nil, err
-		}
-		log.Warn("database file busy; retrying", "err", err)
+		return nil
+	}, func(err error) bool { return !isBusy(err) })
+	if err != nil {
+		db.Close()
+		return nil, err
 	}
 	log.Debug("sqlite database open", "path", cfg.Path)
 	return &Sink{db: db, cfg: cfg}, nil
