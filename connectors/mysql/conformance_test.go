@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/jetsync/jetsync/connectors/conformance"
 	"github.com/jetsync/jetsync/connectors/mysql"
@@ -31,21 +32,35 @@ func TestConformance(t *testing.T) {
 	conformance.Run(t, suiteHarness(t))
 }
 
-// TestConcurrentInstancesControl is the control of the suite's
-// ConcurrentInstances test: with the guard reading without claiming the
-// keys' rows (as it once did), under READ COMMITTED, some rows must end
-// with the older change; otherwise the test could not tell that the claim
-// works.
-func TestConcurrentInstancesControl(t *testing.T) {
+// TestConcurrentInstancesSlowGuard runs the suite's ConcurrentInstances
+// scenario with instances that pause 50 ms between their guard and their
+// rows, under READ COMMITTED: with the guard's claim no row may end with
+// the older change; the control, whose guard reads without claiming the
+// keys' rows (as it once did), must see some, or the test could not tell
+// that the claim works.
+func TestConcurrentInstancesSlowGuard(t *testing.T) {
 	t.Parallel()
-	h := suiteHarness(t)
-	h.Open = func(t *testing.T, _ string) handlers.Sink {
-		cfg := config(testenv.MySQLAddr())
-		cfg.Isolation = "read-committed"
-		return mysql.WithUnlockedGuard(open(t, cfg))
-	}
-	if stale, total := conformance.StaleAfterConcurrentWrites(t, h); stale == 0 {
-		t.Fatalf("control: 0 of %d rows stale with the unlocked guard; the suite's test cannot tell the guard works", total)
+	for _, unlocked := range []bool{false, true} {
+		name := "claimed"
+		if unlocked {
+			name = "control: unlocked read"
+		}
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			h := suiteHarness(t)
+			h.Open = func(t *testing.T, _ string) handlers.Sink {
+				cfg := config(testenv.MySQLAddr())
+				cfg.Isolation = "read-committed"
+				return mysql.WithSlowGuard(open(t, cfg), 50*time.Millisecond, unlocked)
+			}
+			stale, total := conformance.StaleAfterConcurrentWrites(t, h)
+			switch {
+			case unlocked && stale == 0:
+				t.Fatalf("control: 0 of %d rows stale with the unlocked guard; the test cannot tell the claim works", total)
+			case !unlocked && stale > 0:
+				t.Fatalf("%d of %d rows hold the older change", stale, total)
+			}
+		})
 	}
 }
 

@@ -25,6 +25,9 @@ type Sink struct {
 	// without claiming (locking) the keys' rows first, and raises them
 	// after the rows are written.
 	unlockedGuard bool
+	// guardPause is a test hook: a pause between the guard and the rows,
+	// as a slow instance would take.
+	guardPause time.Duration
 }
 
 // Open validates cfg and connects. While the server cannot be reached it
@@ -129,6 +132,7 @@ func (s *Sink) write(ctx context.Context, tx *sql.Tx, w handlers.Write) error {
 			check = unlockedStaleChanges
 		}
 		stale, err := check(ctx, tx, w)
+		time.Sleep(s.guardPause)
 		if err != nil {
 			return classify(fmt.Errorf("read applied sequences: %w", err))
 		}

@@ -4,11 +4,11 @@ import (
 	"bytes"
 	"context"
 	"database/sql"
+	"encoding/hex"
 	"errors"
 	"fmt"
-	"math"
-	"math/rand/v2"
 	"slices"
+	"strconv"
 	"strings"
 
 	"github.com/jetsync/jetsync/handlers"
@@ -21,9 +21,7 @@ import (
 //     sequence of the last change applied. A change at or below it is stale
 //     (redelivered, replayed, or overtaken by a newer one on another
 //     instance) and is not applied. Deleted keys keep their entry, so a stale
-//     upsert cannot bring a deleted row back. prev and owner are the
-//     sequence before the last raise and the write that raised it (see
-//     staleChanges).
+//     upsert cannot bring a deleted row back.
 //   - jetsync_checkpoints: per function, the highest sequence applied and when.
 const (
 	appliedTable     = "jetsync_applied"
@@ -33,48 +31,31 @@ const (
 )
 
 // createStateTables creates the state tables unless both exist, so that a
-// user without the CREATE privilege works once a DBA has created them, and
-// adds the guard's prev and owner columns to a jetsync_applied of an older
-// jetsync.
+// user without the CREATE privilege works once a DBA has created them.
 func createStateTables(ctx context.Context, db *sql.DB) error {
 	var n int
 	if err := db.QueryRowContext(ctx, "SELECT COUNT(*) FROM information_schema.TABLES WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME IN (?, ?)",
 		appliedTable, checkpointsTable).Scan(&n); err != nil {
 		return err
 	}
-	if n < 2 {
-		for _, ddl := range []string{
-			"CREATE TABLE IF NOT EXISTS " + appliedTable + ` (
+	if n == 2 {
+		return nil
+	}
+	for _, ddl := range []string{
+		"CREATE TABLE IF NOT EXISTS " + appliedTable + ` (
   function_name VARCHAR(255) NOT NULL,
   key_hash      BINARY(32) NOT NULL,
   seq           BIGINT UNSIGNED NOT NULL,
-  prev          BIGINT UNSIGNED NOT NULL DEFAULT 0,
-  owner         BIGINT NOT NULL DEFAULT 0,
   PRIMARY KEY (function_name, key_hash)
 ) ENGINE = InnoDB DEFAULT CHARSET = utf8mb4`,
-			"CREATE TABLE IF NOT EXISTS " + checkpointsTable + ` (
+		"CREATE TABLE IF NOT EXISTS " + checkpointsTable + ` (
   function_name VARCHAR(255) NOT NULL PRIMARY KEY,
   seq           BIGINT UNSIGNED NOT NULL,
   updated_at    DATETIME(6) NOT NULL
 ) ENGINE = InnoDB DEFAULT CHARSET = utf8mb4`,
-		} {
-			if _, err := db.ExecContext(ctx, ddl); err != nil {
-				return err
-			}
-		}
-	}
-	for _, c := range []struct{ name, ddl string }{
-		{"prev", "BIGINT UNSIGNED NOT NULL DEFAULT 0"},
-		{"owner", "BIGINT NOT NULL DEFAULT 0"},
 	} {
-		if err := db.QueryRowContext(ctx, "SELECT COUNT(*) FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = ? AND COLUMN_NAME = ?",
-			appliedTable, c.name).Scan(&n); err != nil {
+		if _, err := db.ExecContext(ctx, ddl); err != nil {
 			return err
-		}
-		if n == 0 {
-			if _, err := db.ExecContext(ctx, "ALTER TABLE "+appliedTable+" ADD COLUMN "+c.name+" "+c.ddl); err != nil {
-				return fmt.Errorf("add column %s to %s (grant this user ALTER once, or run infra/sql/mysql/jetsync_state.sql's ALTER): %w", c.name, appliedTable, err)
-			}
 		}
 	}
 	return nil
@@ -82,19 +63,22 @@ func createStateTables(ctx context.Context, db *sql.DB) error {
 
 // staleChanges raises the applied sequence of each of w's keys to its
 // newest change and returns the changes that are not newer than what was
-// applied before. One INSERT ... ON DUPLICATE KEY UPDATE claims a row per
-// key (sequence and owner of a new key), or raises an existing one only
-// where this write is newer — keeping the sequence it had (prev) and
-// marking the row with this write's owner token — and takes an exclusive
-// lock on every row, new or not. Keys go in key-hash order, the index's
-// order, so two writes of overlapping keys wait for each other instead of
-// deadlocking. A plain read of (owner, prev) then tells, per key, whether
-// this write raised it and from where; a row another write owns is newer
-// than all of this write's changes of its key. This needs no locking read
-// of rows that may not exist: under READ COMMITTED that locks nothing (two
+// applied before. One INSERT ... ON DUPLICATE KEY UPDATE per batch claims
+// a row per key (the newest sequence for a new key) or raises an existing
+// one (GREATEST), and takes an exclusive lock on every row, new or not;
+// while it updates an existing row it appends the row's sequence before
+// the raise to a session variable, which one SELECT then reads. Keys go in
+// key-hash order, the index's order, so two writes of overlapping keys wait
+// for each other instead of deadlocking. The sequence it reads is the
+// row's latest (an update reads under its lock), so this holds under READ
+// COMMITTED and REPEATABLE READ alike. It needs no locking read of rows
+// that may not exist: under READ COMMITTED that locks nothing (two
 // instances would both take a new key for unapplied, and the older change
 // could commit last), under REPEATABLE READ a gap that both share (and an
-// insert into it then deadlocks).
+// insert into it then deadlocks). Nor a read of the keys back: with 500
+// keys that IN list cost the database as much again as the upsert.
+// (Setting a user variable inside an expression is deprecated on MySQL 8,
+// which warns; MariaDB does not.)
 func staleChanges(ctx context.Context, tx *sql.Tx, w handlers.Write) ([]handlers.KeySeq, error) {
 	newest, _, _ := w.Newest()
 	type guard struct {
@@ -102,58 +86,45 @@ func staleChanges(ctx context.Context, tx *sql.Tx, w handlers.Write) ([]handlers
 		seq  uint64
 	}
 	guards := make([]guard, 0, len(newest))
-	hashes := make(map[string][]byte, len(newest))
 	for k, seq := range newest {
-		h := handlers.KeyHash(k)
-		hashes[k] = h
-		guards = append(guards, guard{h, seq})
+		guards = append(guards, guard{handlers.KeyHash(k), seq})
 	}
 	slices.SortFunc(guards, func(a, b guard) int { return bytes.Compare(a.hash, b.hash) })
-	owner := rand.Int64N(math.MaxInt64-1) + 1
-	before := make(map[string]uint64, len(guards))
+	before := make(map[string]uint64, len(guards)) // hex key hash -> sequence; absent: a new key
 	for start := 0; start < len(guards); start += keysPerStatement {
 		chunk := guards[start:min(start+keysPerStatement, len(guards))]
-		args := make([]any, 0, 4*len(chunk))
+		args := make([]any, 0, 3*len(chunk))
 		for _, g := range chunk {
-			args = append(args, w.Function, g.hash, g.seq, owner)
+			args = append(args, w.Function, g.hash, g.seq)
 		}
-		if _, err := tx.ExecContext(ctx, "INSERT INTO "+appliedTable+" (function_name, key_hash, seq, owner) VALUES "+
-			strings.TrimSuffix(strings.Repeat("(?, ?, ?, ?), ", len(chunk)), ", ")+
-			" ON DUPLICATE KEY UPDATE owner = IF(VALUES(seq) > seq, VALUES(owner), owner),"+
-			" prev = IF(VALUES(seq) > seq, seq, prev), seq = IF(VALUES(seq) > seq, VALUES(seq), seq)", args...); err != nil {
+		if _, err := tx.ExecContext(ctx, "SET @jetsync_before = ''"); err != nil {
 			return nil, err
 		}
-		args = append(args[:0], w.Function)
-		for _, g := range chunk {
-			args = append(args, g.hash)
-		}
-		rows, err := tx.QueryContext(ctx, "SELECT key_hash, owner, prev, seq FROM "+appliedTable+
-			" WHERE function_name = ? AND key_hash IN ("+placeholders(len(chunk))+")", args...)
-		if err != nil {
+		if _, err := tx.ExecContext(ctx, "INSERT INTO "+appliedTable+" (function_name, key_hash, seq) VALUES "+
+			strings.TrimSuffix(strings.Repeat("(?, ?, ?), ", len(chunk)), ", ")+
+			" ON DUPLICATE KEY UPDATE seq = IF((@jetsync_before := CONCAT(@jetsync_before, HEX(key_hash), ':', seq, ',')) IS NULL,"+
+			" seq, GREATEST(seq, VALUES(seq)))", args...); err != nil {
 			return nil, err
 		}
-		for rows.Next() {
-			var h []byte
-			var o int64
-			var prev, seq uint64
-			if err := rows.Scan(&h, &o, &prev, &seq); err != nil {
-				rows.Close()
-				return nil, err
+		var list string
+		if err := tx.QueryRowContext(ctx, "SELECT @jetsync_before").Scan(&list); err != nil {
+			return nil, err
+		}
+		for _, entry := range strings.Split(strings.TrimSuffix(list, ","), ",") {
+			h, seq, ok := strings.Cut(entry, ":")
+			if !ok {
+				continue
 			}
-			if o == owner {
-				before[string(h)] = prev
-			} else {
-				before[string(h)] = seq // not raised: nothing of this write is newer
+			n, err := strconv.ParseUint(seq, 10, 64)
+			if err != nil {
+				return nil, fmt.Errorf("read the applied sequence of %s: %w", h, err)
 			}
-		}
-		rows.Close()
-		if err := rows.Err(); err != nil {
-			return nil, err
+			before[h] = n
 		}
 	}
 	var stale []handlers.KeySeq
 	for _, c := range w.Changes {
-		if applied, ok := before[string(hashes[c.Key])]; !ok || c.Seq <= applied {
+		if c.Seq <= before[strings.ToUpper(hex.EncodeToString(handlers.KeyHash(c.Key)))] {
 			stale = append(stale, c)
 		}
 	}

@@ -6,8 +6,6 @@ CREATE TABLE IF NOT EXISTS jetsync_applied (
   function_name VARCHAR(255) NOT NULL,
   key_hash      BINARY(32) NOT NULL,
   seq           BIGINT UNSIGNED NOT NULL,
-  prev          BIGINT UNSIGNED NOT NULL DEFAULT 0,
-  owner         BIGINT NOT NULL DEFAULT 0,
   PRIMARY KEY (function_name, key_hash)
 ) ENGINE = InnoDB DEFAULT CHARSET = utf8mb4;
 
@@ -16,7 +14,3 @@ CREATE TABLE IF NOT EXISTS jetsync_checkpoints (
   seq           BIGINT UNSIGNED NOT NULL,
   updated_at    DATETIME(6) NOT NULL
 ) ENGINE = InnoDB DEFAULT CHARSET = utf8mb4;
-
--- A jetsync_applied created by jetsync before the prev and owner columns:
--- ALTER TABLE jetsync_applied ADD COLUMN prev BIGINT UNSIGNED NOT NULL DEFAULT 0,
---   ADD COLUMN owner BIGINT NOT NULL DEFAULT 0;
