@@ -148,3 +148,16 @@ func ExampleChange_Encode() {
 	// Output:
 	// {"v":1,"key":"person:5","prefix":"person","id":"5","op":"upsert","fields":{"age":"27","first_name":"Marek"},"seen":"2026-11-26T12:00:00Z"}
 }
+
+func ExampleValidReplyToken() {
+	for _, token := range []string{"tok-42", "a.b", "", strings.Repeat("x", 65)} {
+		fmt.Printf("%q %v\n", token, change.ValidReplyToken(token))
+	}
+	fmt.Println(change.EpochSubject("persons"))
+	// Output:
+	// "tok-42" true
+	// "a.b" false
+	// "" false
+	// "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx" false
+	// jetsync.$epoch.persons
+}
