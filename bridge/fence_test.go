@@ -3,7 +3,6 @@ package bridge
 import (
 	"context"
 	"database/sql"
-	"errors"
 	"fmt"
 	"path/filepath"
 	"strings"
@@ -69,21 +68,27 @@ func TestPartitionedBridgeIsFencedReplicated(t *testing.T) {
 		})
 		rdb.HSet(ctx, prefix+":end", "n", "end") // applied after the late change
 		waitKey(t, db, "end", "end")
-		got := rowOf(t, db, "1")
+		// The history of what the function applied to key 1, in stream
+		// order: a 1 after a 2 is the older state winning (the old bridge
+		// may publish 2 again after its late 1, so the last row alone
+		// cannot tell).
+		history := historyOf(t, db, "1")
+		regressed := strings.Contains(strings.Join(history, ""), "21")
 		if control {
-			if got != "1" {
-				t.Fatalf("control: the row holds n=%s, want the late older state 1; the test cannot tell the fence works", got)
+			if !regressed {
+				t.Fatalf("control: applied %v, want the late older state 1 after 2; the test cannot tell the fence works", history)
 			}
 			return
 		}
-		if got != "2" {
-			t.Fatalf("the row holds n=%s after the partition healed, want the newer bridge's 2", got)
+		if regressed {
+			t.Fatalf("applied %v to key 1: the older state won after the partition healed", history)
 		}
 	})
 }
 
-// runTableFunction runs a function of prefix that writes field n to table
-// t (id, n) of a SQLite database of the test's own, and returns it.
+// runTableFunction runs a function of prefix that appends every change it
+// applies to table h (seq, id, n) of a SQLite database of the test's own,
+// and returns it.
 func runTableFunction(t *testing.T, bc Config, prefix string) *sql.DB {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
@@ -91,20 +96,10 @@ func runTableFunction(t *testing.T, bc Config, prefix string) *sql.DB {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := sink.DB().Exec("CREATE TABLE t (id TEXT PRIMARY KEY, n TEXT)"); err != nil {
+	if _, err := sink.DB().Exec("CREATE TABLE h (seq INTEGER PRIMARY KEY, id TEXT, n TEXT)"); err != nil {
 		t.Fatal(err)
 	}
-	fn := handlers.FunctionFunc(func(_ context.Context, b *handlers.Batch) error {
-		for _, c := range b.Changes {
-			key := []handlers.Column{{Name: "id", Value: c.ID}}
-			if c.Op == change.Delete {
-				b.Delete("t", key)
-			} else {
-				b.Upsert("t", key, []handlers.Column{{Name: "n", Value: c.Fields["n"]}})
-			}
-		}
-		return nil
-	})
+	var fn historyFunction
 	cfg := handlers.Config{
 		Name: testenv.Name("t"), Version: "1", Prefix: prefix, Stream: bc.StreamConfig.Name,
 		NATS:      platform.NATSConfig{URL: bc.NATS.URL},
@@ -127,27 +122,49 @@ func runTableFunction(t *testing.T, bc Config, prefix string) *sql.DB {
 	return sink.DB()
 }
 
-// rowOf is column n of id's row, or "<none>".
-func rowOf(t *testing.T, db *sql.DB, id string) string {
-	t.Helper()
-	var n sql.NullString
-	err := db.QueryRow("SELECT n FROM t WHERE id = ?", id).Scan(&n)
-	if errors.Is(err, sql.ErrNoRows) {
-		return "<none>"
+// historyFunction appends every change it is given (it keeps history, so
+// the runtime does not coalesce, and the guards refuse what is stale).
+type historyFunction struct{}
+
+func (historyFunction) KeepHistory() bool { return true }
+
+func (historyFunction) Handle(_ context.Context, b *handlers.Batch) error {
+	for _, c := range b.Changes {
+		b.Upsert("h", []handlers.Column{{Name: "seq", Value: int64(c.StreamSeq)}},
+			[]handlers.Column{{Name: "id", Value: c.ID}, {Name: "n", Value: c.Fields["n"]}})
 	}
+	return nil
+}
+
+// historyOf lists the values of n the function applied to id, in stream
+// order.
+func historyOf(t *testing.T, db *sql.DB, id string) []string {
+	t.Helper()
+	rows, err := db.Query("SELECT n FROM h WHERE id = ? ORDER BY seq", id)
 	if err != nil {
 		t.Fatal(err)
 	}
-	return n.String
+	defer rows.Close()
+	var out []string
+	for rows.Next() {
+		var n sql.NullString
+		if err := rows.Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		out = append(out, n.String)
+	}
+	return out
 }
 
 func waitRow(t *testing.T, db *sql.DB, want string) { t.Helper(); waitKey(t, db, "1", want) }
 
+// waitKey waits until the last value the function applied to id is want.
 func waitKey(t *testing.T, db *sql.DB, id, want string) {
 	t.Helper()
 	testenv.Eventually(t, 30*time.Second, func() error {
-		if got := rowOf(t, db, id); got != want {
-			return fmt.Errorf("row %s holds n=%s, want %s", id, got, want)
+		h := historyOf(t, db, id)
+		if len(h) == 0 || h[len(h)-1] != want {
+			return fmt.Errorf("key %s: applied %v, want %s last", id, h, want)
 		}
 		return nil
 	})
