@@ -3,6 +3,7 @@ package bridge
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
 	"path/filepath"
 	"strings"
@@ -38,21 +39,16 @@ func TestPartitionedBridgeIsFencedReplicated(t *testing.T) {
 		cfg.hooks.noFence = control
 		_, b := startHAPair(t, cfg, proxy)
 		rec := recordStream(t, cfg)
-		db := runTableFunction(t, cfg, prefix)
+		db := runHistoryFunction(t, cfg, prefix)
 		key := prefix + ":1"
 		rdb.HSet(ctx, key, "n", "0")
-		waitRow(t, db, "0")
+		waitKey(t, db, "1", "0")
 
 		proxy.Blackhole()
 		rdb.HSet(ctx, key, "n", "1") // the old bridge reads it and publishes into the hole
-		testenv.Eventually(t, 20*time.Second, func() error {
-			if !b.active.Load() {
-				return fmt.Errorf("the standby has not taken over")
-			}
-			return nil
-		})
+		waitActive(t, b, 20*time.Second, "the standby has not taken over")
 		rdb.HSet(ctx, key, "n", "2")
-		waitRow(t, db, "2")
+		waitKey(t, db, "1", "2")
 		proxy.Heal() // the old bridge's publish of n=1 arrives now
 		// A replicated stream stores it after the newer state: the
 		// functions are the fence here.
@@ -86,10 +82,10 @@ func TestPartitionedBridgeIsFencedReplicated(t *testing.T) {
 	})
 }
 
-// runTableFunction runs a function of prefix that appends every change it
+// runHistoryFunction runs a function of prefix that appends every change it
 // applies to table h (seq, id, n) of a SQLite database of the test's own,
 // and returns it.
-func runTableFunction(t *testing.T, bc Config, prefix string) *sql.DB {
+func runHistoryFunction(t *testing.T, bc Config, prefix string) *sql.DB {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	sink, err := sqlite.Open(ctx, sqlite.Config{Path: filepath.Join(t.TempDir(), "t.db"), BusyTimeout: 5 * time.Second, Synchronous: "normal"}, testenv.QuietLogger(t))
@@ -156,8 +152,6 @@ func historyOf(t *testing.T, db *sql.DB, id string) []string {
 	return out
 }
 
-func waitRow(t *testing.T, db *sql.DB, want string) { t.Helper(); waitKey(t, db, "1", want) }
-
 // waitKey waits until the last value the function applied to id is want.
 func waitKey(t *testing.T, db *sql.DB, id, want string) {
 	t.Helper()
@@ -178,11 +172,17 @@ func startHAPair(t *testing.T, cfg Config, proxy *testenv.Proxy) (active, standb
 	old := cfg
 	old.NATS.URL = "nats://" + proxy.Addr
 	active = startBridge(t, old)
-	testenv.Eventually(t, 20*time.Second, func() error {
-		if !active.active.Load() {
-			return fmt.Errorf("the first bridge is not active yet")
+	waitActive(t, active, 20*time.Second, "the first bridge is not active yet")
+	return active, startBridge(t, cfg)
+}
+
+// waitActive waits until b holds its lease, failing with why after timeout.
+func waitActive(t *testing.T, b *Bridge, timeout time.Duration, why string) {
+	t.Helper()
+	testenv.Eventually(t, timeout, func() error {
+		if !b.active.Load() {
+			return errors.New(why)
 		}
 		return nil
 	})
-	return active, startBridge(t, cfg)
 }

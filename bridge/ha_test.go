@@ -180,12 +180,7 @@ func TestLeaseKeepsItsOwnUpdate(t *testing.T) {
 	done := make(chan error, 1)
 	go func() { done <- b2.Run(runCtx) }()
 	defer func() { stop(); <-done }()
-	testenv.Eventually(t, 5*time.Second, func() error {
-		if !b2.active.Load() {
-			return fmt.Errorf("not active yet")
-		}
-		return nil
-	})
+	waitActive(t, b2, 5*time.Second, "not active yet")
 	for range 2 {
 		ns.Shutdown()
 		ns.WaitForShutdown()
@@ -215,12 +210,7 @@ func TestSupportStreamsReplicated(t *testing.T) {
 	cfg.WriteThrough = []string{prefix}
 	cfg.HALease, cfg.HATTL, cfg.HAGroup = true, 2*time.Second, prefix
 	b := startBridge(t, cfg)
-	testenv.Eventually(t, 30*time.Second, func() error {
-		if !b.active.Load() {
-			return fmt.Errorf("the bridge does not hold its lease yet")
-		}
-		return nil
-	})
+	waitActive(t, b, 30*time.Second, "the bridge does not hold its lease yet")
 	rec := recordStream(t, cfg)
 
 	nc, err := nats.Connect(cluster.URL())
@@ -321,12 +311,7 @@ func TestPartitionedBridgeIsFenced(t *testing.T) {
 
 		proxy.Blackhole()
 		rdb.HSet(ctx, key, "n", "1") // the old bridge reads it and publishes into the hole
-		testenv.Eventually(t, 15*time.Second, func() error {
-			if !b.active.Load() {
-				return fmt.Errorf("the standby has not taken over")
-			}
-			return nil
-		})
+		waitActive(t, b, 15*time.Second, "the standby has not taken over")
 		rdb.HSet(ctx, key, "n", "2")
 		rec.waitFor(t, key, func(last change.Change, _ []change.Change) error {
 			if last.Fields["n"] != "2" {

@@ -86,8 +86,11 @@ func staleChanges(ctx context.Context, tx *sql.Tx, w handlers.Write) ([]handlers
 		seq  uint64
 	}
 	guards := make([]guard, 0, len(newest))
+	hexOf := make(map[string]string, len(newest)) // key -> its hash as HEX() spells it
 	for k, seq := range newest {
-		guards = append(guards, guard{handlers.KeyHash(k), seq})
+		h := handlers.KeyHash(k)
+		guards = append(guards, guard{h, seq})
+		hexOf[k] = strings.ToUpper(hex.EncodeToString(h))
 	}
 	slices.SortFunc(guards, func(a, b guard) int { return bytes.Compare(a.hash, b.hash) })
 	before := make(map[string]uint64, len(guards)) // hex key hash -> sequence; absent: a new key
@@ -124,7 +127,7 @@ func staleChanges(ctx context.Context, tx *sql.Tx, w handlers.Write) ([]handlers
 	}
 	var stale []handlers.KeySeq
 	for _, c := range w.Changes {
-		if c.Seq <= before[strings.ToUpper(hex.EncodeToString(handlers.KeyHash(c.Key)))] {
+		if c.Seq <= before[hexOf[c.Key]] {
 			stale = append(stale, c)
 		}
 	}
