@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"strings"
 
+	"github.com/jetsync/jetsync/connectors"
 	"github.com/jetsync/jetsync/handlers"
 )
 
@@ -78,7 +79,7 @@ func plan(w handlers.Write, partitionKey func(table string) []string, maxStmts i
 	groups := map[string]*group{}
 	perRow := map[string]int{}
 	for i, op := range w.Ops {
-		row := op.Table + "\x00" + handlers.KeyString(op.Key)
+		row := op.Table + "\x00" + connectors.KeyString(op.Key)
 		slot := min(perRow[row], tsSlots-1)
 		perRow[row]++
 		ts := int64(seqs[i])*tsSlots + int64(slot)
@@ -112,7 +113,7 @@ func plan(w handlers.Write, partitionKey func(table string) []string, maxStmts i
 
 func partitionString(key []handlers.Column, partition []string) string {
 	if len(partition) == 0 {
-		return handlers.KeyString(key)
+		return connectors.KeyString(key)
 	}
 	var cols []handlers.Column
 	for _, name := range partition {
@@ -122,7 +123,7 @@ func partitionString(key []handlers.Column, partition []string) string {
 			}
 		}
 	}
-	return handlers.KeyString(cols)
+	return connectors.KeyString(cols)
 }
 
 // statement is the CQL of one op: an INSERT of the key and the named

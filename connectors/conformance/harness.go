@@ -3,6 +3,7 @@ package conformance
 import (
 	"context"
 	"testing"
+	"time"
 
 	"github.com/jetsync/jetsync/handlers"
 )
@@ -67,6 +68,11 @@ type Harness struct {
 	// hold under every level a server may be set to.
 	Isolations   []string
 	OpenIsolated func(t *testing.T, isolation string) handlers.Sink
+	// SlowGuard, when set, makes s pause for pause between its guard and
+	// its rows and, with unlocked, read the applied orders without claiming
+	// the keys (sqlsink.WithSlowGuard): ConcurrentInstances then widens its
+	// race, and ConcurrentInstancesControl shows that the claim closes it.
+	SlowGuard func(s handlers.Sink, pause time.Duration, unlocked bool)
 }
 
 // Capabilities say where a target's promises differ.

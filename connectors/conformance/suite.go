@@ -24,6 +24,7 @@ func Run(t *testing.T, h Harness) {
 		{"Redelivery", guardTest(testRedelivery)},
 		{"ExactlyOnce", guardTest(testExactlyOnce)},
 		{"ConcurrentInstances", guardTest(testConcurrentInstances)},
+		{"ConcurrentInstancesControl", testConcurrentControl},
 		{"Append", testAppend},
 		{"ErrorClasses", testErrorClasses},
 		{"Outage", testOutage},
@@ -64,28 +65,51 @@ func guardTest(fn func(t *testing.T, h Harness)) func(t *testing.T, h Harness) {
 	}
 }
 
-// testConcurrentInstances: see StaleAfterConcurrentWrites, which must find
+// testConcurrentInstances: see staleAfterConcurrentWrites, which must find
 // no stale row.
 func testConcurrentInstances(t *testing.T, h Harness) {
 	if !h.Caps.Guards {
 		t.Skip("the target does not guard sequences")
 	}
-	if stale, total := StaleAfterConcurrentWrites(t, h); stale > 0 {
+	if stale, total := staleAfterConcurrentWrites(t, h, false); stale > 0 {
 		t.Fatalf("%d of %d rows hold the older change after concurrent writes of two instances", stale, total)
 	}
 }
 
-// StaleAfterConcurrentWrites has two instances of one function (two sinks
+// testConcurrentControl runs ConcurrentInstances with the guard that reads
+// the applied orders without claiming the keys (Harness.SlowGuard), under
+// READ COMMITTED when the target has isolation levels: it must see rows
+// with the older change, or ConcurrentInstances could not tell that the
+// claim works.
+func testConcurrentControl(t *testing.T, h Harness) {
+	if h.SlowGuard == nil {
+		t.Skip("the target has no slow-guard hook (Harness.SlowGuard)")
+	}
+	if len(h.Isolations) > 0 {
+		h.Open = func(t *testing.T, _ string) handlers.Sink { return h.OpenIsolated(t, "read-committed") }
+	}
+	if stale, total := staleAfterConcurrentWrites(t, h, true); stale == 0 {
+		t.Fatalf("control: 0 of %d rows hold the older change with the unclaimed guard; ConcurrentInstances cannot tell that the claim works", total)
+	}
+}
+
+// staleAfterConcurrentWrites has two instances of one function (two sinks
 // from h.Open) write changes of the same new keys at the same moment: one a
 // large write of older changes, the other a small write of newer changes of
 // some of those keys, in the opposite order. Whichever transaction reaches
 // the rows first, every row must end with the newer change. It returns how
-// many rows hold the older one, of how many written twice. A connector's
-// control test (its guard disabled) must see some.
-func StaleAfterConcurrentWrites(t *testing.T, h Harness) (stale, total int) {
+// many rows hold the older one, of how many written twice. With
+// h.SlowGuard, both instances pause between their guard and their rows,
+// which widens the race, and with unlocked they read the applied orders
+// without claiming the keys.
+func staleAfterConcurrentWrites(t *testing.T, h Harness, unlocked bool) (stale, total int) {
 	t.Helper()
 	older := newWriter(t, h, "")
 	newer := newWriter(t, h, "")
+	if h.SlowGuard != nil {
+		h.SlowGuard(older.s, 50*time.Millisecond, unlocked)
+		h.SlowGuard(newer.s, 50*time.Millisecond, unlocked)
+	}
 	newer.fn = older.fn
 	tb := h.CreateTable(t, people)
 	const rounds, keys, subset = 12, 1500, 20

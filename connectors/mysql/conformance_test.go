@@ -8,6 +8,7 @@ import (
 
 	"github.com/jetsync/jetsync/connectors/conformance"
 	"github.com/jetsync/jetsync/connectors/mysql"
+	"github.com/jetsync/jetsync/connectors/sqlsink"
 	"github.com/jetsync/jetsync/handlers"
 	"github.com/jetsync/jetsync/infra/testenv"
 )
@@ -30,38 +31,6 @@ func mysqlType(c conformance.Column) string {
 // TestConformance runs the connector suite against MariaDB.
 func TestConformance(t *testing.T) {
 	conformance.Run(t, suiteHarness(t))
-}
-
-// TestConcurrentInstancesSlowGuard runs the suite's ConcurrentInstances
-// scenario with instances that pause 50 ms between their guard and their
-// rows, under READ COMMITTED: with the guard's claim no row may end with
-// the older change; the control, whose guard reads without claiming the
-// keys' rows (as it once did), must see some, or the test could not tell
-// that the claim works.
-func TestConcurrentInstancesSlowGuard(t *testing.T) {
-	t.Parallel()
-	for _, unlocked := range []bool{false, true} {
-		name := "claimed"
-		if unlocked {
-			name = "control: unlocked read"
-		}
-		t.Run(name, func(t *testing.T) {
-			t.Parallel()
-			h := suiteHarness(t)
-			h.Open = func(t *testing.T, _ string) handlers.Sink {
-				cfg := config(testenv.MySQLAddr())
-				cfg.Isolation = "read-committed"
-				return mysql.WithSlowGuard(open(t, cfg), 50*time.Millisecond, unlocked)
-			}
-			stale, total := conformance.StaleAfterConcurrentWrites(t, h)
-			switch {
-			case unlocked && stale == 0:
-				t.Fatalf("control: 0 of %d rows stale with the unlocked guard; the test cannot tell the claim works", total)
-			case !unlocked && stale > 0:
-				t.Fatalf("%d of %d rows hold the older change", stale, total)
-			}
-		})
-	}
 }
 
 func suiteHarness(t *testing.T) conformance.Harness {
@@ -89,6 +58,9 @@ func suiteHarness(t *testing.T) conformance.Harness {
 			cfg := config(testenv.MySQLAddr())
 			cfg.Isolation = isolation
 			return open(t, cfg)
+		},
+		SlowGuard: func(s handlers.Sink, pause time.Duration, unlocked bool) {
+			sqlsink.WithSlowGuard(s.(*mysql.Sink).Sink, pause, unlocked)
 		},
 	}
 }

@@ -6,16 +6,17 @@ import (
 	"context"
 	"database/sql"
 	"database/sql/driver"
-	"errors"
 	"fmt"
 	"log/slog"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
 	"github.com/godror/godror"
 
 	"github.com/jetsync/jetsync/connectors"
+	"github.com/jetsync/jetsync/connectors/sqlsink"
 	"github.com/jetsync/jetsync/handlers"
 	"github.com/jetsync/jetsync/infra/platform"
 )
@@ -25,8 +26,10 @@ const Available = true
 
 var _ handlers.Sink = (*Sink)(nil)
 
-// Sink writes ops to one Oracle schema.
+// Sink writes ops to one Oracle schema: the SQL sink in Oracle's dialect,
+// and the schema checks.
 type Sink struct {
+	*sqlsink.Sink
 	db  *sql.DB
 	cfg Config
 }
@@ -80,11 +83,8 @@ func Open(ctx context.Context, cfg Config, log *slog.Logger) (*Sink, error) {
 		db.Close()
 		return nil, err
 	}
-	return &Sink{db: db, cfg: cfg}, nil
+	return &Sink{Sink: sqlsink.New(sqlsink.FromSQL(db, nil), dialect{}), db: db, cfg: cfg}, nil
 }
-
-// Close closes the pool.
-func (s *Sink) Close() error { return s.db.Close() }
 
 // DB returns the connection pool, for tools and tests.
 func (s *Sink) DB() *sql.DB { return s.db }
@@ -96,119 +96,61 @@ func classify(err error) error {
 	return err
 }
 
-// Write applies w in one transaction (see the package comment).
-func (s *Sink) Write(ctx context.Context, w handlers.Write) error {
-	if len(w.Ops) == 0 && (w.Function == "" || len(w.Changes) == 0) {
-		return nil
+// dialect is Oracle's: names as Ident makes them, :n placeholders, MERGE
+// and DELETE with array binding, the guard below.
+type dialect struct{}
+
+var _ sqlsink.Dialect = dialect{}
+
+func (dialect) Quote(name string) string { return Ident(name) }
+
+func (dialect) Param(n int) string { return ":" + strconv.Itoa(n) }
+
+func (dialect) Classify(err error) error { return classify(err) }
+
+func (dialect) WriteRun(ctx context.Context, tx sqlsink.Tx, run []handlers.Op) error {
+	for _, st := range statements(run) {
+		if err := tx.Exec(ctx, st.sql, st.args...); err != nil {
+			return fmt.Errorf("%d rows: %w", st.rows, err)
+		}
 	}
-	tx, err := s.db.BeginTx(ctx, nil)
-	if err != nil {
-		return classify(err)
-	}
-	if err := s.write(ctx, tx, w); err != nil {
-		_ = tx.Rollback()
-		return err
-	}
-	return classify(tx.Commit())
+	return nil
 }
 
-func (s *Sink) write(ctx context.Context, tx *sql.Tx, w handlers.Write) error {
-	guarded := w.Function != "" && len(w.Changes) > 0
-	newest := map[string]uint64{}
-	var top uint64
-	for _, c := range w.Changes {
-		newest[c.Key] = max(newest[c.Key], c.Seq)
-		top = max(top, c.Seq)
-	}
-	var keys []string
-	for k := range newest {
-		keys = append(keys, k)
-	}
-	slices.SortFunc(keys, func(a, b string) int {
-		return strings.Compare(string(handlers.KeyHash(a)), string(handlers.KeyHash(b)))
-	})
-	if guarded {
-		fns, hashes := make([]string, len(keys)), make([][]byte, len(keys))
-		for i, k := range keys {
-			fns[i], hashes[i] = w.Function, handlers.KeyHash(k)
-		}
-		if _, err := tx.ExecContext(ctx, lockKeysSQL, fns, hashes); err != nil {
-			return classify(fmt.Errorf("lock applied sequences: %w", err))
-		}
-		applied := map[string]uint64{}
-		for start := 0; start < len(hashes); start += 1000 {
-			chunk := hashes[start:min(start+1000, len(hashes))]
-			args := []any{w.Function}
-			for _, h := range chunk {
-				args = append(args, h)
-			}
-			rows, err := tx.QueryContext(ctx, selectKeysSQL(len(chunk)), args...)
-			if err != nil {
-				return classify(fmt.Errorf("read applied sequences: %w", err))
-			}
-			for rows.Next() {
-				var h []byte
-				var seq int64
-				if err := rows.Scan(&h, &seq); err != nil {
-					rows.Close()
-					return err
-				}
-				applied[string(h)] = uint64(seq)
-			}
-			rows.Close()
-			if err := rows.Err(); err != nil {
-				return classify(err)
-			}
-		}
-		var stale []handlers.KeySeq
-		for _, c := range w.Changes {
-			if c.Seq <= applied[string(handlers.KeyHash(c.Key))] {
-				stale = append(stale, c)
-			}
-		}
-		if len(stale) > 0 {
-			return &handlers.StaleError{Stale: stale}
-		}
-	}
-	for _, st := range statements(w.Ops) {
-		if _, err := tx.ExecContext(ctx, st.sql, st.args...); err != nil {
-			return classify(fmt.Errorf("%d rows: %w", st.rows, err))
-		}
-	}
-	if !guarded {
-		return nil
-	}
-	seqs, fns, hashes := make([]int64, len(keys)), make([]string, len(keys)), make([][]byte, len(keys))
+func (dialect) CheckpointSQL() string { return checkpointSQL }
+
+// Claim raises the applied order of each key and returns the orders
+// before: a MERGE adds an entry with order 0 for each new key (array
+// bound, in hash order); a SELECT ... FOR UPDATE (per 1,000 keys, Oracle's
+// IN list limit) locks every entry and reads its latest order; an UPDATE
+// raises them. FOR UPDATE locks only entries that exist, hence the MERGE.
+func (dialect) Claim(ctx context.Context, tx sqlsink.Tx, function string, keys []sqlsink.Key) (map[string]uint64, error) {
+	fns, hashes, seqs := make([]string, len(keys)), make([][]byte, len(keys)), make([]int64, len(keys))
 	for i, k := range keys {
-		seqs[i], fns[i], hashes[i] = int64(newest[k]), w.Function, handlers.KeyHash(k)
+		fns[i], hashes[i], seqs[i] = function, k.Hash, int64(k.Seq)
 	}
-	if _, err := tx.ExecContext(ctx, recordKeysSQL, seqs, fns, hashes); err != nil {
-		return classify(fmt.Errorf("record applied sequences: %w", err))
+	if err := tx.Exec(ctx, lockKeysSQL, fns, hashes); err != nil {
+		return nil, err
 	}
-	if _, err := tx.ExecContext(ctx, checkpointSQL, w.Function, int64(top)); err != nil {
-		return classify(fmt.Errorf("record checkpoint: %w", err))
-	}
-	return nil
-}
-
-// Checkpoint returns the highest stream sequence function has applied.
-func (s *Sink) Checkpoint(ctx context.Context, function string) (uint64, error) {
-	var seq int64
-	err := s.db.QueryRowContext(ctx, "SELECT SEQ FROM JETSYNC_CHECKPOINTS WHERE FUNCTION_NAME = :1", function).Scan(&seq)
-	if errors.Is(err, sql.ErrNoRows) {
-		return 0, nil
-	}
-	return uint64(seq), err
-}
-
-// Forget drops function's applied sequences and checkpoint.
-func (s *Sink) Forget(ctx context.Context, function string) error {
-	for _, t := range []string{"JETSYNC_APPLIED", "JETSYNC_CHECKPOINTS"} {
-		if _, err := s.db.ExecContext(ctx, "DELETE FROM "+t+" WHERE FUNCTION_NAME = :1", function); err != nil {
-			return err
+	before := make(map[string]uint64, len(keys))
+	if err := sqlsink.Chunks(keys, func(chunk []sqlsink.Key) error {
+		args := []any{function}
+		for _, k := range chunk {
+			args = append(args, k.Hash)
 		}
+		return sqlsink.Each(ctx, tx, func(r sqlsink.Rows) error {
+			var h []byte
+			var seq int64
+			err := r.Scan(&h, &seq)
+			if seq > 0 {
+				before[string(h)] = uint64(seq)
+			}
+			return err
+		}, selectKeysSQL(len(chunk)), args...)
+	}); err != nil {
+		return nil, err
 	}
-	return nil
+	return before, tx.Exec(ctx, recordKeysSQL, seqs, fns, hashes)
 }
 
 // CheckTable checks that table exists in the user's schema with every

@@ -7,6 +7,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/jetsync/jetsync/connectors"
 	"github.com/jetsync/jetsync/handlers"
 )
 
@@ -32,20 +33,18 @@ type statement struct {
 // rowsPerExec bounds the rows of one array-bound execution.
 const rowsPerExec = 5000
 
-// statements turns ops into array-bound statements: one per run of one
-// table and shape (and per rowsPerExec rows). A MERGE cannot update one row
-// twice, so of the ops of a run only the last of each key is kept.
-func statements(ops []handlers.Op) []statement {
+// statements turns a run of ops of one table and shape (connectors.Runs)
+// into array-bound statements, one per rowsPerExec rows. A MERGE cannot
+// update one row twice, so only the last op of each key is kept.
+func statements(run []handlers.Op) []statement {
 	var out []statement
-	for _, run := range handlers.Runs(ops) {
-		run = handlers.LastPerKey(run)
-		for start := 0; start < len(run); start += rowsPerExec {
-			chunk := run[start:min(start+rowsPerExec, len(run))]
-			if chunk[0].Delete {
-				out = append(out, deleteSQL(chunk))
-			} else {
-				out = append(out, mergeSQL(chunk))
-			}
+	run = connectors.LastPerKey(run)
+	for start := 0; start < len(run); start += rowsPerExec {
+		chunk := run[start:min(start+rowsPerExec, len(run))]
+		if chunk[0].Delete {
+			out = append(out, deleteSQL(chunk))
+		} else {
+			out = append(out, mergeSQL(chunk))
 		}
 	}
 	return out

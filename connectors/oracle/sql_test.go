@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jetsync/jetsync/connectors"
 	"github.com/jetsync/jetsync/handlers"
 )
 
@@ -51,9 +52,8 @@ func TestStatements(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			sts := statements(tt.ops)
 			var got, args []string
-			for _, st := range sts {
+			for _, st := range runStatements(tt.ops) {
 				got = append(got, st.sql)
 				args = append(args, fmt.Sprint(st.args))
 			}
@@ -73,6 +73,15 @@ func TestStatements(t *testing.T) {
 	if len(sts) != 3 || sts[0].rows != rowsPerExec || sts[2].rows != 2000 {
 		t.Fatalf("12,000 rows in %d statements", len(sts))
 	}
+}
+
+// runStatements is what the sink sends for ops: the statements of each run.
+func runStatements(ops []handlers.Op) []statement {
+	var out []statement
+	for _, run := range connectors.Runs(ops) {
+		out = append(out, statements(run)...)
+	}
+	return out
 }
 
 func TestStateSQL(t *testing.T) {

@@ -19,7 +19,7 @@ func openPath(t testing.TB, addr string, path bulkPath) *Sink {
 	if err != nil {
 		t.Fatal(err)
 	}
-	s.bulk = path
+	s.d.bulk = path
 	t.Cleanup(func() { s.Close() })
 	return s
 }

@@ -10,6 +10,7 @@ import (
 
 	"github.com/jetsync/jetsync/connectors/conformance"
 	"github.com/jetsync/jetsync/connectors/postgres"
+	"github.com/jetsync/jetsync/connectors/sqlsink"
 	"github.com/jetsync/jetsync/handlers"
 	"github.com/jetsync/jetsync/infra/testenv"
 )
@@ -63,6 +64,9 @@ func harness(db *sql.DB, openSink func(t *testing.T, addr string) handlers.Sink)
 			cfg := config(testenv.PostgresAddr())
 			cfg.Isolation = isolation
 			return open(t, cfg)
+		},
+		SlowGuard: func(s handlers.Sink, pause time.Duration, unlocked bool) {
+			sqlsink.WithSlowGuard(s.(*postgres.Sink).Sink, pause, unlocked)
 		},
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/url"
+	"strconv"
 	"strings"
 	"time"
 
@@ -14,6 +15,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/jetsync/jetsync/connectors"
+	"github.com/jetsync/jetsync/connectors/sqlsink"
 	"github.com/jetsync/jetsync/handlers"
 )
 
@@ -35,11 +37,13 @@ const (
 	bulkCopy
 )
 
-// Sink writes ops to one PostgreSQL database.
+// Sink writes ops to one PostgreSQL database: the SQL sink in
+// PostgreSQL's dialect, and the schema checks.
 type Sink struct {
+	*sqlsink.Sink
 	pool *pgxpool.Pool
 	cfg  Config
-	bulk bulkPath
+	d    *dialect
 }
 
 // Open validates cfg and connects. While the server cannot be reached it
@@ -72,7 +76,8 @@ func Open(ctx context.Context, cfg Config, log *slog.Logger) (*Sink, error) {
 	if err != nil {
 		return nil, fmt.Errorf("postgres config: %w", err)
 	}
-	s := &Sink{pool: pool, cfg: cfg}
+	d := &dialect{}
+	s := &Sink{Sink: sqlsink.New(pgxDB{pool, pgx.TxOptions{IsoLevel: isolationLevels[cfg.Isolation]}}, d), pool: pool, cfg: cfg, d: d}
 	err = connectors.Connect(ctx, log, func(ctx context.Context) error {
 		if err := pool.Ping(ctx); err != nil {
 			return fmt.Errorf("postgres at %s, database %q, user %q: %w", cfg.Addr, cfg.Database, cfg.User, err)
@@ -102,76 +107,43 @@ func isConfigError(err error) bool {
 	return strings.HasPrefix(pe.Code, "28") || pe.Code == "3D000" || pe.Code == "42501"
 }
 
-// Close closes the pool.
-func (s *Sink) Close() error {
-	s.pool.Close()
-	return nil
-}
-
 // Pool returns the connection pool, for tools and tests.
 func (s *Sink) Pool() *pgxpool.Pool { return s.pool }
 
-// Write applies w in one transaction: it checks and records the sequence of
-// every change (see handlers.Write), writes the ops, and moves the
-// function's checkpoint.
-func (s *Sink) Write(ctx context.Context, w handlers.Write) error {
-	if len(w.Ops) == 0 && (w.Function == "" || len(w.Changes) == 0) {
+// dialect is PostgreSQL's: double-quoted names, $n placeholders, INSERT ...
+// ON CONFLICT through one of the bulk paths, the guard of state.go.
+type dialect struct {
+	bulk bulkPath
+}
+
+var _ sqlsink.Dialect = (*dialect)(nil)
+
+func (*dialect) Quote(name string) string { return quote(name) }
+
+func (*dialect) Param(n int) string { return "$" + strconv.Itoa(n) }
+
+func (*dialect) Classify(err error) error { return classify(err) }
+
+func (d *dialect) WriteRun(ctx context.Context, stx sqlsink.Tx, run []handlers.Op) error {
+	tx := stx.(pgxTx).Tx
+	switch {
+	case run[0].Delete || d.bulk == bulkValues:
+		for _, st := range statements(run) {
+			if _, err := tx.Exec(ctx, st.sql, st.args...); err != nil {
+				return err
+			}
+		}
 		return nil
+	case d.bulk == bulkPipeline:
+		return pipeline(ctx, tx, run)
+	default:
+		return copyMerge(ctx, tx, connectors.LastPerKey(run))
 	}
-	tx, err := s.pool.BeginTx(ctx, pgx.TxOptions{IsoLevel: isolationLevels[s.cfg.Isolation]})
-	if err != nil {
-		return classify(err)
-	}
-	if err := s.write(ctx, tx, w); err != nil {
-		_ = tx.Rollback(context.WithoutCancel(ctx))
-		return err
-	}
-	if err := tx.Commit(ctx); err != nil {
-		return classify(err)
-	}
-	return nil
 }
 
-func (s *Sink) write(ctx context.Context, tx pgx.Tx, w handlers.Write) error {
-	guarded := w.Function != "" && len(w.Changes) > 0
-	if guarded {
-		stale, err := staleChanges(ctx, tx, w)
-		if err != nil {
-			return classify(fmt.Errorf("read applied sequences: %w", err))
-		}
-		if len(stale) > 0 {
-			return &handlers.StaleError{Stale: stale}
-		}
-	}
-	for _, run := range handlers.Runs(w.Ops) {
-		var err error
-		switch {
-		case run[0].Delete || s.bulk == bulkValues:
-			err = execStatements(ctx, tx, statements(run))
-		case s.bulk == bulkPipeline:
-			err = pipeline(ctx, tx, run)
-		default:
-			err = copyMerge(ctx, tx, handlers.LastPerKey(run))
-		}
-		if err != nil {
-			return classify(fmt.Errorf("%s %s: %w", verb(run[0]), quote(run[0].Table), err))
-		}
-	}
-	if guarded {
-		if err := recordApplied(ctx, tx, w); err != nil {
-			return classify(fmt.Errorf("record applied sequences: %w", err))
-		}
-	}
-	return nil
-}
-
-func execStatements(ctx context.Context, tx pgx.Tx, sts []statement) error {
-	for _, st := range sts {
-		if _, err := tx.Exec(ctx, st.sql, st.args...); err != nil {
-			return err
-		}
-	}
-	return nil
+func (*dialect) CheckpointSQL() string {
+	return "INSERT INTO " + sqlsink.CheckpointsTable + " (function_name, seq, updated_at) VALUES ($1, $2, now())" +
+		" ON CONFLICT (function_name) DO UPDATE SET seq = GREATEST(" + sqlsink.CheckpointsTable + ".seq, EXCLUDED.seq), updated_at = EXCLUDED.updated_at"
 }
 
 // pipeline sends one single-row statement per op in one pgx.Batch.
@@ -213,13 +185,6 @@ func copyMerge(ctx context.Context, tx pgx.Tx, ops []handlers.Op) error {
 	}
 	_, err := tx.Exec(ctx, "TRUNCATE "+stage)
 	return err
-}
-
-func verb(op handlers.Op) string {
-	if op.Delete {
-		return "delete from"
-	}
-	return "upsert into"
 }
 
 // classify marks errors that this data can never get past as permanent;

@@ -6,6 +6,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/jetsync/jetsync/connectors"
 	"github.com/jetsync/jetsync/handlers"
 )
 
@@ -26,7 +27,7 @@ const maxParams = 65535
 // statements turns a run of ops of one shape into as few multi-row
 // statements as the parameter limit allows.
 func statements(ops []handlers.Op) []statement {
-	ops = handlers.LastPerKey(ops)
+	ops = connectors.LastPerKey(ops)
 	perRow := len(ops[0].Key) + len(ops[0].Values)
 	rows := maxParams / perRow
 	var out []statement

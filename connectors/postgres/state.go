@@ -1,47 +1,32 @@
 package postgres
 
 import (
-	"bytes"
 	"context"
-	"errors"
-	"slices"
 
-	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
-	"github.com/jetsync/jetsync/handlers"
+	"github.com/jetsync/jetsync/connectors/sqlsink"
 )
 
-// jetsync keeps two tables of its own in the target database, written in the
-// same transaction as the rows (as the MySQL connector does):
-//
-//   - jetsync_applied: per function and Redis key (as a SHA-256), the stream
-//     sequence of the last change applied. Deleted keys keep their entry, so
-//     a stale upsert cannot bring a deleted row back.
-//   - jetsync_checkpoints: per function, the highest sequence applied and when.
-const (
-	appliedTable     = "jetsync_applied"
-	checkpointsTable = "jetsync_checkpoints"
-)
-
-// createStateTables creates the state tables unless both exist, so that a
-// user without the CREATE privilege works once a DBA has created them.
+// createStateTables creates jetsync's state tables (see connectors/sqlsink)
+// unless both exist, so that a user without the CREATE privilege works once
+// a DBA has created them.
 func createStateTables(ctx context.Context, pool *pgxpool.Pool) error {
 	var n int
 	if err := pool.QueryRow(ctx, "SELECT COUNT(*) FROM information_schema.tables WHERE table_schema = current_schema() AND table_name IN ($1, $2)",
-		appliedTable, checkpointsTable).Scan(&n); err != nil {
+		sqlsink.AppliedTable, sqlsink.CheckpointsTable).Scan(&n); err != nil {
 		return err
 	}
 	if n == 2 {
 		return nil
 	}
-	_, err := pool.Exec(ctx, `CREATE TABLE IF NOT EXISTS `+appliedTable+` (
+	_, err := pool.Exec(ctx, `CREATE TABLE IF NOT EXISTS `+sqlsink.AppliedTable+` (
   function_name TEXT NOT NULL,
   key_hash      BYTEA NOT NULL,
   seq           BIGINT NOT NULL,
   PRIMARY KEY (function_name, key_hash)
 );
-CREATE TABLE IF NOT EXISTS `+checkpointsTable+` (
+CREATE TABLE IF NOT EXISTS `+sqlsink.CheckpointsTable+` (
   function_name TEXT NOT NULL PRIMARY KEY,
   seq           BIGINT NOT NULL,
   updated_at    TIMESTAMPTZ NOT NULL
@@ -49,108 +34,51 @@ CREATE TABLE IF NOT EXISTS `+checkpointsTable+` (
 	return err
 }
 
-// staleChanges locks the applied sequences of w's keys and returns the
-// changes that are not newer than them. Keys never applied get a row with
-// sequence 0 first: FOR UPDATE locks only rows that exist, and without a
-// row two instances could both take a new key for unapplied and the older
-// change could commit last. Rows are locked in key-hash order, so two writes
-// of overlapping keys do not deadlock.
-func staleChanges(ctx context.Context, tx pgx.Tx, w handlers.Write) ([]handlers.KeySeq, error) {
-	hashes := map[string][]byte{}
-	for _, c := range w.Changes {
-		if _, ok := hashes[c.Key]; !ok {
-			hashes[c.Key] = handlers.KeyHash(c.Key)
+// Claim raises the applied order of each key and returns the orders before,
+// in three statements: it adds the new keys' entries with their orders (ON
+// CONFLICT DO NOTHING; the keys it added come back and were never applied);
+// locks the other keys' entries (FOR UPDATE, which reads their latest
+// committed order under READ COMMITTED and fails with a serialization
+// error, retried, under REPEATABLE READ when another instance changed one);
+// and raises them. A key that another instance is adding makes the insert
+// wait for that instance to commit and then counts as existing. Both
+// statements go in hash order, so overlapping claims do not deadlock.
+func (*dialect) Claim(ctx context.Context, tx sqlsink.Tx, function string, keys []sqlsink.Key) (map[string]uint64, error) {
+	hashes := make([][]byte, len(keys))
+	seqs := make([]int64, len(keys))
+	for i, k := range keys {
+		hashes[i], seqs[i] = k.Hash, int64(k.Seq)
+	}
+	added := make(map[string]bool, len(keys))
+	if err := sqlsink.Each(ctx, tx, func(r sqlsink.Rows) error {
+		var h []byte
+		err := r.Scan(&h)
+		added[string(h)] = true
+		return err
+	}, "INSERT INTO "+sqlsink.AppliedTable+" (function_name, key_hash, seq) SELECT $1, h, s FROM unnest($2::bytea[], $3::bigint[]) AS u(h, s) ORDER BY h"+
+		" ON CONFLICT DO NOTHING RETURNING key_hash", function, hashes, seqs); err != nil {
+		return nil, err
+	}
+	before := make(map[string]uint64, len(keys)-len(added))
+	if len(added) == len(keys) {
+		return before, nil
+	}
+	hashes, seqs = hashes[:0], seqs[:0]
+	for _, k := range keys {
+		if !added[string(k.Hash)] {
+			hashes, seqs = append(hashes, k.Hash), append(seqs, int64(k.Seq))
 		}
 	}
-	keys := make([][]byte, 0, len(hashes))
-	for _, h := range hashes {
-		keys = append(keys, h)
-	}
-	slices.SortFunc(keys, bytes.Compare)
-	if _, err := tx.Exec(ctx, "INSERT INTO "+appliedTable+" (function_name, key_hash, seq) SELECT $1, h, 0 FROM unnest($2::bytea[]) AS u(h) ORDER BY h ON CONFLICT DO NOTHING",
-		w.Function, keys); err != nil {
-		return nil, err
-	}
-	rows, err := tx.Query(ctx, "SELECT key_hash, seq FROM "+appliedTable+" WHERE function_name = $1 AND key_hash = ANY($2) ORDER BY key_hash FOR UPDATE",
-		w.Function, keys)
-	if err != nil {
-		return nil, err
-	}
-	byHash := make(map[string]uint64, len(keys))
-	for rows.Next() {
+	if err := sqlsink.Each(ctx, tx, func(r sqlsink.Rows) error {
 		var h []byte
 		var seq int64
-		if err := rows.Scan(&h, &seq); err != nil {
-			rows.Close()
-			return nil, err
-		}
-		byHash[string(h)] = uint64(seq)
-	}
-	rows.Close()
-	if err := rows.Err(); err != nil {
+		err := r.Scan(&h, &seq)
+		before[string(h)] = uint64(seq)
+		return err
+	}, "SELECT key_hash, seq FROM "+sqlsink.AppliedTable+" WHERE function_name = $1 AND key_hash = ANY($2) ORDER BY key_hash FOR UPDATE",
+		function, hashes); err != nil {
 		return nil, err
 	}
-	var stale []handlers.KeySeq
-	for _, c := range w.Changes {
-		if c.Seq <= byHash[string(hashes[c.Key])] {
-			stale = append(stale, c)
-		}
-	}
-	return stale, nil
+	return before, tx.Exec(ctx, "UPDATE "+sqlsink.AppliedTable+" a SET seq = GREATEST(a.seq, u.s) FROM unnest($2::bytea[], $3::bigint[]) AS u(h, s)"+
+		" WHERE a.function_name = $1 AND a.key_hash = u.h", function, hashes, seqs)
 }
-
-// recordApplied stores each key's newest sequence and moves the checkpoint.
-func recordApplied(ctx context.Context, tx pgx.Tx, w handlers.Write) error {
-	newest, _, top := w.Newest()
-	hashes := make([][]byte, 0, len(newest))
-	seqs := make([]int64, 0, len(newest))
-	for k, s := range newest {
-		hashes = append(hashes, handlers.KeyHash(k))
-		seqs = append(seqs, int64(s))
-	}
-	if _, err := tx.Exec(ctx, "UPDATE "+appliedTable+" a SET seq = GREATEST(a.seq, u.s) FROM unnest($2::bytea[], $3::bigint[]) AS u(h, s)"+
-		" WHERE a.function_name = $1 AND a.key_hash = u.h", w.Function, hashes, seqs); err != nil {
-		return err
-	}
-	_, err := tx.Exec(ctx, "INSERT INTO "+checkpointsTable+" (function_name, seq, updated_at) VALUES ($1, $2, now())"+
-		" ON CONFLICT (function_name) DO UPDATE SET seq = GREATEST("+checkpointsTable+".seq, EXCLUDED.seq), updated_at = EXCLUDED.updated_at",
-		w.Function, int64(top))
-	return err
-}
-
-// Checkpoint returns the highest stream sequence function has applied (0:
-// none yet).
-func (s *Sink) Checkpoint(ctx context.Context, function string) (uint64, error) {
-	var seq int64
-	err := s.pool.QueryRow(ctx, "SELECT seq FROM "+checkpointsTable+" WHERE function_name = $1", function).Scan(&seq)
-	if errors.Is(err, pgx.ErrNoRows) {
-		return 0, nil
-	}
-	return uint64(seq), err
-}
-
-// Forget drops function's applied sequences and checkpoint, so that a
-// replay from the start of the stream applies everything again.
-func (s *Sink) Forget(ctx context.Context, function string) error {
-	for _, t := range []string{appliedTable, checkpointsTable} {
-		if _, err := s.pool.Exec(ctx, "DELETE FROM "+t+" WHERE function_name = $1", function); err != nil {
-			return err
-		}
-	}
-	return nil
-}
-
-// Truncate deletes every row of table (DELETE, not TRUNCATE: it needs only
-// the DELETE privilege). `jetsync replay --truncate` uses it through the
-// table function.
-func (s *Sink) Truncate(ctx context.Context, table string) error {
-	if _, err := s.pool.Exec(ctx, "DELETE FROM "+quote(table)); err != nil {
-		return classify(err)
-	}
-	return nil
-}
-
-var (
-	_ handlers.TableTruncater = (*Sink)(nil)
-	_ handlers.Forgetter      = (*Sink)(nil)
-)

@@ -12,13 +12,16 @@ import (
 	sqlite3 "modernc.org/sqlite/lib"
 
 	"github.com/jetsync/jetsync/connectors"
+	"github.com/jetsync/jetsync/connectors/sqlsink"
 	"github.com/jetsync/jetsync/handlers"
 )
 
 var _ handlers.Sink = (*Sink)(nil)
 
-// Sink writes ops to one SQLite database file.
+// Sink writes ops to one SQLite database file: the SQL sink in SQLite's
+// dialect, and the schema checks.
 type Sink struct {
+	*sqlsink.Sink
 	db  *sql.DB
 	cfg Config
 }
@@ -62,64 +65,36 @@ func Open(ctx context.Context, cfg Config, log *slog.Logger) (*Sink, error) {
 		return nil, err
 	}
 	log.Debug("sqlite database open", "path", cfg.Path)
-	return &Sink{db: db, cfg: cfg}, nil
+	return &Sink{Sink: sqlsink.New(sqlsink.FromSQL(db, nil), dialect{}), db: db, cfg: cfg}, nil
 }
-
-// Close closes the database.
-func (s *Sink) Close() error { return s.db.Close() }
 
 // DB returns the connection pool, for tools and tests.
 func (s *Sink) DB() *sql.DB { return s.db }
 
-// Write applies w in one transaction: it checks and records the sequence of
-// every change (see handlers.Write), writes the ops, and moves the
-// function's checkpoint.
-func (s *Sink) Write(ctx context.Context, w handlers.Write) error {
-	if len(w.Ops) == 0 && (w.Function == "" || len(w.Changes) == 0) {
-		return nil
-	}
-	tx, err := s.db.BeginTx(ctx, nil)
-	if err != nil {
-		return classify(fmt.Errorf("begin: %w", err))
-	}
-	if err := s.write(ctx, tx, w); err != nil {
-		_ = tx.Rollback()
-		return err
-	}
-	if err := tx.Commit(); err != nil {
-		return classify(fmt.Errorf("commit: %w", err))
+// dialect is SQLite's: double-quoted names, ? placeholders, INSERT ... ON
+// CONFLICT, the guard of state.go.
+type dialect struct{}
+
+var _ sqlsink.Dialect = dialect{}
+
+func (dialect) Quote(name string) string { return quote(name) }
+
+func (dialect) Param(int) string { return "?" }
+
+func (dialect) Classify(err error) error { return classify(err) }
+
+func (dialect) WriteRun(ctx context.Context, tx sqlsink.Tx, run []handlers.Op) error {
+	for _, st := range statements(run) {
+		if err := tx.Exec(ctx, st.sql, st.args...); err != nil {
+			return err
+		}
 	}
 	return nil
 }
 
-func (s *Sink) write(ctx context.Context, tx *sql.Tx, w handlers.Write) error {
-	guarded := w.Function != "" && len(w.Changes) > 0
-	if guarded {
-		stale, err := staleChanges(ctx, tx, w)
-		if err != nil {
-			return classify(fmt.Errorf("read applied sequences: %w", err))
-		}
-		if len(stale) > 0 {
-			return &handlers.StaleError{Stale: stale}
-		}
-	}
-	for _, run := range handlers.Runs(w.Ops) {
-		for _, st := range statements(run) {
-			if _, err := tx.ExecContext(ctx, st.sql, st.args...); err != nil {
-				verb := "upsert into"
-				if run[0].Delete {
-					verb = "delete from"
-				}
-				return classify(fmt.Errorf("%s %s: %w", verb, quote(run[0].Table), err))
-			}
-		}
-	}
-	if guarded {
-		if err := recordApplied(ctx, tx, w); err != nil {
-			return classify(fmt.Errorf("record applied sequences: %w", err))
-		}
-	}
-	return nil
+func (dialect) CheckpointSQL() string {
+	return "INSERT INTO " + sqlsink.CheckpointsTable + " (function_name, seq, updated_at) VALUES (?, ?, strftime('%Y-%m-%dT%H:%M:%fZ', 'now'))" +
+		" ON CONFLICT (function_name) DO UPDATE SET seq = max(seq, excluded.seq), updated_at = excluded.updated_at"
 }
 
 // classify marks errors that this data can never get past as permanent:

@@ -5,6 +5,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/jetsync/jetsync/connectors"
 	"github.com/jetsync/jetsync/handlers"
 )
 
@@ -24,7 +25,7 @@ const maxParams = 32766
 // statements turns a run of ops of one shape into as few multi-row
 // statements as the parameter limit allows.
 func statements(ops []handlers.Op) []statement {
-	ops = handlers.LastPerKey(ops)
+	ops = connectors.LastPerKey(ops)
 	rows := maxParams / (len(ops[0].Key) + len(ops[0].Values))
 	var out []statement
 	for start := 0; start < len(ops); start += rows {

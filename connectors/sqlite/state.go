@@ -3,30 +3,20 @@ package sqlite
 import (
 	"context"
 	"database/sql"
-	"errors"
 	"strings"
 
-	"github.com/jetsync/jetsync/handlers"
+	"github.com/jetsync/jetsync/connectors/sqlsink"
 )
 
-// jetsync keeps two tables of its own in the database, written in the same
-// transaction as the rows (as the MySQL connector does): jetsync_applied,
-// per function and Redis key (SHA-256), the sequence of the last change
-// applied; jetsync_checkpoints, per function, the highest sequence applied.
-const (
-	appliedTable     = "jetsync_applied"
-	checkpointsTable = "jetsync_checkpoints"
-	keysPerStatement = 5000
-)
-
+// createStateTables creates jetsync's state tables (see connectors/sqlsink).
 func createStateTables(ctx context.Context, db *sql.DB) error {
-	_, err := db.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS `+appliedTable+` (
+	_, err := db.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS `+sqlsink.AppliedTable+` (
   function_name TEXT NOT NULL,
   key_hash      BLOB NOT NULL,
   seq           INTEGER NOT NULL,
   PRIMARY KEY (function_name, key_hash)
 ) WITHOUT ROWID;
-CREATE TABLE IF NOT EXISTS `+checkpointsTable+` (
+CREATE TABLE IF NOT EXISTS `+sqlsink.CheckpointsTable+` (
   function_name TEXT NOT NULL PRIMARY KEY,
   seq           INTEGER NOT NULL,
   updated_at    TEXT NOT NULL
@@ -34,106 +24,35 @@ CREATE TABLE IF NOT EXISTS `+checkpointsTable+` (
 	return err
 }
 
-// staleChanges returns the changes of w that are not newer than the last
-// applied of their key. The transaction began IMMEDIATE: it holds the
-// database's write lock, so nothing changes the sequences under it.
-func staleChanges(ctx context.Context, tx *sql.Tx, w handlers.Write) ([]handlers.KeySeq, error) {
-	hashes := map[string][]byte{}
-	var keys [][]byte
-	for _, c := range w.Changes {
-		if _, ok := hashes[c.Key]; !ok {
-			hashes[c.Key] = handlers.KeyHash(c.Key)
-			keys = append(keys, hashes[c.Key])
+// Claim raises the applied order of each key and returns the orders
+// before: a read, then one upsert, per chunk. Every transaction began
+// IMMEDIATE: it holds the database's write lock, so nothing changes the
+// entries between the read and the raise, and there is nothing to
+// deadlock on.
+func (dialect) Claim(ctx context.Context, tx sqlsink.Tx, function string, keys []sqlsink.Key) (map[string]uint64, error) {
+	before := make(map[string]uint64, len(keys))
+	err := sqlsink.Chunks(keys, func(chunk []sqlsink.Key) error {
+		args := make([]any, 0, 3*len(chunk))
+		in := make([]any, 0, len(chunk)+1)
+		in = append(in, function)
+		for _, k := range chunk {
+			args = append(args, function, k.Hash, int64(k.Seq))
+			in = append(in, k.Hash)
 		}
-	}
-	applied := make(map[string]int64, len(keys))
-	for start := 0; start < len(keys); start += keysPerStatement {
-		chunk := keys[start:min(start+keysPerStatement, len(keys))]
-		args := make([]any, 0, len(chunk)+1)
-		args = append(args, w.Function)
-		for _, h := range chunk {
-			args = append(args, h)
-		}
-		rows, err := tx.QueryContext(ctx, "SELECT key_hash, seq FROM "+appliedTable+" WHERE function_name = ? AND key_hash IN ("+
-			strings.TrimSuffix(strings.Repeat("?, ", len(chunk)), ", ")+")", args...)
-		if err != nil {
-			return nil, err
-		}
-		for rows.Next() {
+		if err := sqlsink.Each(ctx, tx, func(r sqlsink.Rows) error {
 			var h []byte
 			var seq int64
-			if err := rows.Scan(&h, &seq); err != nil {
-				rows.Close()
-				return nil, err
-			}
-			applied[string(h)] = seq
+			err := r.Scan(&h, &seq)
+			before[string(h)] = uint64(seq)
+			return err
+		}, "SELECT key_hash, seq FROM "+sqlsink.AppliedTable+" WHERE function_name = ? AND key_hash IN ("+placeholders(len(chunk))+")", in...); err != nil {
+			return err
 		}
-		rows.Close()
-		if err := rows.Err(); err != nil {
-			return nil, err
-		}
-	}
-	var stale []handlers.KeySeq
-	for _, c := range w.Changes {
-		if seq, ok := applied[string(hashes[c.Key])]; ok && c.Seq <= uint64(seq) {
-			stale = append(stale, c)
-		}
-	}
-	return stale, nil
-}
-
-// recordApplied stores each key's newest sequence and moves the checkpoint.
-func recordApplied(ctx context.Context, tx *sql.Tx, w handlers.Write) error {
-	newest, keys, top := w.Newest()
-	for start := 0; start < len(keys); start += keysPerStatement {
-		chunk := keys[start:min(start+keysPerStatement, len(keys))]
-		args := make([]any, 0, 3*len(chunk))
-		for _, k := range chunk {
-			args = append(args, w.Function, handlers.KeyHash(k), int64(newest[k]))
-		}
-		if _, err := tx.ExecContext(ctx, "INSERT INTO "+appliedTable+" (function_name, key_hash, seq) VALUES "+
+		return tx.Exec(ctx, "INSERT INTO "+sqlsink.AppliedTable+" (function_name, key_hash, seq) VALUES "+
 			strings.TrimSuffix(strings.Repeat("(?, ?, ?), ", len(chunk)), ", ")+
-			" ON CONFLICT (function_name, key_hash) DO UPDATE SET seq = max(seq, excluded.seq)", args...); err != nil {
-			return err
-		}
-	}
-	_, err := tx.ExecContext(ctx, "INSERT INTO "+checkpointsTable+" (function_name, seq, updated_at) VALUES (?, ?, strftime('%Y-%m-%dT%H:%M:%fZ', 'now'))"+
-		" ON CONFLICT (function_name) DO UPDATE SET seq = max(seq, excluded.seq), updated_at = excluded.updated_at", w.Function, int64(top))
-	return err
+			" ON CONFLICT (function_name, key_hash) DO UPDATE SET seq = max(seq, excluded.seq)", args...)
+	})
+	return before, err
 }
 
-// Checkpoint returns the highest stream sequence function has applied (0:
-// none yet).
-func (s *Sink) Checkpoint(ctx context.Context, function string) (uint64, error) {
-	var seq int64
-	err := s.db.QueryRowContext(ctx, "SELECT seq FROM "+checkpointsTable+" WHERE function_name = ?", function).Scan(&seq)
-	if errors.Is(err, sql.ErrNoRows) {
-		return 0, nil
-	}
-	return uint64(seq), err
-}
-
-// Forget drops function's applied sequences and checkpoint, so that a
-// replay from the start of the stream applies everything again.
-func (s *Sink) Forget(ctx context.Context, function string) error {
-	for _, t := range []string{appliedTable, checkpointsTable} {
-		if _, err := s.db.ExecContext(ctx, "DELETE FROM "+t+" WHERE function_name = ?", function); err != nil {
-			return err
-		}
-	}
-	return nil
-}
-
-// Truncate deletes every row of table. `jetsync replay --truncate` uses it
-// through the table function.
-func (s *Sink) Truncate(ctx context.Context, table string) error {
-	if _, err := s.db.ExecContext(ctx, "DELETE FROM "+quote(table)); err != nil {
-		return classify(err)
-	}
-	return nil
-}
-
-var (
-	_ handlers.TableTruncater = (*Sink)(nil)
-	_ handlers.Forgetter      = (*Sink)(nil)
-)
+func placeholders(n int) string { return strings.TrimSuffix(strings.Repeat("?, ", n), ", ") }

@@ -148,7 +148,7 @@ func (e *env) jetStreamCeiling(ctx context.Context) (Rate, error) {
 		consumeErr <- nil
 	}()
 	for _, m := range msgs {
-		if _, err := e.js.PublishMsgAsync(m); err != nil {
+		if _, err := e.js.PublishMsgAsync(m, jetstream.WithStallWait(10*time.Second)); err != nil {
 			return Rate{}, err
 		}
 	}

@@ -1,21 +1,23 @@
-package handlers
+package connectors
 
 import (
 	"crypto/sha256"
 	"fmt"
 	"strconv"
 	"strings"
+
+	"github.com/jetsync/jetsync/handlers"
 )
 
-// Helpers for connectors: how a Write's ops group into statements and how
-// its changes feed the sequence guards. Every SQL connector uses the same,
-// so that they agree on what a run and a key are.
+// How a Write's ops group into statements and how a Redis key is stored by
+// the sequence guards. Every connector uses the same, so that they agree on
+// what a run and a key are.
 
 // Runs splits ops into runs of consecutive ops of one table and shape (same
 // kind, same key and value column names), in order: each run can become
 // one multi-row statement.
-func Runs(ops []Op) [][]Op {
-	var out [][]Op
+func Runs(ops []handlers.Op) [][]handlers.Op {
+	var out [][]handlers.Op
 	for i := 0; i < len(ops); {
 		j := i + 1
 		for j < len(ops) && sameShape(ops[i], ops[j]) {
@@ -27,11 +29,11 @@ func Runs(ops []Op) [][]Op {
 	return out
 }
 
-func sameShape(a, b Op) bool {
+func sameShape(a, b handlers.Op) bool {
 	return a.Delete == b.Delete && a.Table == b.Table && sameNames(a.Key, b.Key) && sameNames(a.Values, b.Values)
 }
 
-func sameNames(a, b []Column) bool {
+func sameNames(a, b []handlers.Column) bool {
 	if len(a) != len(b) {
 		return false
 	}
@@ -46,7 +48,7 @@ func sameNames(a, b []Column) bool {
 // LastPerKey keeps, of one run, the last op of each key, in order: within a
 // run of one shape the last op of a key is its result, and some statements
 // (INSERT ... ON CONFLICT, MERGE) cannot touch one row twice.
-func LastPerKey(ops []Op) []Op {
+func LastPerKey(ops []handlers.Op) []handlers.Op {
 	if len(ops) < 2 {
 		return ops
 	}
@@ -57,7 +59,7 @@ func LastPerKey(ops []Op) []Op {
 	if len(last) == len(ops) {
 		return ops
 	}
-	out := make([]Op, 0, len(last))
+	out := make([]handlers.Op, 0, len(last))
 	for i, op := range ops {
 		if last[KeyString(op.Key)] == i {
 			out = append(out, op)
@@ -67,7 +69,7 @@ func LastPerKey(ops []Op) []Op {
 }
 
 // KeyString is an unambiguous text of a row key's values.
-func KeyString(key []Column) string {
+func KeyString(key []handlers.Column) string {
 	if len(key) == 1 {
 		return fmt.Sprint(key[0].Value)
 	}
@@ -86,19 +88,4 @@ func KeyString(key []Column) string {
 func KeyHash(key string) []byte {
 	h := sha256.Sum256([]byte(key))
 	return h[:]
-}
-
-// Newest returns the newest sequence of each key of w's changes, the keys
-// in the order they first appear, and the newest sequence of all (the
-// checkpoint).
-func (w Write) Newest() (seqs map[string]uint64, keys []string, top uint64) {
-	seqs = make(map[string]uint64, len(w.Changes))
-	for _, c := range w.Changes {
-		if _, ok := seqs[c.Key]; !ok {
-			keys = append(keys, c.Key)
-		}
-		seqs[c.Key] = max(seqs[c.Key], c.Seq)
-		top = max(top, c.Seq)
-	}
-	return seqs, keys, top
 }
