@@ -29,8 +29,15 @@ type Config struct {
 
 	// BatchSize is the most changes written in one transaction.
 	BatchSize int `split_words:"true" default:"500"`
-	// BatchWait is how long a batch waits to fill after its first change.
-	BatchWait time.Duration `split_words:"true" default:"10ms"`
+	// BatchWait is how long a batch waits to fill after its first change:
+	// a fetch returns a full batch at once, and what has arrived when
+	// BatchWait ends. 0 takes only what has arrived (the fetch still takes
+	// about a millisecond).
+	BatchWait time.Duration `split_words:"true" default:"1ms"`
+	// FetchMaxBytes bounds the bytes of one batch (a first change larger
+	// than it is still taken alone). The function holds at most two
+	// batches: the one it writes and the next.
+	FetchMaxBytes int `split_words:"true" default:"8388608"`
 	// AckWait is how long JetStream waits for an ack before redelivering; the
 	// runtime keeps it alive while it retries.
 	AckWait time.Duration `split_words:"true" default:"30s"`
@@ -44,6 +51,10 @@ type Config struct {
 	// ShutdownGrace bounds how long a stopping function keeps writing what
 	// it has already fetched; the rest is redelivered to the next instance.
 	ShutdownGrace time.Duration `split_words:"true" default:"10s"`
+	// PruneInterval is how often the function drops the guard entries that
+	// no change can reach any more (deleted keys' entries, mostly); 0:
+	// never.
+	PruneInterval time.Duration `split_words:"true" default:"1h"`
 	// ReplayPoll is how often the function looks for a replay asked with
 	// `jetsync replay` (its consumer <name>_replay); 0 means 2s.
 	ReplayPoll time.Duration `split_words:"true" default:"2s"`
@@ -65,6 +76,9 @@ func (c Config) withIdentity(fn Function) Config {
 	if c.ReplayPoll == 0 {
 		c.ReplayPoll = 2 * time.Second
 	}
+	if c.FetchMaxBytes == 0 {
+		c.FetchMaxBytes = 8 << 20
+	}
 	return c
 }
 
@@ -81,6 +95,9 @@ func (c Config) Validate() error {
 	}
 	if c.MaxDeliver < 0 {
 		return fmt.Errorf("JETSYNC_MAX_DELIVER=%d: use 0 (never dead-letter for redeliveries) or more", c.MaxDeliver)
+	}
+	if c.PruneInterval < 0 {
+		return fmt.Errorf("JETSYNC_PRUNE_INTERVAL=%s: must not be negative (0: never)", c.PruneInterval)
 	}
 	if c.ReplayPoll < 0 {
 		return fmt.Errorf("JETSYNC_REPLAY_POLL=%s: must not be negative", c.ReplayPoll)
@@ -102,6 +119,9 @@ func (c Config) Validate() error {
 	}
 	if c.BatchWait < 0 {
 		return fmt.Errorf("JETSYNC_BATCH_WAIT=%s: must not be negative", c.BatchWait)
+	}
+	if c.FetchMaxBytes < 1024 {
+		return fmt.Errorf("JETSYNC_FETCH_MAX_BYTES=%d: use at least 1024", c.FetchMaxBytes)
 	}
 	if c.AckWait < time.Second {
 		return fmt.Errorf("JETSYNC_ACK_WAIT=%s: use at least 1s", c.AckWait)

@@ -159,3 +159,43 @@ func TestRefusedChangeFiledOnce(t *testing.T) {
 		t.Fatalf("dead letters filed %v times, want once", n)
 	}
 }
+
+// TestFetchMaxBytesBoundsBatches: 40 changes of about 1 KiB each, waiting
+// before the function starts, reach it in batches of at most
+// JETSYNC_FETCH_MAX_BYTES (4 KiB here: 3 or 4 changes, so 10 batches or
+// more); the control (8 MiB) takes them in one or two.
+func TestFetchMaxBytesBoundsBatches(t *testing.T) {
+	t.Parallel()
+	for _, control := range []bool{false, true} {
+		name := "bounded"
+		if control {
+			name = "control: 8 MiB"
+		}
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			r := newRig(t)
+			for i := range 40 {
+				r.publish(fmt.Sprint(i), map[string]string{"name": "n", "pad": strings.Repeat("x", 1000)})
+			}
+			cfg := r.cfg
+			cfg.FetchMaxBytes = 4096
+			if control {
+				cfg.FetchMaxBytes = 8 << 20
+			}
+			r.start(cfg)
+			testenv.Eventually(t, 20*time.Second, func() error {
+				if n := r.count(); n != 40 {
+					return fmt.Errorf("%d of 40 rows", n)
+				}
+				return nil
+			})
+			batches := r.metric("jetsync_function_batch_changes", fmt.Sprintf("function=%q", cfg.Name))
+			switch {
+			case !control && batches < 10:
+				t.Fatalf("40 changes of 1 KiB in %v batches with a 4 KiB bound", batches)
+			case control && batches > 2:
+				t.Fatalf("control: 40 changes in %v batches with an 8 MiB bound", batches)
+			}
+		})
+	}
+}

@@ -3,3 +3,11 @@ package handlers
 // WithoutEpochFence is a test hook: r orders changes by their stream
 // sequence alone, as if no bridge generation could be superseded.
 func WithoutEpochFence(r *Runner) { r.epochs.off = true }
+
+// WithoutDeadLettersInPruneHorizon is a test hook: r prunes up to the
+// change stream's first sequence, leaving its dead letters' orders out.
+func WithoutDeadLettersInPruneHorizon(r *Runner) { r.pruneIgnoresDeadLetters = true }
+
+// WithoutPruneMark is a test hook: r applies changes below its pruning mark
+// as any other.
+func WithoutPruneMark(r *Runner) { r.pruneMarkOff = true }

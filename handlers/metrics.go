@@ -19,6 +19,7 @@ type metrics struct {
 	top        atomic.Uint64
 	latency    prometheus.Histogram // bridge saw it → committed
 	commitTime prometheus.Histogram
+	pruned     prometheus.Counter // guard entries pruned
 }
 
 func newMetrics(reg prometheus.Registerer, function string) *metrics {
@@ -59,8 +60,12 @@ func newMetrics(reg prometheus.Registerer, function string) *metrics {
 			Help:    "Time of one successful write (transaction) to the target.",
 			Buckets: prometheus.ExponentialBuckets(0.0005, 2, 16),
 		}),
+		pruned: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "jetsync_function_guard_entries_pruned_total", ConstLabels: labels,
+			Help: "Sequence-guard entries dropped because no change can reach them any more (JETSYNC_PRUNE_INTERVAL).",
+		}),
 	}
-	reg.MustRegister(m.changes, m.batches, m.errors, m.degraded, m.lag, m.lastSeq, m.latency, m.commitTime)
+	reg.MustRegister(m.changes, m.batches, m.errors, m.degraded, m.lag, m.lastSeq, m.latency, m.commitTime, m.pruned)
 	for _, r := range []string{"applied", "coalesced", "stale", "dead_lettered"} {
 		m.changes.WithLabelValues(r)
 	}

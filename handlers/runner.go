@@ -60,6 +60,10 @@ type Runner struct {
 	writing sync.Mutex
 	// epochs orders the changes of superseded bridges (fence.go).
 	epochs epochs
+	// pruneIgnoresDeadLetters and pruneMarkOff are test hooks: the pruning
+	// horizon leaves the dead letters out, and changes below the pruning
+	// mark are applied as any other (prune.go).
+	pruneIgnoresDeadLetters, pruneMarkOff bool
 }
 
 // New returns a runner of fn that writes through sink. The name and version
@@ -136,6 +140,7 @@ func (r *Runner) Run(ctx context.Context) error {
 	r.log.Info("function started", "version", r.cfg.Version, "prefix", r.cfg.Prefix, "stream", r.cfg.Stream)
 	var replays sync.WaitGroup
 	replays.Go(func() { r.watchReplays(ctx, work) })
+	replays.Go(func() { r.pruneLoop(ctx) })
 	defer replays.Wait()
 	// The next batch is fetched while this one is written — unless the
 	// function keeps history: a crash would leave a second, uncommitted
@@ -290,10 +295,9 @@ func (r *Runner) register(ctx context.Context) (jetstream.Consumer, error) {
 	}
 }
 
-// collect fetches the next batch: it waits for a first message, then takes
-// up to a full batch of what arrives within BatchWait. Nothing is fetched
-// ahead: every message the function holds is in the batch it works on, so
-// keeping that batch in progress keeps all of them from redelivery.
+// collect fetches the next batch: it waits for a first change, then takes
+// up to a full batch (BatchSize changes, FetchMaxBytes bytes) of what has
+// arrived or arrives within BatchWait; a full batch returns at once.
 func (r *Runner) collect(ctx context.Context, cons jetstream.Consumer) ([]jetstream.Msg, error) {
 	wait, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
@@ -305,16 +309,28 @@ func (r *Runner) collect(ctx context.Context, cons jetstream.Consumer) ([]jetstr
 	if len(msgs) == 0 || r.cfg.BatchSize == 1 {
 		return msgs, nil
 	}
-	var more jetstream.MessageBatch
-	if r.cfg.BatchWait > 0 {
-		more, err = cons.Fetch(r.cfg.BatchSize-1, jetstream.FetchMaxWait(r.cfg.BatchWait))
-	} else {
-		more, err = cons.FetchNoWait(r.cfg.BatchSize - 1)
+	room := r.cfg.FetchMaxBytes - msgSize(msgs[0])
+	if room <= 0 {
+		return msgs, nil
 	}
+	// FetchNoWait takes no byte bound: a short wait instead.
+	more, err := cons.Fetch(r.cfg.BatchSize-1, jetstream.FetchMaxBytes(room), jetstream.FetchMaxWait(max(r.cfg.BatchWait, time.Millisecond)))
 	if err != nil {
 		return msgs, nil // process what we have; the next fetch reports the trouble
 	}
 	return drain(more, msgs), nil
+}
+
+// msgSize is a message's size as FetchMaxBytes counts it (near enough:
+// subject, reply, headers and data).
+func msgSize(m jetstream.Msg) int {
+	n := len(m.Subject()) + len(m.Reply()) + len(m.Data())
+	for k, vs := range m.Headers() {
+		for _, v := range vs {
+			n += len(k) + len(v) + 4
+		}
+	}
+	return n
 }
 
 func drain(b jetstream.MessageBatch, into []jetstream.Msg) []jetstream.Msg {
@@ -394,6 +410,20 @@ func (r *Runner) process(ctx context.Context, msgs []jetstream.Msg, live bool) {
 	}
 	for i, c := range changes {
 		source[KeySeq{Key: c.Key, Seq: c.Seq}] = held[i]
+	}
+	var below []Change
+	var mark uint64
+	if err := r.retry(ctx, func(ctx context.Context) error {
+		var err error
+		changes, below, mark, err = r.belowPruned(ctx, changes)
+		return err
+	}, keepAlive); err != nil {
+		return
+	}
+	for _, c := range below {
+		if r.publishDeadLetter(ctx, source[KeySeq{Key: c.Key, Seq: c.Seq}], &c, r.belowPrunedError(c, mark)) != nil {
+			return
+		}
 	}
 	refused := map[string]error{} // key -> why its change was dead-lettered
 	a := applier{

@@ -154,7 +154,7 @@ func (r *rig) metric(name, label string) float64 {
 		for _, m := range mf.GetMetric() {
 			for _, l := range m.GetLabel() {
 				if fmt.Sprintf("%s=%q", l.GetName(), l.GetValue()) == label {
-					sum += m.GetCounter().GetValue()
+					sum += m.GetCounter().GetValue() + float64(m.GetHistogram().GetSampleCount())
 				}
 			}
 		}

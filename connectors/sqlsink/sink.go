@@ -81,6 +81,7 @@ var (
 	_ handlers.Sink           = (*Sink)(nil)
 	_ handlers.TableTruncater = (*Sink)(nil)
 	_ handlers.Forgetter      = (*Sink)(nil)
+	_ handlers.Pruner         = (*Sink)(nil)
 )
 
 // New returns a Sink writing through db in d's dialect.
@@ -228,29 +229,43 @@ func (s *Sink) Checkpoint(ctx context.Context, function string) (uint64, error) 
 	return uint64(seq), err
 }
 
-// Forget drops function's applied orders and checkpoint, so that a replay
-// from the start of the stream applies everything again.
+// Forget drops function's applied orders, checkpoint and pruning mark, so
+// that a replay from the start of the stream applies everything again.
 func (s *Sink) Forget(ctx context.Context, function string) error {
 	for _, t := range []string{AppliedTable, CheckpointsTable} {
-		if err := s.db.Exec(ctx, "DELETE FROM "+t+" WHERE function_name = "+s.d.Param(1), function); err != nil {
+		if err := s.db.Exec(ctx, "DELETE FROM "+t+" WHERE function_name IN ("+s.d.Param(1)+", "+s.d.Param(2)+")", function, function+prunedSuffix); err != nil {
 			return fmt.Errorf("forget the applied orders of %q in %s: %w", function, t, err)
 		}
 	}
 	return nil
 }
 
+// prunedSuffix names the checkpoint row that holds a function's pruning
+// mark: function names cannot contain "/".
+const prunedSuffix = "/pruned"
+
 // Prune drops function's applied orders below horizon and returns how many
 // it dropped. A caller passes the lowest order that a change of the
 // function can still arrive with; an entry below it can no longer make a
 // change stale, so dropping it changes nothing but the table's size (it
-// mostly holds deleted keys' entries: a live key's next change raises its
-// entry again).
+// mostly holds deleted keys' entries: a live key's next change adds its
+// entry again). It first raises the function's pruning mark to horizon
+// (Pruned), so that a change below it that arrives anyway is known.
 func (s *Sink) Prune(ctx context.Context, function string, horizon uint64) (int64, error) {
+	if err := s.db.Exec(ctx, s.d.CheckpointSQL(), function+prunedSuffix, int64(horizon)); err != nil {
+		return 0, s.d.Classify(fmt.Errorf("record the pruning mark of %q: %w", function, err))
+	}
 	n, err := s.db.ExecCount(ctx, "DELETE FROM "+AppliedTable+" WHERE function_name = "+s.d.Param(1)+" AND seq < "+s.d.Param(2), function, int64(horizon))
 	if err != nil {
 		return 0, s.d.Classify(fmt.Errorf("prune the applied orders of %q: %w", function, err))
 	}
 	return n, nil
+}
+
+// Pruned returns function's pruning mark: the horizon of its last Prune
+// (0: never pruned). Its guard entries below it may be gone.
+func (s *Sink) Pruned(ctx context.Context, function string) (uint64, error) {
+	return s.Checkpoint(ctx, function+prunedSuffix)
 }
 
 // Truncate deletes every row of table (DELETE, not TRUNCATE: it needs only

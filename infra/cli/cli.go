@@ -47,6 +47,7 @@ const usage = `jetsync — operate jetsync
   jetsync dlq show <function> <seq>          one dead letter: headers and body
   jetsync dlq requeue <function> <seq>...    send dead letters back through the function, in order
   jetsync dlq requeue <function> --all
+  jetsync dlq requeue <function> --as-new <seq>...   as changes published now (older than the pruning horizon)
   jetsync dlq purge <function> [<seq>...]    delete dead letters (all of the function's without seqs)
   jetsync probe <url>                        GET a health endpoint; exit 0 only on 200 (container health checks)
   jetsync version

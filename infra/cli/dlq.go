@@ -229,8 +229,13 @@ func (d dlq) show(ctx context.Context, args []string) error {
 // requeue publishes dead letters back to their original subjects, oldest
 // first, for this function only and with their original sequence (so a
 // change already overtaken by a newer one of its key is not applied), and
-// deletes each from the dead letters once the stream has it.
+// deletes each from the dead letters once the stream has it. With
+// --as-new, they go without it: each is ordered as a change published now,
+// for a change older than the function's guard pruning horizon that should
+// apply.
 func (d dlq) requeue(ctx context.Context, args []string) error {
+	asNew := slices.Contains(args, "--as-new")
+	args = slices.DeleteFunc(slices.Clone(args), func(a string) bool { return a == "--as-new" })
 	if d.function == "bridge" {
 		return fmt.Errorf("%w: the bridge's dead letters are keys it could not read, not changes: fix the key in Redis and it is read again on its next write (then purge them)", errUsage)
 	}
@@ -271,7 +276,9 @@ func (d dlq) requeue(ctx context.Context, args []string) error {
 	for _, dl := range dls {
 		m := nats.NewMsg(dl.Subject)
 		m.Data = dl.Data
-		m.Header.Set(handlers.HeaderOriginalSeq, strconv.FormatUint(dl.OriginalSeq, 10))
+		if !asNew {
+			m.Header.Set(handlers.HeaderOriginalSeq, strconv.FormatUint(dl.OriginalSeq, 10))
+		}
 		m.Header.Set(handlers.HeaderRequeuedFor, d.function)
 		m.Header.Set(jetstream.MsgIDHeader, fmt.Sprintf("requeue-%s-%d", d.function, dl.Seq))
 		if _, err := d.js.PublishMsg(ctx, m); err != nil {
