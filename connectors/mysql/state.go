@@ -43,58 +43,78 @@ func createStateTables(ctx context.Context, db *sql.DB) error {
 	return nil
 }
 
-// Claim raises the applied order of each key and returns the orders before.
-// One INSERT ... ON DUPLICATE KEY UPDATE per chunk adds an entry per new
-// key or raises an existing one (GREATEST), and takes an exclusive lock on
-// every entry, new or not; while it updates an existing entry it appends
-// the entry's order before the raise to a session variable, which one
-// SELECT then reads. Keys come in hash order, the index's order, so two
-// claims of overlapping keys wait for each other instead of deadlocking.
-// The order it reads is the entry's latest (an update reads under its
-// lock), so this holds under READ COMMITTED and REPEATABLE READ alike. It
-// needs no locking read of entries that may not exist: under READ
-// COMMITTED that locks nothing (two instances would both take a new key for
-// unapplied, and the older change could commit last), under REPEATABLE
-// READ a gap that both share (and an insert into it then deadlocks). Nor a
-// read of the keys back: with 500 keys that IN list cost the database as
-// much again as the upsert. (Setting a user variable inside an expression
-// is deprecated on MySQL 8, which warns; MariaDB does not.)
+// Claim raises the applied order of each key and returns the orders before
+// that can make a change stale. One INSERT ... ON DUPLICATE KEY UPDATE per
+// chunk adds an entry per new key or raises an existing one, and takes an
+// exclusive lock on every entry, new or not; where an existing entry's
+// order before could make a change of the write stale, it appends that
+// order to a session variable, which one SELECT then reads. Keys come in
+// hash order, the index's order, so two claims of overlapping keys wait for
+// each other instead of deadlocking. The order it reads is the entry's
+// latest (an update reads under its lock), so this holds under READ
+// COMMITTED and REPEATABLE READ alike. It needs no locking read of entries
+// that may not exist: under READ COMMITTED that locks nothing (two
+// instances would both take a new key for unapplied, and the older change
+// could commit last), under REPEATABLE READ a gap that both share (and an
+// insert into it then deadlocks). Nor a read of the keys back: with 500
+// keys that IN list cost the database as much again as the upsert. When
+// every key has one change in the write (always, after coalescing), an
+// entry is appended only when that change is stale — the entry is at or
+// above it — so the variable stays short (CONCAT copies it whole each
+// time); otherwise every existing entry is. One statement either way, so
+// the locks stay in one order. (Setting a user variable inside an expression is deprecated on
+// MySQL 8, which warns; MariaDB does not.)
 func (dialect) Claim(ctx context.Context, tx sqlsink.Tx, function string, keys []sqlsink.Key) (map[string]uint64, error) {
+	setSeq := "IF(seq < VALUES(seq), VALUES(seq), IF((" + appendBefore + ") IS NULL, seq, seq))"
+	for _, k := range keys {
+		if k.Min != k.Seq {
+			setSeq = "IF((" + appendBefore + ") IS NULL, seq, GREATEST(seq, VALUES(seq)))"
+			break
+		}
+	}
 	before := make(map[string]uint64, len(keys))
 	err := sqlsink.Chunks(keys, func(chunk []sqlsink.Key) error {
-		args := make([]any, 0, 3*len(chunk))
-		for _, k := range chunk {
-			args = append(args, function, k.Hash, k.Seq)
-		}
-		if err := tx.Exec(ctx, "SET @jetsync_before = ''"); err != nil {
-			return err
-		}
-		if err := tx.Exec(ctx, "INSERT INTO "+sqlsink.AppliedTable+" (function_name, key_hash, seq) VALUES "+
-			strings.TrimSuffix(strings.Repeat("(?, ?, ?), ", len(chunk)), ", ")+
-			" ON DUPLICATE KEY UPDATE seq = IF((@jetsync_before := CONCAT(@jetsync_before, HEX(key_hash), ':', seq, ',')) IS NULL,"+
-			" seq, GREATEST(seq, VALUES(seq)))", args...); err != nil {
-			return err
-		}
-		var list string
-		if err := sqlsink.Each(ctx, tx, func(r sqlsink.Rows) error { return r.Scan(&list) }, "SELECT @jetsync_before"); err != nil {
-			return err
-		}
-		for _, entry := range strings.Split(strings.TrimSuffix(list, ","), ",") {
-			h, seq, ok := strings.Cut(entry, ":")
-			if !ok {
-				continue
-			}
-			hash, err := hex.DecodeString(h)
-			if err != nil {
-				return fmt.Errorf("read the applied order of %s: %w", h, err)
-			}
-			n, err := strconv.ParseUint(seq, 10, 64)
-			if err != nil {
-				return fmt.Errorf("read the applied order of %s: %w", h, err)
-			}
-			before[string(hash)] = n
-		}
-		return nil
+		return claimChunk(ctx, tx, function, chunk, setSeq, before)
 	})
 	return before, err
+}
+
+// appendBefore appends an entry's key hash and order to @jetsync_before.
+const appendBefore = "@jetsync_before := CONCAT(@jetsync_before, HEX(key_hash), ':', seq, ',')"
+
+// claimChunk runs one claim statement whose ON DUPLICATE KEY UPDATE sets
+// seq to setSeq, and adds what it appended to before.
+func claimChunk(ctx context.Context, tx sqlsink.Tx, function string, chunk []sqlsink.Key, setSeq string, before map[string]uint64) error {
+	args := make([]any, 0, 3*len(chunk))
+	for _, k := range chunk {
+		args = append(args, function, k.Hash, k.Seq)
+	}
+	if err := tx.Exec(ctx, "SET @jetsync_before = ''"); err != nil {
+		return err
+	}
+	if err := tx.Exec(ctx, "INSERT INTO "+sqlsink.AppliedTable+" (function_name, key_hash, seq) VALUES "+
+		strings.TrimSuffix(strings.Repeat("(?, ?, ?), ", len(chunk)), ", ")+
+		" ON DUPLICATE KEY UPDATE seq = "+setSeq, args...); err != nil {
+		return err
+	}
+	var list string
+	if err := sqlsink.Each(ctx, tx, func(r sqlsink.Rows) error { return r.Scan(&list) }, "SELECT @jetsync_before"); err != nil {
+		return err
+	}
+	for _, entry := range strings.Split(strings.TrimSuffix(list, ","), ",") {
+		h, seq, ok := strings.Cut(entry, ":")
+		if !ok {
+			continue
+		}
+		hash, err := hex.DecodeString(h)
+		if err != nil {
+			return fmt.Errorf("read the applied order of %s: %w", h, err)
+		}
+		n, err := strconv.ParseUint(seq, 10, 64)
+		if err != nil {
+			return fmt.Errorf("read the applied order of %s: %w", h, err)
+		}
+		before[string(hash)] = n
+	}
+	return nil
 }

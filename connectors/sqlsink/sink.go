@@ -42,7 +42,8 @@ type Dialect interface {
 	// Claim raises the applied order of each of keys (sorted by hash, one
 	// entry per key) to at least its Seq, adding an entry for a key that
 	// has none, and returns the order each key had before (by
-	// string(Hash); absent for a new key). The entries stay locked until tx
+	// string(Hash); absent for a new key, and it may be absent for a key
+	// whose order before is below its Min: no change of it is stale). The entries stay locked until tx
 	// ends, and what it returns is their latest committed state under every
 	// isolation level, so that two instances cannot both take a change for
 	// new. It takes its locks in hash order, so that two claims of
@@ -56,11 +57,11 @@ type Dialect interface {
 	Classify(err error) error
 }
 
-// Key is one Redis key of a write as the guard stores it, with the order
-// of its newest change.
+// Key is one Redis key of a write as the guard stores it, with the orders
+// of its newest and oldest change in the write (the same after coalescing).
 type Key struct {
-	Hash []byte
-	Seq  uint64
+	Hash     []byte
+	Seq, Min uint64
 }
 
 // Sink is a handlers.Sink for a SQL database: Write, Checkpoint, Forget,
@@ -172,12 +173,12 @@ func claims(w handlers.Write) (keys []Key, hashOf map[string][]byte, top uint64)
 	for _, c := range w.Changes {
 		top = max(top, c.Seq)
 		if i, ok := at[c.Key]; ok {
-			keys[i].Seq = max(keys[i].Seq, c.Seq)
+			keys[i].Seq, keys[i].Min = max(keys[i].Seq, c.Seq), min(keys[i].Min, c.Seq)
 			continue
 		}
 		h := connectors.KeyHash(c.Key)
 		hashOf[c.Key], at[c.Key] = h, len(keys)
-		keys = append(keys, Key{Hash: h, Seq: c.Seq})
+		keys = append(keys, Key{Hash: h, Seq: c.Seq, Min: c.Seq})
 	}
 	slices.SortFunc(keys, func(a, b Key) int { return bytes.Compare(a.Hash, b.Hash) })
 	return keys, hashOf, top
