@@ -35,8 +35,8 @@ type Config struct {
 	// about a millisecond).
 	BatchWait time.Duration `split_words:"true" default:"1ms"`
 	// FetchMaxBytes bounds the bytes of one batch (a first change larger
-	// than it is still taken alone). The function holds at most two
-	// batches: the one it writes and the next.
+	// than it is still taken alone); 0 means 8 MiB. The function holds at
+	// most two batches: the one it writes and the next.
 	FetchMaxBytes int `split_words:"true" default:"8388608"`
 	// AckWait is how long JetStream waits for an ack before redelivering; the
 	// runtime keeps it alive while it retries.
@@ -120,8 +120,8 @@ func (c Config) Validate() error {
 	if c.BatchWait < 0 {
 		return fmt.Errorf("JETSYNC_BATCH_WAIT=%s: must not be negative", c.BatchWait)
 	}
-	if c.FetchMaxBytes < 1024 {
-		return fmt.Errorf("JETSYNC_FETCH_MAX_BYTES=%d: use at least 1024", c.FetchMaxBytes)
+	if c.FetchMaxBytes != 0 && c.FetchMaxBytes < 1024 {
+		return fmt.Errorf("JETSYNC_FETCH_MAX_BYTES=%d: use at least 1024 (0: 8 MiB)", c.FetchMaxBytes)
 	}
 	if c.AckWait < time.Second {
 		return fmt.Errorf("JETSYNC_ACK_WAIT=%s: use at least 1s", c.AckWait)

@@ -27,7 +27,8 @@ import (
 
 // epochs remembers, per epoch, what the stream has told about the markers
 // after it. Markers are rare (one per activation) and never move, so one
-// lookup per batch and epoch is all it costs.
+// lookup per batch and epoch is all it costs, and the fetcher makes it for
+// the next batch while the current one is written (prefetch).
 type epochs struct {
 	mu     sync.Mutex
 	known  map[epochKey]*epochState
@@ -67,16 +68,59 @@ func (e *epochs) order(ctx context.Context, js jetstream.JetStream, stream strin
 	if e.off {
 		return 0, nil
 	}
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	if e.known == nil {
-		e.known = map[epochKey]*epochState{}
-	}
 	top := map[epochKey]uint64{} // the highest change sequence per epoch
 	for _, c := range changes {
 		if c.epoch.seq != 0 && c.Seq > c.epoch.seq {
 			top[c.epoch] = max(top[c.epoch], c.Seq)
 		}
+	}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if err := e.lookup(ctx, js, stream, top); err != nil {
+		return 0, err
+	}
+	moved := 0
+	for i, c := range changes {
+		if st := e.known[c.epoch]; c.epoch.seq != 0 && st != nil && st.next != 0 && c.Seq > st.next {
+			changes[i].Seq = st.next
+			moved++
+		}
+	}
+	return moved, nil
+}
+
+// prefetch asks the stream what order will need to know about msgs' epochs,
+// so that the fetcher does it while the batch before is written. Errors are
+// left to order, which asks again.
+func (e *epochs) prefetch(ctx context.Context, js jetstream.JetStream, stream string, msgs []jetstream.Msg) {
+	if e.off {
+		return
+	}
+	top := map[epochKey]uint64{}
+	for _, m := range msgs {
+		k, err := epochOf(m)
+		meta, merr := m.Metadata()
+		if err != nil || merr != nil || k.seq == 0 || meta.Sequence.Stream <= k.seq {
+			continue
+		}
+		// The stream sequence: at or above the change's order (lower when
+		// requeued), so what it covers covers the order too.
+		top[k] = max(top[k], meta.Sequence.Stream)
+	}
+	if len(top) == 0 {
+		return
+	}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	_ = e.lookup(ctx, js, stream, top)
+}
+
+// lookup makes sure that, for each epoch of top, the first marker after it
+// is known or none is stored up to the highest sequence top gives it.
+// Callers hold mu.
+func (e *epochs) lookup(ctx context.Context, js jetstream.JetStream, stream string, top map[epochKey]uint64) error {
+	if e.known == nil {
+		e.known = map[epochKey]*epochState{}
 	}
 	for k, highest := range top {
 		st := e.known[k]
@@ -90,7 +134,7 @@ func (e *epochs) order(ctx context.Context, js jetstream.JetStream, stream strin
 		if e.stream == nil {
 			s, err := js.Stream(ctx, stream)
 			if err != nil {
-				return 0, fmt.Errorf("stream %s: %w", stream, err)
+				return fmt.Errorf("stream %s: %w", stream, err)
 			}
 			e.stream = s
 		}
@@ -101,17 +145,10 @@ func (e *epochs) order(ctx context.Context, js jetstream.JetStream, stream strin
 		case errors.Is(err, jetstream.ErrMsgNotFound):
 			st.checked = highest
 		case err != nil:
-			return 0, fmt.Errorf("look up the epoch marker after %s@%d: %w", k.subject, k.seq, err)
+			return fmt.Errorf("look up the epoch marker after %s@%d: %w", k.subject, k.seq, err)
 		default:
 			st.next = m.Sequence
 		}
 	}
-	moved := 0
-	for i, c := range changes {
-		if st := e.known[c.epoch]; c.epoch.seq != 0 && st != nil && st.next != 0 && c.Seq > st.next {
-			changes[i].Seq = st.next
-			moved++
-		}
-	}
-	return moved, nil
+	return nil
 }

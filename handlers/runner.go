@@ -183,6 +183,7 @@ func (r *Runner) fetchAhead(ctx context.Context, cons jetstream.Consumer, out ch
 		if len(msgs) == 0 {
 			continue
 		}
+		r.epochs.prefetch(ctx, r.js, r.cfg.Stream, msgs)
 		if !r.handOver(ctx, msgs, out) {
 			for _, m := range msgs {
 				_ = m.Nak()

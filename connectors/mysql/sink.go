@@ -39,6 +39,8 @@ func Open(ctx context.Context, cfg Config, log *slog.Logger) (*Sink, error) {
 	// Values are escaped by the driver and sent with the statement: one round
 	// trip per statement instead of prepare, execute and close.
 	dc.InterpolateParams = true
+	// The guard's claim sends three statements in one round trip (state.go).
+	dc.MultiStatements = true
 	// The driver logs dropped connections on its own; route that to slog.
 	dc.Logger = driverLog{log}
 	dc.Params = map[string]string{"sql_mode": "'STRICT_ALL_TABLES,NO_ENGINE_SUBSTITUTION'"}

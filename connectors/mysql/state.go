@@ -89,16 +89,16 @@ func claimChunk(ctx context.Context, tx sqlsink.Tx, function string, chunk []sql
 	for _, k := range chunk {
 		args = append(args, function, k.Hash, k.Seq)
 	}
-	if err := tx.Exec(ctx, "SET @jetsync_before = ''"); err != nil {
-		return err
-	}
-	if err := tx.Exec(ctx, "INSERT INTO "+sqlsink.AppliedTable+" (function_name, key_hash, seq) VALUES "+
+	// One round trip: reset the variable, claim, read the variable
+	// (multiStatements; the values are interpolated by the driver).
+	rows, err := tx.Query(ctx, "SET @jetsync_before = ''; INSERT INTO "+sqlsink.AppliedTable+" (function_name, key_hash, seq) VALUES "+
 		strings.TrimSuffix(strings.Repeat("(?, ?, ?), ", len(chunk)), ", ")+
-		" ON DUPLICATE KEY UPDATE seq = "+setSeq, args...); err != nil {
+		" ON DUPLICATE KEY UPDATE seq = "+setSeq+"; SELECT @jetsync_before", args...)
+	if err != nil {
 		return err
 	}
-	var list string
-	if err := sqlsink.Each(ctx, tx, func(r sqlsink.Rows) error { return r.Scan(&list) }, "SELECT @jetsync_before"); err != nil {
+	list, err := lastString(rows)
+	if err != nil {
 		return err
 	}
 	for _, entry := range strings.Split(strings.TrimSuffix(list, ","), ",") {
@@ -117,4 +117,26 @@ func claimChunk(ctx context.Context, tx sqlsink.Tx, function string, chunk []sql
 		before[string(hash)] = n
 	}
 	return nil
+}
+
+// lastString reads the one string of the last result set of a query of
+// several statements.
+func lastString(rows sqlsink.Rows) (string, error) {
+	defer rows.Close()
+	next, ok := rows.(interface{ NextResultSet() bool })
+	if !ok {
+		return "", fmt.Errorf("the claim needs a driver with several result sets")
+	}
+	var s string
+	for {
+		for rows.Next() {
+			if err := rows.Scan(&s); err != nil {
+				return "", err
+			}
+		}
+		if !next.NextResultSet() {
+			break
+		}
+	}
+	return s, rows.Err()
 }
