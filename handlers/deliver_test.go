@@ -199,3 +199,81 @@ func TestFetchMaxBytesBoundsBatches(t *testing.T) {
 		})
 	}
 }
+
+// TestOutageKeepsMessagesHeld: MariaDB unreachable for three ack waits
+// while the function holds 50 changes. A probe fetching on the function's
+// own consumer meanwhile must get none of them again: JetStream hands a
+// held message to another puller only once its ack deadline passed, which
+// the keep-alive (InProgress every AckWait/3) prevents. Afterwards every
+// change is applied once, none found stale. The control (keep-alive off)
+// must see the probe get redelivered messages.
+func TestOutageKeepsMessagesHeld(t *testing.T) {
+	t.Parallel()
+	for _, control := range []bool{false, true} {
+		name := "held"
+		if control {
+			name = "control: no keep-alive"
+		}
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			r := newRig(t)
+			proxy := testenv.NewProxy(t, testenv.MySQLAddr())
+			r.mysqlAddr = proxy.Addr
+			if control {
+				r.hook = handlers.WithoutKeepAlive
+			}
+			cfg := r.cfg
+			cfg.AckWait, cfg.RetryMax = time.Second, 100*time.Millisecond
+			r.start(cfg)
+			testenv.Eventually(t, 10*time.Second, r.runner.Ready)
+			proxy.Cut()
+			for i := range 50 {
+				r.publish(fmt.Sprint(i), map[string]string{"name": "n"})
+			}
+			ctx := context.Background()
+			cons, err := r.js.Consumer(ctx, cfg.Stream, cfg.Name)
+			if err != nil {
+				t.Fatal(err)
+			}
+			redelivered := 0
+			for end := time.Now().Add(3 * cfg.AckWait); time.Now().Before(end); {
+				b, err := cons.Fetch(50, jetstream.FetchMaxWait(300*time.Millisecond))
+				if err != nil {
+					t.Fatal(err)
+				}
+				for m := range b.Messages() {
+					if meta, err := m.Metadata(); err == nil && meta.NumDelivered > 1 {
+						redelivered++
+					}
+					_ = m.Nak() // a first delivery is not the runner's: hand it back
+				}
+			}
+			proxy.Restore()
+			testenv.Eventually(t, 20*time.Second, func() error {
+				if n := r.count(); n != 50 {
+					return fmt.Errorf("%d of 50 rows", n)
+				}
+				return nil
+			})
+			if control {
+				if redelivered == 0 {
+					t.Fatal("control: the probe got no redelivered message without the keep-alive; the test cannot see a lapse")
+				}
+				return
+			}
+			if redelivered > 0 {
+				t.Fatalf("the probe got %d messages the function held", redelivered)
+			}
+			label := fmt.Sprintf("function=%q", cfg.Name)
+			testenv.Eventually(t, 10*time.Second, func() error {
+				if n := r.metric("jetsync_function_changes_total", `result="applied"`); n != 50 {
+					return fmt.Errorf("%v applied, want 50 (%s)", n, label)
+				}
+				return nil
+			})
+			if n := r.metric("jetsync_function_changes_total", `result="stale"`); n != 0 {
+				t.Fatalf("%v changes found stale: something was delivered twice", n)
+			}
+		})
+	}
+}

@@ -11,3 +11,7 @@ func WithoutDeadLettersInPruneHorizon(r *Runner) { r.pruneIgnoresDeadLetters = t
 // WithoutPruneMark is a test hook: r applies changes below its pruning mark
 // as any other.
 func WithoutPruneMark(r *Runner) { r.pruneMarkOff = true }
+
+// WithoutKeepAlive is a test hook: r does not keep the messages it holds in
+// progress, so JetStream redelivers them after AckWait.
+func WithoutKeepAlive(r *Runner) { r.keepAliveOff = true }

@@ -64,6 +64,8 @@ type Runner struct {
 	// horizon leaves the dead letters out, and changes below the pruning
 	// mark are applied as any other (prune.go).
 	pruneIgnoresDeadLetters, pruneMarkOff bool
+	// keepAliveOff is a test hook: held messages are not kept in progress.
+	keepAliveOff bool
 }
 
 // New returns a runner of fn that writes through sink. The name and version
@@ -211,7 +213,9 @@ func (r *Runner) handOver(ctx context.Context, msgs []jetstream.Msg, out chan<- 
 			return true
 		case <-tick.C:
 			for _, m := range msgs {
-				_ = m.InProgress()
+				if !r.keepAliveOff {
+					_ = m.InProgress()
+				}
 			}
 		case <-ctx.Done():
 			return false
@@ -393,7 +397,7 @@ func (r *Runner) process(ctx context.Context, msgs []jetstream.Msg, live bool) {
 	}
 	lastKeepAlive := time.Now()
 	keepAlive := func() {
-		if time.Since(lastKeepAlive) > r.cfg.AckWait/3 {
+		if time.Since(lastKeepAlive) > r.cfg.AckWait/3 && !r.keepAliveOff {
 			for _, m := range msgs {
 				_ = m.InProgress()
 			}

@@ -34,7 +34,9 @@ type Drain struct {
 	// PerSec is Changes / DrainSeconds.
 	PerSec  float64 `json:"changes_per_sec"`
 	Ceiling Rate    `json:"mysql_ceiling"`
-	Ratio   float64 `json:"ratio_to_mysql_ceiling"`
+	// Ratio is the function's rows per second (Applied / DrainSeconds) to
+	// the ceiling's.
+	Ratio float64 `json:"ratio_to_mysql_ceiling"`
 	// CPUPer1k is CPU seconds per 1,000 changes of each process during the
 	// phase (bridge, function, nats-server, mariadbd, redis-server).
 	CPUPer1k        map[string]float64 `json:"cpu_seconds_per_1k_changes"`
