@@ -155,6 +155,9 @@ func Run(ctx context.Context, opts Options, log *slog.Logger) (*Summary, error) 
 	return s, nil
 }
 
+// functionBatch is the functions' JETSYNC_BATCH_SIZE.
+const functionBatch = 200
+
 // monitor records every interval in which no bridge is subscribed: killed
 // or restarting, standing by for its lease, or stepped down because it
 // could not renew its lease (a NATS restart longer than the lease TTL), or
@@ -164,13 +167,21 @@ func Run(ctx context.Context, opts Options, log *slog.Logger) (*Summary, error) 
 // both sides.
 func (r *run) monitor(ctx context.Context) {
 	const every = 50 * time.Millisecond
-	up := func() bool {
+	// up reports whether a bridge is subscribed; known is false when a poll
+	// failed (a slow or refused health request says nothing either way, and
+	// must not widen an excused interval).
+	up := func() (ok, known bool) {
+		known = true
 		for i, b := range r.bridges {
 			if !b.Running() {
 				continue
 			}
-			v, ok := harness.Metric("http://"+r.brHTTP[i]+"/metrics", "jetsync_bridge_active")
-			if !ok || v != 1 {
+			v, got := harness.Metric("http://"+r.brHTTP[i]+"/metrics", "jetsync_bridge_active")
+			if !got {
+				known = false
+				continue
+			}
+			if v != 1 {
 				continue
 			}
 			// Not connected to NATS is still subscribed (it queues and
@@ -178,17 +189,22 @@ func (r *run) monitor(ctx context.Context) {
 			// unconfirmed subscriptions and a Redis it cannot hear are not.
 			code, body := harness.Get("http://" + r.brHTTP[i] + "/readyz")
 			if code == 200 || code == 503 && !strings.Contains(body, "subscriptions") && !strings.Contains(body, "keyspace notification") {
-				return true
+				return true, true
+			}
+			if code == 0 {
+				known = false
 			}
 		}
-		return false
+		return false, known
 	}
 	var from time.Time // zero while up
 	lastUp := time.Now()
 	for {
 		now := time.Now()
-		ok := up()
+		ok, known := up()
 		switch {
+		case !ok && !known:
+			// A poll failed: no observation.
 		case ok && !from.IsZero():
 			r.mu.Lock()
 			r.down = append(r.down, Interval{From: from, To: time.Now().Add(every)})
@@ -355,7 +371,7 @@ func (r *run) setup(ctx context.Context) error {
 			p := harness.NewFunction(r.bins.Table, harness.FunctionOptions{
 				Name: fname, Prefix: fn.prefix, Stream: r.name, NATSURL: r.nats.URL(),
 				Table: fn.table, KeyColumn: "id", Mappings: mappings, Mode: mode,
-				MySQLAddr: r.proxy.Addr, BatchSize: 200, HTTPAddr: addr, Log: filepath.Join(dir, fmt.Sprintf("%s-%d.log", fname, i+1)),
+				MySQLAddr: r.proxy.Addr, BatchSize: functionBatch, HTTPAddr: addr, Log: filepath.Join(dir, fmt.Sprintf("%s-%d.log", fname, i+1)),
 				// Redelivery after a SIGKILL within seconds; short retries after an outage.
 				Extra: []string{"JETSYNC_ACK_WAIT=5s", "JETSYNC_RETRY_MAX=2s", "JETSYNC_MYSQL_TIMEOUT=2s"},
 			})
@@ -895,6 +911,7 @@ func (r *run) compare(ctx context.Context, s *Summary) error {
 			s.HistoryStale += int(v)
 		}
 	}
+	s.HistoryLossBound = s.HistoryStale + s.Faults["functions-kill"]*r.opts.Instances*functionBatch
 
 	nc, err := nats.Connect(r.nats.URL())
 	if err != nil {

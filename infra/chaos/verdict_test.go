@@ -70,3 +70,16 @@ func TestObserve(t *testing.T) {
 		}
 	}
 }
+
+// TestHistoryLossFailsAboveBound: a history that lacks more changes than the
+// stated bound fails the run; at the bound it passes.
+func TestHistoryLossFailsAboveBound(t *testing.T) {
+	s := Summary{Published: 100, HistoryRows: 90, HistorySeqs: 90, HistoryLossBound: 9}
+	if s.OK() {
+		t.Fatal("10 changes lost with a bound of 9 passed")
+	}
+	s.HistoryLossBound = 10
+	if !s.OK() {
+		t.Fatal("10 changes lost with a bound of 10 failed")
+	}
+}
