@@ -3,6 +3,7 @@ package handlers
 import (
 	"context"
 	"errors"
+	"strconv"
 	"time"
 )
 
@@ -38,6 +39,24 @@ func keepsHistory(fn Function) bool {
 	return ok && h.KeepHistory()
 }
 
+// id is how the sequence guards and the runtime tell changes apart: by key
+// and order, so that a change not newer than its key's last applied one is
+// stale; or, for a function that keeps history (every change its own row),
+// by message — the key and the change's stream sequence, with the order —
+// so that only a redelivery or replay of the same message is stale, never
+// an older change of the key that arrives late (a redelivery after a crash,
+// a late change of a superseded bridge): history keeps it.
+func (c Change) id(history bool) KeySeq {
+	if !history {
+		return KeySeq{Key: c.Key, Seq: c.Seq}
+	}
+	msg := c.StreamSeq
+	if msg == 0 { // not from a stream (Apply in tests)
+		msg = c.Seq
+	}
+	return KeySeq{Key: c.Key + "\x00" + strconv.FormatUint(msg, 10), Seq: c.Seq}
+}
+
 // Apply does with one batch what the runtime does, without NATS, retries or
 // sequence guards: it coalesces changes (unless fn keeps history), hands
 // them to fn, and writes fn's ops through sink in one transaction. Changes
@@ -47,7 +66,7 @@ func keepsHistory(fn Function) bool {
 func Apply(ctx context.Context, fn Function, sink Sink, changes []Change) ([]DeadLetter, error) {
 	var dls []DeadLetter
 	a := applier{
-		fn: fn, sink: sink,
+		fn: fn, sink: sink, history: keepsHistory(fn),
 		retry: func(ctx context.Context, attempt func(context.Context) error) error { return attempt(ctx) },
 		deadLetter: func(_ context.Context, dl DeadLetter) error {
 			dls = append(dls, dl)
@@ -80,6 +99,9 @@ type applier struct {
 	// filed holds the changes refused with Batch.Fail and dead-lettered
 	// already, so that a retried attempt does not file them again.
 	filed map[KeySeq]bool
+	// history: the function keeps every change (HistoryKeeper), so changes
+	// are told apart by message, not by key and order (Change.id).
+	history bool
 }
 
 // apply writes changes. A permanent failure is narrowed down by halving the
@@ -119,7 +141,7 @@ func (a applier) attempt(ctx context.Context, changes []Change) ([]Change, error
 		}
 		failed := map[KeySeq]bool{}
 		for _, dl := range b.failed {
-			ks := KeySeq{Key: dl.Change.Key, Seq: dl.Change.Seq}
+			ks := dl.Change.id(a.history)
 			if !a.filed[ks] {
 				if err := a.deadLetter(ctx, dl); err != nil {
 					return changes, err
@@ -133,8 +155,8 @@ func (a applier) attempt(ctx context.Context, changes []Change) ([]Change, error
 		w := Write{Function: a.function, Ops: b.ops}
 		if a.function != "" {
 			for _, c := range changes {
-				if !failed[KeySeq{Key: c.Key, Seq: c.Seq}] {
-					w.Changes = append(w.Changes, KeySeq{Key: c.Key, Seq: c.Seq})
+				if id := c.id(a.history); !failed[id] {
+					w.Changes = append(w.Changes, id)
 				}
 			}
 		}
@@ -154,7 +176,7 @@ func (a applier) attempt(ctx context.Context, changes []Change) ([]Change, error
 		}
 		fresh := changes[:0:0]
 		for _, c := range changes {
-			if !stale[KeySeq{Key: c.Key, Seq: c.Seq}] {
+			if !stale[c.id(a.history)] {
 				fresh = append(fresh, c)
 			}
 		}

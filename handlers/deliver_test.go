@@ -277,3 +277,88 @@ func TestOutageKeepsMessagesHeld(t *testing.T) {
 		})
 	}
 }
+
+// historyTable keeps every change as a row keyed by its stream sequence.
+type historyTable struct{ table string }
+
+func (historyTable) KeepHistory() bool { return true }
+
+func (h historyTable) Handle(_ context.Context, b *handlers.Batch) error {
+	for _, c := range b.Changes {
+		b.Upsert(h.table, []handlers.Column{{Name: "seq", Value: c.StreamSeq}}, []handlers.Column{{Name: "id", Value: c.ID}, {Name: "name", Value: c.Fields["name"]}})
+	}
+	return nil
+}
+
+// TestHistoryKeepsLateOlderChange: an instance takes change 1 of key k and
+// dies holding it; the function applies change 2 of k, then gets change 1
+// redelivered. A history function keeps it: both rows. The control tells
+// changes apart by key and order, as an upsert function does, and refuses
+// change 1 as stale: the history loses it.
+func TestHistoryKeepsLateOlderChange(t *testing.T) {
+	t.Parallel()
+	for _, control := range []bool{false, true} {
+		name := "kept"
+		if control {
+			name = "control: key and order"
+		}
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			r := newRig(t)
+			db := testenv.MySQL(t)
+			hist := testenv.Name("hist")
+			testenv.Exec(t, db, "CREATE TABLE "+hist+" (seq BIGINT PRIMARY KEY, id VARCHAR(64), name VARCHAR(8))")
+			t.Cleanup(func() { db.Exec("DROP TABLE " + hist) })
+			r.fn = historyTable{table: hist}
+			if control {
+				r.hook = handlers.WithKeyIDs
+			}
+			cfg := r.cfg
+			cfg.AckWait = time.Second
+			r.publish("k", map[string]string{"name": "one"})
+			r.publish("k", map[string]string{"name": "two"})
+			ctx := context.Background()
+			cons, err := r.js.CreateOrUpdateConsumer(ctx, cfg.Stream, jetstream.ConsumerConfig{
+				Durable: cfg.Name, FilterSubject: change.Filter(r.prefix), AckPolicy: jetstream.AckExplicitPolicy, AckWait: cfg.AckWait,
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			b, err := cons.Fetch(1, jetstream.FetchMaxWait(5*time.Second)) // the instance that dies holding change 1
+			if err != nil {
+				t.Fatal(err)
+			}
+			for range b.Messages() {
+			}
+			r.start(cfg)
+			rows := func() int {
+				var n int
+				if err := db.QueryRow("SELECT COUNT(*) FROM " + hist).Scan(&n); err != nil {
+					t.Fatal(err)
+				}
+				return n
+			}
+			if control {
+				testenv.Eventually(t, 20*time.Second, func() error {
+					if n := r.metric("jetsync_function_changes_total", `result="stale"`); n != 1 {
+						return fmt.Errorf("%v stale", n)
+					}
+					return nil
+				})
+				if n := rows(); n != 1 {
+					t.Fatalf("control: %d history rows, want 1 (change 1 refused)", n)
+				}
+				return
+			}
+			testenv.Eventually(t, 20*time.Second, func() error {
+				if n := rows(); n != 2 {
+					return fmt.Errorf("%d history rows, want 2", n)
+				}
+				return nil
+			})
+			if n := r.metric("jetsync_function_changes_total", `result="stale"`); n != 0 {
+				t.Fatalf("%v changes refused as stale", n)
+			}
+		})
+	}
+}

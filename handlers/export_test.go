@@ -15,3 +15,7 @@ func WithoutPruneMark(r *Runner) { r.pruneMarkOff = true }
 // WithoutKeepAlive is a test hook: r does not keep the messages it holds in
 // progress, so JetStream redelivers them after AckWait.
 func WithoutKeepAlive(r *Runner) { r.keepAliveOff = true }
+
+// WithKeyIDs is a test hook: r tells a history function's changes apart by
+// key and order, so an older change of a key arriving late is stale.
+func WithKeyIDs(r *Runner) { r.keyIDs = true }

@@ -66,6 +66,9 @@ type Runner struct {
 	pruneIgnoresDeadLetters, pruneMarkOff bool
 	// keepAliveOff is a test hook: held messages are not kept in progress.
 	keepAliveOff bool
+	// keyIDs is a test hook: a history function's changes are told apart
+	// by key and order, as for any function (Change.id).
+	keyIDs bool
 }
 
 // New returns a runner of fn that writes through sink. The name and version
@@ -144,32 +147,24 @@ func (r *Runner) Run(ctx context.Context) error {
 	replays.Go(func() { r.watchReplays(ctx, work) })
 	replays.Go(func() { r.pruneLoop(ctx) })
 	defer replays.Wait()
-	// The next batch is fetched while this one is written — unless the
-	// function keeps history: a crash would leave a second, uncommitted
-	// batch that JetStream redelivers only after newer changes of its keys,
-	// which the guards then refuse as stale.
-	batches, written := make(chan []jetstream.Msg), make(chan struct{}, 1)
-	go r.fetchAhead(ctx, cons, batches, written, !keepsHistory(r.fn))
+	// The next batch is fetched while this one is written.
+	batches := make(chan []jetstream.Msg)
+	go r.fetchAhead(ctx, cons, batches)
 	for msgs := range batches {
 		// A batch in hand is finished even during shutdown, within the grace.
 		r.process(work, msgs, true)
-		select {
-		case written <- struct{}{}: // the fetcher waits for it without ahead
-		default:
-		}
 	}
 	r.log.Info("function stopped")
 	return nil
 }
 
 // fetchAhead collects batches and hands them to out one at a time until
-// ctx ends, then closes out. With ahead, it fetches the next batch while
-// the last one is written, so the function holds at most two batches; the
-// next one is kept in progress (every AckWait/3) while it waits, so
-// JetStream does not redeliver it, and when ctx ends first it is handed
-// back (NAK) for redelivery at once. Without ahead, it waits for written
-// after each batch.
-func (r *Runner) fetchAhead(ctx context.Context, cons jetstream.Consumer, out chan<- []jetstream.Msg, written <-chan struct{}, ahead bool) {
+// ctx ends, then closes out. It fetches the next batch while the last one
+// is written, so the function holds at most two batches; the next one is
+// kept in progress (every AckWait/3) while it waits, so JetStream does not
+// redeliver it, and when ctx ends first it is handed back (NAK) for
+// redelivery at once.
+func (r *Runner) fetchAhead(ctx context.Context, cons jetstream.Consumer, out chan<- []jetstream.Msg) {
 	defer close(out)
 	backoff := platform.Backoff{Min: 100 * time.Millisecond, Max: 5 * time.Second}
 	for ctx.Err() == nil {
@@ -191,13 +186,6 @@ func (r *Runner) fetchAhead(ctx context.Context, cons jetstream.Consumer, out ch
 				_ = m.Nak()
 			}
 			return
-		}
-		if !ahead {
-			select {
-			case <-written:
-			case <-ctx.Done():
-				return
-			}
 		}
 	}
 }
@@ -353,8 +341,9 @@ func (r *Runner) process(ctx context.Context, msgs []jetstream.Msg, live bool) {
 	r.writing.Lock()
 	defer r.writing.Unlock()
 	var changes []Change
-	var held []jetstream.Msg // the message of each change
-	source := map[KeySeq]jetstream.Msg{}
+	var held []jetstream.Msg             // the message of each change
+	source := map[KeySeq]jetstream.Msg{} // the message of each change, by Change.id
+	history := keepsHistory(r.fn) && !r.keyIDs
 	replies := map[string]string{} // write-through token -> key
 	r.m.batches.Observe(float64(len(msgs)))
 	for _, m := range msgs {
@@ -414,7 +403,7 @@ func (r *Runner) process(ctx context.Context, msgs []jetstream.Msg, live bool) {
 		return // only ctx ends it: leave the batch for redelivery
 	}
 	for i, c := range changes {
-		source[KeySeq{Key: c.Key, Seq: c.Seq}] = held[i]
+		source[c.id(history)] = held[i]
 	}
 	var below []Change
 	var mark uint64
@@ -426,19 +415,19 @@ func (r *Runner) process(ctx context.Context, msgs []jetstream.Msg, live bool) {
 		return
 	}
 	for _, c := range below {
-		if r.publishDeadLetter(ctx, source[KeySeq{Key: c.Key, Seq: c.Seq}], &c, r.belowPrunedError(c, mark)) != nil {
+		if r.publishDeadLetter(ctx, source[c.id(history)], &c, r.belowPrunedError(c, mark)) != nil {
 			return
 		}
 	}
 	refused := map[string]error{} // key -> why its change was dead-lettered
 	a := applier{
-		fn: r.fn, sink: r.sink, function: r.cfg.Name, m: r.m, filed: map[KeySeq]bool{},
+		fn: r.fn, sink: r.sink, function: r.cfg.Name, m: r.m, filed: map[KeySeq]bool{}, history: history,
 		retry: func(ctx context.Context, attempt func(context.Context) error) error {
 			return r.retry(ctx, attempt, keepAlive)
 		},
 		deadLetter: func(ctx context.Context, dl DeadLetter) error {
 			refused[dl.Change.Key] = dl.Err
-			return r.publishDeadLetter(ctx, source[KeySeq{Key: dl.Change.Key, Seq: dl.Change.Seq}], &dl.Change, dl.Err)
+			return r.publishDeadLetter(ctx, source[dl.Change.id(history)], &dl.Change, dl.Err)
 		},
 	}
 	if !keepsHistory(r.fn) {
