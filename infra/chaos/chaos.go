@@ -911,7 +911,6 @@ func (r *run) compare(ctx context.Context, s *Summary) error {
 			s.HistoryStale += int(v)
 		}
 	}
-	s.HistoryLossBound = s.HistoryStale + s.Faults["functions-kill"]*r.opts.Instances*functionBatch
 
 	nc, err := nats.Connect(r.nats.URL())
 	if err != nil {

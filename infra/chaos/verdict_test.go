@@ -71,15 +71,15 @@ func TestObserve(t *testing.T) {
 	}
 }
 
-// TestHistoryLossFailsAboveBound: a history that lacks more changes than the
-// stated bound fails the run; at the bound it passes.
-func TestHistoryLossFailsAboveBound(t *testing.T) {
-	s := Summary{Published: 100, HistoryRows: 90, HistorySeqs: 90, HistoryLossBound: 9}
-	if s.OK() {
-		t.Fatal("10 changes lost with a bound of 9 passed")
-	}
-	s.HistoryLossBound = 10
+// TestHistoryLossFails: a history that lacks a change of the stream fails
+// the run.
+func TestHistoryLossFails(t *testing.T) {
+	s := Summary{Published: 100, HistoryRows: 100, HistorySeqs: 100}
 	if !s.OK() {
-		t.Fatal("10 changes lost with a bound of 10 failed")
+		t.Fatal("a complete history failed")
+	}
+	s.HistoryRows, s.HistorySeqs = 99, 99
+	if s.OK() {
+		t.Fatal("a history lacking one change passed")
 	}
 }
