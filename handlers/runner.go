@@ -69,7 +69,16 @@ type Runner struct {
 	// keyIDs is a test hook: a history function's changes are told apart
 	// by key and order, as for any function (Change.id).
 	keyIDs bool
+	// writePause and ackFirst are test hooks of a testhooks build
+	// (testhooks.go): a pause before each batch is written, and acks before
+	// it.
+	writePause time.Duration
+	ackFirst   bool
 }
+
+// envHooks, set in a testhooks build, applies JETSYNC_TEST_HOOKS to a new
+// runner.
+var envHooks func(*Runner) error
 
 // New returns a runner of fn that writes through sink. The name and version
 // come from cfg or, where cfg leaves them empty, from fn when it is Named. It
@@ -80,7 +89,13 @@ func New(cfg Config, fn Function, sink Sink, log *slog.Logger) (*Runner, error) 
 		return nil, err
 	}
 	reg := platform.NewRegistry()
-	return &Runner{cfg: cfg, fn: fn, sink: sink, log: log.With("function", cfg.Name), reg: reg, m: newMetrics(reg, cfg.Name)}, nil
+	r := &Runner{cfg: cfg, fn: fn, sink: sink, log: log.With("function", cfg.Name), reg: reg, m: newMetrics(reg, cfg.Name)}
+	if envHooks != nil {
+		if err := envHooks(r); err != nil {
+			return nil, err
+		}
+	}
+	return r, nil
 }
 
 // Registry holds the function's metrics (served on JETSYNC_HTTP_ADDR).
@@ -430,6 +445,12 @@ func (r *Runner) process(ctx context.Context, msgs []jetstream.Msg, live bool) {
 			return r.publishDeadLetter(ctx, source[dl.Change.id(history)], &dl.Change, dl.Err)
 		},
 	}
+	if r.ackFirst {
+		for _, m := range msgs {
+			_ = m.Ack()
+		}
+	}
+	time.Sleep(r.writePause)
 	if !keepsHistory(r.fn) {
 		n := len(changes)
 		changes = Coalesce(changes)

@@ -12,9 +12,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/nats-io/nats.go"
-	"github.com/nats-io/nats.go/jetstream"
-
 	"github.com/jetsync/jetsync/infra/testenv"
 )
 
@@ -29,6 +26,7 @@ func envOf(cfg Config) []string {
 		"JETSYNC_TABLE=" + cfg.Table,
 		"JETSYNC_KEY_COLUMN=" + cfg.KeyColumn,
 		"JETSYNC_MAPPINGS=" + cfg.Mappings,
+		"JETSYNC_MODE=" + cfg.Mode,
 		"JETSYNC_MYSQL_ADDR=" + cfg.MySQL.Addr,
 		"JETSYNC_BATCH_SIZE=50",
 		"JETSYNC_ACK_WAIT=3s",
@@ -40,83 +38,117 @@ func envOf(cfg Config) []string {
 	}
 }
 
-// TestKilledFunctionResumes kills the function process with SIGKILL in the
-// middle of a stream of writes and starts it again: every key ends with its
-// last value, one row per key, and the consumer has nothing left unacked.
+// TestKilledFunctionResumes SIGKILLs two function processes on one prefix —
+// an upsert one and an append (history) one — while each holds a batch it
+// has not committed (a testhooks build pauses 300 ms before every write),
+// then writes other keys and starts them again. Every key of both phases
+// ends with its last value, one row per key, and the history holds every
+// change of the stream once: as many rows as distinct sequences as
+// messages. The control acks each batch before writing it: the batch held
+// at the kill is lost, and the history must lack changes.
 func TestKilledFunctionResumes(t *testing.T) {
 	t.Parallel()
-	bin := testenv.Build(t, ".")
-	w := newWorld(t)
-	ctx := context.Background()
-	prefix, table := w.Prefix("person"), w.personsTable()
-	w.StartBridge(prefix)
-	cfg := w.tableConfig(testenv.Name("persons"), prefix, table, "person_id", "first_name:first,age:age", testenv.MySQLAddr())
-
-	start := func() *exec.Cmd {
-		cmd := exec.Command(bin)
-		cmd.Env = envOf(cfg)
-		var out bytes.Buffer
-		cmd.Stdout, cmd.Stderr = &out, &out
-		if err := cmd.Start(); err != nil {
-			t.Fatal(err)
+	for _, control := range []bool{false, true} {
+		name := "ack after commit"
+		if control {
+			name = "control: ack before commit"
 		}
-		t.Cleanup(func() {
-			_ = cmd.Process.Kill()
-			_ = cmd.Wait()
-			if t.Failed() {
-				t.Logf("function output:\n%s", out.String())
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			bin := testenv.Build(t, ".", "testhooks")
+			w := newWorld(t)
+			ctx := context.Background()
+			prefix, table, history := w.Prefix("person"), w.personsTable(), w.Table("history", historySchema)
+			w.StartBridge(prefix)
+			upsert := w.tableConfig(testenv.Name("persons"), prefix, table, "person_id", "first_name:first,age:age", testenv.MySQLAddr())
+			appendCfg := w.tableConfig(testenv.Name("history"), prefix, history, "person_id", "age:age", testenv.MySQLAddr())
+			appendCfg.Mode = "append"
+			hooks := "JETSYNC_TEST_HOOKS=write-pause=300ms"
+			if control {
+				hooks += ",ack-before-commit"
+			}
+			start := func(cfg Config, extra ...string) *exec.Cmd {
+				cmd := exec.Command(bin)
+				cmd.Env = append(envOf(cfg), extra...)
+				var out bytes.Buffer
+				cmd.Stdout, cmd.Stderr = &out, &out
+				if err := cmd.Start(); err != nil {
+					t.Fatal(err)
+				}
+				t.Cleanup(func() {
+					_ = cmd.Process.Kill()
+					_ = cmd.Wait()
+					if t.Failed() {
+						t.Logf("function %s output:\n%s", cfg.Name, out.String())
+					}
+				})
+				return cmd
+			}
+			first := []*exec.Cmd{start(upsert, hooks), start(appendCfg, hooks)}
+			want := map[string]int{}
+			write := func(base, from, to int) {
+				for i := from; i < to; i++ {
+					id := strconv.Itoa(base + i%300)
+					w.Redis.HSet(ctx, prefix+":"+id, "first_name", "n"+id, "age", strconv.Itoa(i))
+					want[id] = i
+				}
+			}
+			write(0, 0, 1500)
+			// Kill them while they are busy: some rows landed in both tables, not all.
+			testenv.Eventually(t, 20*time.Second, func() error {
+				if w.Count(table) == 0 || w.Count(history) == 0 {
+					return fmt.Errorf("no rows yet")
+				}
+				return nil
+			})
+			for _, cmd := range first {
+				if err := cmd.Process.Signal(syscall.SIGKILL); err != nil {
+					t.Fatal(err)
+				}
+				_ = cmd.Wait()
+			}
+			write(300, 1500, 3000) // other keys: nothing of the first phase is written again
+			start(upsert)
+			start(appendCfg)
+			// Drained: the stream stopped growing and both consumers are idle.
+			testenv.Eventually(t, 90*time.Second, func() error {
+				n := w.streamCount(prefix)
+				time.Sleep(500 * time.Millisecond)
+				if m := w.streamCount(prefix); m != n {
+					return fmt.Errorf("the stream is still growing (%d → %d)", n, m)
+				}
+				for _, name := range []string{upsert.Name, appendCfg.Name} {
+					info, err := w.consumerInfo(name)
+					if err != nil {
+						return err
+					}
+					if info.NumPending != 0 || info.NumAckPending != 0 {
+						return fmt.Errorf("consumer %s: %d pending, %d unacked", name, info.NumPending, info.NumAckPending)
+					}
+				}
+				return nil
+			})
+
+			changes := w.streamCount(prefix)
+			var rows, distinct int
+			if err := w.DB.QueryRow("SELECT COUNT(*), COUNT(DISTINCT jetsync_seq) FROM "+history).Scan(&rows, &distinct); err != nil {
+				t.Fatal(err)
+			}
+			t.Logf("%d changes in the stream; history %d rows, %d distinct sequences", changes, rows, distinct)
+			if control {
+				if distinct >= changes {
+					t.Fatalf("control: the history holds %d of %d changes; acking before the commit should have lost the batch held at the kill", distinct, changes)
+				}
+				return
+			}
+			if rows != changes || distinct != changes {
+				t.Fatalf("history: %d rows, %d distinct sequences, for %d changes in the stream", rows, distinct, changes)
+			}
+			w.waitRows(table, want, 30*time.Second)
+			if n := w.Count(table); n != 600 {
+				t.Fatalf("table has %d rows, want 600", n)
 			}
 		})
-		return cmd
-	}
-
-	first := start()
-	want := map[string]int{}
-	write := func(from, to int) {
-		for i := from; i < to; i++ {
-			id := strconv.Itoa(i % 300)
-			w.Redis.HSet(ctx, prefix+":"+id, "first_name", "n"+id, "age", strconv.Itoa(i))
-			want[id] = i
-		}
-	}
-	write(0, 1500)
-	// Kill it while it is busy: wait until some rows landed, not all.
-	testenv.Eventually(t, 10*time.Second, func() error {
-		if w.Count(table) == 0 {
-			return fmt.Errorf("no rows yet")
-		}
-		return nil
-	})
-	if err := first.Process.Signal(syscall.SIGKILL); err != nil {
-		t.Fatal(err)
-	}
-	_ = first.Wait()
-	write(1500, 3000)
-	start()
-	w.waitRows(table, want, 30*time.Second)
-
-	nc, err := nats.Connect(w.NATSURL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer nc.Close()
-	js, _ := jetstream.New(nc)
-	testenv.Eventually(t, 10*time.Second, func() error {
-		c, err := js.Consumer(ctx, w.Stream, cfg.Name)
-		if err != nil {
-			return err
-		}
-		info, err := c.Info(ctx)
-		if err != nil {
-			return err
-		}
-		if info.NumPending != 0 || info.NumAckPending != 0 {
-			return fmt.Errorf("consumer has %d pending and %d unacked", info.NumPending, info.NumAckPending)
-		}
-		return nil
-	})
-	if n := w.Count(table); n != 300 {
-		t.Fatalf("table has %d rows, want 300", n)
 	}
 }
 

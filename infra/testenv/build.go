@@ -5,6 +5,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 )
@@ -15,13 +16,15 @@ var (
 )
 
 // Build compiles the main package in dir (relative to the test's working
-// directory, "." for the package under test) once per test binary and
+// directory, "." for the package under test) once per test binary and set
+// of build tags (e.g. "testhooks": handlers' JETSYNC_TEST_HOOKS) and
 // returns the executable's path.
-func Build(t testing.TB, dir string) string {
+func Build(t testing.TB, dir string, tags ...string) string {
 	t.Helper()
 	buildMu.Lock()
 	defer buildMu.Unlock()
-	if path, ok := built[dir]; ok {
+	key := dir + "#" + strings.Join(tags, ",")
+	if path, ok := built[key]; ok {
 		return path
 	}
 	tmp, err := os.MkdirTemp("", "jetsync-build")
@@ -29,9 +32,13 @@ func Build(t testing.TB, dir string) string {
 		t.Fatal(err)
 	}
 	path := filepath.Join(tmp, "fn")
-	if out, err := exec.Command("go", "build", "-o", path, dir).CombinedOutput(); err != nil {
+	args := []string{"build", "-o", path}
+	if len(tags) > 0 {
+		args = append(args, "-tags", strings.Join(tags, ","))
+	}
+	if out, err := exec.Command("go", append(args, dir)...).CombinedOutput(); err != nil {
 		t.Fatal(fmt.Errorf("go build %s: %v\n%s", dir, err, out))
 	}
-	built[dir] = path
+	built[key] = path
 	return path
 }
