@@ -9,6 +9,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/redis/go-redis/v9"
+
 	"github.com/jetsync/jetsync/infra/testenv"
 )
 
@@ -72,26 +74,59 @@ func TestSeedLifecycle(t *testing.T) {
 }
 
 // TestExpiryKeepsRow: an expired cache key is not a deletion of the data.
+// It runs on a redis-server of its own that publishes every event class
+// ("KEA": expired events too, as a shared server may), so the bridge does
+// hear the expiry and must not turn it into a delete. The control sets
+// JETSYNC_ON_EXPIRED=delete and must see the row go.
 func TestExpiryKeepsRow(t *testing.T) {
 	t.Parallel()
-	w := newWorld(t)
-	ctx := context.Background()
-	prefix, table := w.Prefix("person"), w.personsTable()
-	w.StartBridge(prefix)
-	w.startFunction(w.tableConfig(testenv.Name("persons"), prefix, table, "person_id", "age:age", testenv.MySQLAddr()))
-
-	w.Redis.HSet(ctx, prefix+":1", "age", "1")
-	w.Redis.PExpire(ctx, prefix+":1", 300*time.Millisecond)
-	w.waitRows(table, map[string]int{"1": 1}, 10*time.Second)
-	testenv.Eventually(t, 5*time.Second, func() error {
-		if n := w.Redis.Exists(ctx, prefix+":1").Val(); n != 0 {
-			return fmt.Errorf("key not expired yet")
+	for _, control := range []bool{false, true} {
+		name := "kept"
+		if control {
+			name = "control: on expiry delete"
 		}
-		return nil
-	})
-	// A later change of another key proves the pipeline moved past the expiry.
-	w.Redis.HSet(ctx, prefix+":2", "age", "2")
-	w.waitRows(table, map[string]int{"1": 1, "2": 2}, 10*time.Second)
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			w := newWorld(t)
+			ctx := context.Background()
+			addr := testenv.RedisServer(t, "--notify-keyspace-events", "KEA")
+			rdb := redis.NewClient(&redis.Options{Addr: addr})
+			t.Cleanup(func() { rdb.Close() })
+			prefix, table := w.Prefix("person"), w.personsTable()
+			cfg := w.BridgeConfig(prefix)
+			cfg.Redis.Addr = addr
+			if control {
+				cfg.OnExpired = "delete"
+			}
+			w.StartBridgeWith(cfg)
+			w.startFunction(w.tableConfig(testenv.Name("persons"), prefix, table, "person_id", "age:age", testenv.MySQLAddr()))
+
+			rdb.HSet(ctx, prefix+":1", "age", "1")
+			w.waitRows(table, map[string]int{"1": 1}, 10*time.Second)
+			rdb.PExpire(ctx, prefix+":1", 100*time.Millisecond)
+			testenv.Eventually(t, 5*time.Second, func() error {
+				if n := rdb.Exists(ctx, prefix+":1").Val(); n != 0 {
+					return fmt.Errorf("key not expired yet")
+				}
+				return nil
+			})
+			// A later change of another key proves the pipeline moved past the expiry.
+			rdb.HSet(ctx, prefix+":2", "age", "2")
+			want := map[string]int{"1": 1, "2": 2}
+			if control {
+				want = map[string]int{"2": 2}
+			}
+			w.waitRows(table, want, 10*time.Second)
+			if control {
+				testenv.Eventually(t, 10*time.Second, func() error {
+					if n := w.Count(table); n != 1 {
+						return fmt.Errorf("control: %d rows, want the expired key's row deleted", n)
+					}
+					return nil
+				})
+			}
+		})
+	}
 }
 
 // TestPersonsAndCars runs the seed's two mappings side by side on one stream.
