@@ -315,14 +315,18 @@ func TestSequenceGuard(t *testing.T) {
 		wg.Add(1)
 		go func(seq uint64) {
 			defer wg.Done()
-			for {
-				err := write(fn2, []handlers.KeySeq{{Key: "p:hot", Seq: seq}}, up("hot", fmt.Sprint(seq)))
+			var err error
+			for range 100 { // a deadlock or lock wait is transient: retried, as the runtime would
+				err = write(fn2, []handlers.KeySeq{{Key: "p:hot", Seq: seq}}, up("hot", fmt.Sprint(seq)))
 				var stale *handlers.StaleError
 				if err == nil || errors.As(err, &stale) {
 					return
 				}
-				// deadlock or lock wait: transient, retry
+				if handlers.IsPermanent(err) {
+					break
+				}
 			}
+			t.Errorf("writer %d: still failing after 100 attempts: %v", seq, err)
 		}(uint64(i))
 	}
 	wg.Wait()
