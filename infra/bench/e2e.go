@@ -2,9 +2,11 @@ package bench
 
 import (
 	"context"
+	"database/sql"
 	"fmt"
 	"slices"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/jetsync/jetsync/infra/harness"
@@ -186,20 +188,29 @@ type Latency struct {
 	P95      float64 `json:"p95_ms"`
 	P99      float64 `json:"p99_ms"`
 	Max      float64 `json:"max_ms"`
+	// StatementP50 and StatementP99: to the upsert statement's start
+	// instead of the commit.
+	StatementP50 float64 `json:"statement_p50_ms"`
+	StatementP99 float64 `json:"statement_p99_ms"`
 	// CPUPer1k and FunctionPeakRSS as in Drain.
 	CPUPer1k        map[string]float64 `json:"cpu_seconds_per_1k_changes"`
 	FunctionPeakRSS int64              `json:"function_peak_rss_bytes"`
 }
 
 // latency writes Rate new keys per second for Duration, each carrying the
-// time of its HSET (µs) in field n; MariaDB stamps the row with
-// CURRENT_TIMESTAMP(6) when the function writes it (the statement's start
-// inside the transaction, so the commit itself, a few ms at most, is not
-// counted). Same machine, same clock.
+// time of its HSET (µs) in field n. A reader polls the table every 5 ms for
+// rows from the oldest not yet seen on (an index on n), and a row's latency
+// is when it first saw it — it is visible only once committed — minus n:
+// to the commit, up to one poll late. MariaDB also stamps each row with
+// CURRENT_TIMESTAMP(6), the upsert statement's start, reported beside it.
+// Same machine, same clock.
 func (e *env) latency(ctx context.Context) (Latency, error) {
 	l := Latency{Rate: e.opts.Rate}
 	table, err := e.table(ctx, "lat")
 	if err != nil {
+		return l, err
+	}
+	if _, err := e.db.ExecContext(ctx, "ALTER TABLE "+table+" ADD KEY (n)"); err != nil {
 		return l, err
 	}
 	fn, _, err := e.startFunction(ctx, "lat", table)
@@ -207,6 +218,11 @@ func (e *env) latency(ctx context.Context) (Latency, error) {
 		return l, err
 	}
 	prefix := "jsbench_" + e.run + "_lat"
+	w := &commitWatch{seen: map[string]int64{}}
+	watchCtx, stopWatch := context.WithCancel(ctx)
+	defer stopWatch()
+	watched := make(chan error, 1)
+	go func() { watched <- w.run(watchCtx, e.db, table) }()
 	pids := others(e.ns)
 	cpuBefore := cpuOf(pids)
 	brBefore, _ := e.bridge.Stats()
@@ -222,7 +238,9 @@ func (e *env) latency(ctx context.Context) (Latency, error) {
 		}
 		pipe := e.rdb.Pipeline()
 		for range due {
-			pipe.HSet(ctx, prefix+":"+strconv.Itoa(sent), fields(sent, time.Now().UnixMicro())...)
+			n := time.Now().UnixMicro()
+			w.sent(strconv.Itoa(sent), n)
+			pipe.HSet(ctx, prefix+":"+strconv.Itoa(sent), fields(sent, n)...)
 			sent++
 		}
 		if _, err := pipe.Exec(ctx); err != nil {
@@ -238,8 +256,23 @@ func (e *env) latency(ctx context.Context) (Latency, error) {
 		c, err := e.count(ctx, "SELECT COUNT(*) FROM "+table)
 		return c == sent, err
 	}); err != nil {
+		stopWatch()
 		return l, fmt.Errorf("latency: rows: %w", err)
 	}
+	if _, err := waitFor(ctx, e.opts.Timeout, 10*time.Millisecond, 0, func() (bool, error) { return w.all(), nil }); err != nil {
+		stopWatch()
+		return l, fmt.Errorf("latency: the reader did not see every row: %w", err)
+	}
+	stopWatch()
+	if err := <-watched; err != nil {
+		return l, fmt.Errorf("latency: reader: %w", err)
+	}
+	commit := w.latencies()
+	slices.Sort(commit)
+	cq := func(p float64) float64 {
+		return float64(commit[min(len(commit)-1, int(p*float64(len(commit))))]) / 1000
+	}
+	l.P50, l.P95, l.P99, l.Max = cq(0.50), cq(0.95), cq(0.99), float64(commit[len(commit)-1])/1000
 
 	rows, err := e.db.QueryContext(ctx, "SELECT CAST(UNIX_TIMESTAMP(committed_at) * 1000000 AS SIGNED) - n FROM "+table)
 	if err != nil {
@@ -259,7 +292,7 @@ func (e *env) latency(ctx context.Context) (Latency, error) {
 	}
 	slices.Sort(us)
 	q := func(p float64) float64 { return float64(us[min(len(us)-1, int(p*float64(len(us))))]) / 1000 }
-	l.P50, l.P95, l.P99, l.Max = q(0.50), q(0.95), q(0.99), float64(us[len(us)-1])/1000
+	l.StatementP50, l.StatementP99 = q(0.50), q(0.99)
 
 	l.CPUPer1k = map[string]float64{}
 	for name, v := range cpuOf(pids) {
@@ -274,4 +307,77 @@ func (e *env) latency(ctx context.Context) (Latency, error) {
 	l.CPUPer1k["function"] = per1k(fs.CPUSeconds, sent)
 	l.FunctionPeakRSS = fs.PeakRSS
 	return l, fn.Stop(10 * time.Second)
+}
+
+// commitWatch is the latency phase's reader: when each row became visible.
+type commitWatch struct {
+	mu    sync.Mutex
+	order []string         // ids in the order they were written (n rises)
+	at    map[string]int64 // id -> n
+	seen  map[string]int64 // id -> when the reader first saw its row (µs)
+	next  int              // order[next] is the oldest row not yet seen
+}
+
+func (w *commitWatch) sent(id string, n int64) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.at == nil {
+		w.at = map[string]int64{}
+	}
+	w.order = append(w.order, id)
+	w.at[id] = n
+}
+
+// low is the n of the oldest row not yet seen (-1: none outstanding).
+func (w *commitWatch) low() int64 {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	for w.next < len(w.order) && w.seen[w.order[w.next]] != 0 {
+		w.next++
+	}
+	if w.next == len(w.order) {
+		return -1
+	}
+	return w.at[w.order[w.next]]
+}
+
+func (w *commitWatch) all() bool { return w.low() == -1 }
+
+func (w *commitWatch) run(ctx context.Context, db *sql.DB, table string) error {
+	for ctx.Err() == nil {
+		if low := w.low(); low >= 0 {
+			rows, err := db.QueryContext(ctx, "SELECT id FROM "+table+" WHERE n >= ?", low)
+			if err != nil {
+				return nil // ctx ended mid-query, or the run's own checks report it
+			}
+			now := time.Now().UnixMicro()
+			w.mu.Lock()
+			for rows.Next() {
+				var id string
+				if err := rows.Scan(&id); err == nil && w.seen[id] == 0 {
+					w.seen[id] = now
+				}
+			}
+			w.mu.Unlock()
+			rows.Close()
+		}
+		time.Sleep(pollEvery)
+	}
+	return nil
+}
+
+// pollEvery is how often the latency phase's reader looks: every 2 ms cost
+// the machine enough (a query returning every row since the oldest unseen)
+// to slow the pipeline it measures.
+const pollEvery = 5 * time.Millisecond
+
+// latencies are seen - n of every row seen, in µs.
+func (w *commitWatch) latencies() []int64 {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	out := make([]int64, 0, len(w.seen))
+	for id, t := range w.seen {
+		out = append(out, t-w.at[id])
+	}
+	return out
 }
