@@ -39,13 +39,10 @@ func keepsHistory(fn Function) bool {
 	return ok && h.KeepHistory()
 }
 
-// id is how the sequence guards and the runtime tell changes apart: by key
-// and order, so that a change not newer than its key's last applied one is
-// stale; or, for a function that keeps history (every change its own row),
-// by message — the key and the change's stream sequence, with the order —
-// so that only a redelivery or replay of the same message is stale, never
-// an older change of the key that arrives late (a redelivery after a crash,
-// a late change of a superseded bridge): history keeps it.
+// id is how the runtime tells changes apart (and the first guard entry a
+// change claims, see applier.guards): by key and order; or, for a function
+// that keeps history (every change its own row), by message — the key and
+// the change's stream sequence, with the order.
 func (c Change) id(history bool) KeySeq {
 	if !history {
 		return KeySeq{Key: c.Key, Seq: c.Seq}
@@ -66,7 +63,7 @@ func (c Change) id(history bool) KeySeq {
 func Apply(ctx context.Context, fn Function, sink Sink, changes []Change) ([]DeadLetter, error) {
 	var dls []DeadLetter
 	a := applier{
-		fn: fn, sink: sink, history: keepsHistory(fn),
+		fn: fn, sink: sink, history: keepsHistory(fn), olderThanKey: map[KeySeq]bool{},
 		retry: func(ctx context.Context, attempt func(context.Context) error) error { return attempt(ctx) },
 		deadLetter: func(_ context.Context, dl DeadLetter) error {
 			dls = append(dls, dl)
@@ -100,8 +97,30 @@ type applier struct {
 	// already, so that a retried attempt does not file them again.
 	filed map[KeySeq]bool
 	// history: the function keeps every change (HistoryKeeper), so changes
-	// are told apart by message, not by key and order (Change.id).
+	// are told apart by message, not by key and order (Change.id, guards).
 	history bool
+	// olderThanKey holds the key entries (guards) of history changes found
+	// older than their key's last: the change is kept, the entry left out.
+	olderThanKey map[KeySeq]bool
+}
+
+// guards are the sequence-guard entries a change claims; the first decides
+// whether it is stale. An upsert function's change claims its key
+// (Change.id). A history function's change claims its message, so that
+// only a redelivery or replay of it is stale, and also its key, unless it
+// is older than the key's last: a change whose order was moved below its
+// own sequence — stored late by a superseded bridge, or requeued — claims
+// its key alone, so that it is refused where something newer of its key
+// was applied, as for any function (the fence must hold in a history too).
+func (a applier) guards(c Change) []KeySeq {
+	key := KeySeq{Key: c.Key, Seq: c.Seq}
+	if !a.history || (c.StreamSeq != 0 && c.Seq < c.StreamSeq) {
+		return []KeySeq{key}
+	}
+	if a.olderThanKey[key] {
+		return []KeySeq{c.id(true)}
+	}
+	return []KeySeq{c.id(true), key}
 }
 
 // apply writes changes. A permanent failure is narrowed down by halving the
@@ -153,18 +172,21 @@ func (a applier) attempt(ctx context.Context, changes []Change) ([]Change, error
 			failed[ks] = true
 		}
 		w := Write{Function: a.function, Ops: b.ops}
-		if a.function != "" {
-			for _, c := range changes {
-				if id := c.id(a.history); !failed[id] {
-					w.Changes = append(w.Changes, id)
-				}
+		written := 0
+		for _, c := range changes {
+			if failed[c.id(a.history)] {
+				continue
+			}
+			written++
+			if a.function != "" {
+				w.Changes = append(w.Changes, a.guards(c)...)
 			}
 		}
 		start := time.Now()
 		err := a.sink.Write(ctx, w)
 		if err == nil {
 			a.m.committed(changes, time.Since(start))
-			a.m.count("applied", len(w.Changes))
+			a.m.count("applied", written)
 		}
 		var se *StaleError
 		if !errors.As(err, &se) {
@@ -175,12 +197,23 @@ func (a applier) attempt(ctx context.Context, changes []Change) ([]Change, error
 			stale[ks] = true
 		}
 		fresh := changes[:0:0]
+		skipped := false
 		for _, c := range changes {
-			if !stale[c.id(a.history)] {
+			ids := a.guards(c)
+			switch {
+			case stale[ids[0]]:
+				// stale: dropped
+			case len(ids) == 2 && stale[ids[1]]:
+				// A history change older than its key's last: kept, without
+				// raising the key's entry.
+				a.olderThanKey[ids[1]] = true
+				skipped = true
+				fresh = append(fresh, c)
+			default:
 				fresh = append(fresh, c)
 			}
 		}
-		if len(fresh) == len(changes) {
+		if len(fresh) == len(changes) && !skipped {
 			return changes, err // the sink named nothing of ours: treat as transient
 		}
 		a.m.count("stale", len(changes)-len(fresh))

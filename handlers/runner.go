@@ -436,7 +436,7 @@ func (r *Runner) process(ctx context.Context, msgs []jetstream.Msg, live bool) {
 	}
 	refused := map[string]error{} // key -> why its change was dead-lettered
 	a := applier{
-		fn: r.fn, sink: r.sink, function: r.cfg.Name, m: r.m, filed: map[KeySeq]bool{}, history: history,
+		fn: r.fn, sink: r.sink, function: r.cfg.Name, m: r.m, filed: map[KeySeq]bool{}, history: history, olderThanKey: map[KeySeq]bool{},
 		retry: func(ctx context.Context, attempt func(context.Context) error) error {
 			return r.retry(ctx, attempt, keepAlive)
 		},
