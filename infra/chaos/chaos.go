@@ -20,6 +20,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/redis/go-redis/v9"
 
+	"github.com/jetsync/jetsync/bridge/change"
 	"github.com/jetsync/jetsync/infra/harness"
 	"github.com/jetsync/jetsync/infra/platform"
 )
@@ -931,6 +932,9 @@ func (r *run) compare(ctx context.Context, s *Summary) error {
 	for _, n := range info.State.Subjects {
 		s.Published += int(n)
 	}
+	if s.Late, err = lateChanges(ctx, st, "jetsync."+r.name+".>"); err != nil {
+		return fmt.Errorf("count the late changes: %w", err)
+	}
 	dl, err := harness.StreamMsgs(ctx, js, platform.DeadLetterStream(r.name))
 	if err != nil {
 		return err
@@ -1099,4 +1103,49 @@ func (r *run) diff(ctx context.Context, prefix, table string) (mismatches []Mism
 		mismatches = append(mismatches, Mismatch{ID: id, Redis: w, Table: g})
 	}
 	return mismatches, len(want), len(got), nil
+}
+
+// lateChanges counts the changes of filter stored after a newer epoch
+// marker of their bridge's lease than their own: a partitioned bridge's late
+// publishes, which the functions order before the newer generation's (a
+// history may leave them out). It reads the stream's headers in order.
+func lateChanges(ctx context.Context, st jetstream.Stream, filter string) (int, error) {
+	epochs := change.EpochSubject("*")
+	cons, err := st.OrderedConsumer(ctx, jetstream.OrderedConsumerConfig{FilterSubjects: []string{filter, epochs}, HeadersOnly: true})
+	if err != nil {
+		return 0, err
+	}
+	info, err := st.Info(ctx)
+	if err != nil {
+		return 0, err
+	}
+	latest := map[string]uint64{} // marker subject -> its newest sequence read so far
+	late := 0
+	for {
+		b, err := cons.Fetch(1000, jetstream.FetchMaxWait(2*time.Second))
+		if err != nil {
+			return 0, err
+		}
+		got, last := 0, uint64(0)
+		for m := range b.Messages() {
+			got++
+			meta, err := m.Metadata()
+			if err != nil {
+				return 0, err
+			}
+			last = meta.Sequence.Stream
+			if strings.HasPrefix(m.Subject(), strings.TrimSuffix(epochs, "*")) {
+				latest[m.Subject()] = last
+				continue
+			}
+			h := m.Headers()
+			epoch, _ := strconv.ParseUint(h.Get(change.HeaderEpoch), 10, 64)
+			if epoch != 0 && latest[h.Get(change.HeaderEpochSubject)] > epoch {
+				late++
+			}
+		}
+		if got == 0 || last >= info.State.LastSeq {
+			return late, nil
+		}
+	}
 }

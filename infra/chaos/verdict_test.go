@@ -71,8 +71,8 @@ func TestObserve(t *testing.T) {
 	}
 }
 
-// TestHistoryLossFails: a history that lacks a change of the stream fails
-// the run.
+// TestHistoryLossFails: a history that lacks more changes of the stream
+// than were stored late by a superseded bridge fails the run.
 func TestHistoryLossFails(t *testing.T) {
 	s := Summary{Published: 100, HistoryRows: 100, HistorySeqs: 100}
 	if !s.OK() {
@@ -81,5 +81,9 @@ func TestHistoryLossFails(t *testing.T) {
 	s.HistoryRows, s.HistorySeqs = 99, 99
 	if s.OK() {
 		t.Fatal("a history lacking one change passed")
+	}
+	s.Late = 1
+	if !s.OK() {
+		t.Fatal("a history lacking one late change failed")
 	}
 }
