@@ -26,12 +26,7 @@ func (dialect) Param(int) string { return "?" }
 func (dialect) Classify(err error) error { return classify(err) }
 
 func (dialect) WriteRun(ctx context.Context, tx sqlsink.Tx, run []handlers.Op) error {
-	for _, st := range statements(run) {
-		if err := tx.Exec(ctx, st.sql, st.args...); err != nil {
-			return err
-		}
-	}
-	return nil
+	return sqlsink.ExecAll(ctx, tx, statements(run))
 }
 
 func (dialect) CheckpointSQL() string {
@@ -71,11 +66,6 @@ func quote(name string) string {
 	return "`" + strings.ReplaceAll(name, "`", "``") + "`"
 }
 
-type statement struct {
-	sql  string
-	args []any
-}
-
 // Limits of one statement: MySQL allows 65,535 placeholders, and the
 // interpolated statement must stay under max_allowed_packet (16 MiB by
 // default on MariaDB, 64 MiB on MySQL 8); 4 MiB leaves room.
@@ -86,8 +76,8 @@ const (
 
 // statements turns a run of ops of one shape into as few statements as the
 // limits allow.
-func statements(ops []handlers.Op) []statement {
-	var out []statement
+func statements(ops []handlers.Op) []sqlsink.Statement {
+	var out []sqlsink.Statement
 	perRow := len(ops[0].Key) + len(ops[0].Values)
 	for start := 0; start < len(ops); {
 		end, size := start, 0
@@ -122,7 +112,7 @@ func opSize(op handlers.Op) int {
 	return n
 }
 
-func upsertSQL(ops []handlers.Op) statement {
+func upsertSQL(ops []handlers.Op) sqlsink.Statement {
 	first := ops[0]
 	var b strings.Builder
 	b.WriteString("INSERT INTO ")
@@ -161,10 +151,10 @@ func upsertSQL(ops []handlers.Op) statement {
 		}
 		fmt.Fprintf(&b, "%s = VALUES(%s)", quote(c.Name), quote(c.Name))
 	}
-	return statement{b.String(), args}
+	return sqlsink.Statement{SQL: b.String(), Args: args}
 }
 
-func deleteSQL(ops []handlers.Op) statement {
+func deleteSQL(ops []handlers.Op) sqlsink.Statement {
 	first := ops[0]
 	var b strings.Builder
 	b.WriteString("DELETE FROM ")
@@ -196,5 +186,5 @@ func deleteSQL(ops []handlers.Op) statement {
 		}
 	}
 	b.WriteString(")")
-	return statement{b.String(), args}
+	return sqlsink.Statement{SQL: b.String(), Args: args}
 }

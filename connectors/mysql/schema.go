@@ -7,6 +7,7 @@ import (
 	"regexp"
 
 	"github.com/jetsync/jetsync/connectors"
+	"github.com/jetsync/jetsync/connectors/sqlsink"
 )
 
 // CheckTable checks that table exists with every column in key and columns,
@@ -15,7 +16,7 @@ import (
 // errors name what is missing. Names compare case-insensitively, as MySQL's.
 func (s *Sink) CheckTable(ctx context.Context, table string, key, columns []string) error {
 	t := connectors.Table{Name: table, Where: fmt.Sprintf("database %q on %s", s.cfg.Database, s.cfg.Addr), Schemas: "infra/sql/mysql", Fold: true}
-	err := query(ctx, s.db, func(rows *sql.Rows) error {
+	err := sqlsink.Each(ctx, sqlsink.FromSQL(s.db, nil), func(rows sqlsink.Rows) error {
 		var c string
 		err := rows.Scan(&c)
 		t.Columns = append(t.Columns, c)
@@ -26,7 +27,7 @@ func (s *Sink) CheckTable(ctx context.Context, table string, key, columns []stri
 	}
 	if len(t.Columns) > 0 && len(key) > 0 {
 		byIndex := map[string][]string{}
-		err := query(ctx, s.db, func(rows *sql.Rows) error {
+		err := sqlsink.Each(ctx, sqlsink.FromSQL(s.db, nil), func(rows sqlsink.Rows) error {
 			var idx, col string
 			err := rows.Scan(&idx, &col)
 			byIndex[idx] = append(byIndex[idx], col)
@@ -40,21 +41,6 @@ func (s *Sink) CheckTable(ctx context.Context, table string, key, columns []stri
 		}
 	}
 	return t.Check(key, columns)
-}
-
-// query runs a query and hands each row to scan.
-func query(ctx context.Context, db *sql.DB, scan func(*sql.Rows) error, q string, args ...any) error {
-	rows, err := db.QueryContext(ctx, q, args...)
-	if err != nil {
-		return err
-	}
-	defer rows.Close()
-	for rows.Next() {
-		if err := scan(rows); err != nil {
-			return err
-		}
-	}
-	return rows.Err()
 }
 
 // CheckKeyExact checks that column of table compares bytes exactly: a

@@ -59,10 +59,10 @@ func TestStatements(t *testing.T) {
 			}
 			var args []any
 			for i, st := range sts {
-				if st.sql != tt.want[i] {
-					t.Errorf("statement %d:\n got %s\nwant %s", i, st.sql, tt.want[i])
+				if st.SQL != tt.want[i] {
+					t.Errorf("statement %d:\n got %s\nwant %s", i, st.SQL, tt.want[i])
 				}
-				args = append(args, st.args...)
+				args = append(args, st.Args...)
 			}
 			if fmt.Sprint(args) != tt.args {
 				t.Errorf("args %v, want %s", args, tt.args)
@@ -80,10 +80,10 @@ func TestStatementsStayUnderLimits(t *testing.T) {
 	sts := statements(ops)
 	rows := 0
 	for _, st := range sts {
-		if len(st.args) > maxParams {
-			t.Fatalf("statement with %d parameters", len(st.args))
+		if len(st.Args) > maxParams {
+			t.Fatalf("statement with %d parameters", len(st.Args))
 		}
-		rows += len(st.args) / 3
+		rows += len(st.Args) / 3
 	}
 	if len(sts) < 2 || rows != 30000 {
 		t.Fatalf("%d statements holding %d rows", len(sts), rows)

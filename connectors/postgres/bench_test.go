@@ -143,10 +143,10 @@ func TestStatements(t *testing.T) {
 			if len(sts) != 1 {
 				t.Fatalf("%d statements, want 1", len(sts))
 			}
-			if sts[0].sql != tt.want {
-				t.Errorf("\n got %s\nwant %s", sts[0].sql, tt.want)
+			if sts[0].SQL != tt.want {
+				t.Errorf("\n got %s\nwant %s", sts[0].SQL, tt.want)
 			}
-			if got := fmt.Sprint(sts[0].args); got != tt.args {
+			if got := fmt.Sprint(sts[0].Args); got != tt.args {
 				t.Errorf("args %s, want %s", got, tt.args)
 			}
 		})
@@ -158,10 +158,10 @@ func TestStatements(t *testing.T) {
 	}
 	sts, rows := statements(ops), 0
 	for _, st := range sts {
-		if len(st.args) > maxParams {
-			t.Fatalf("statement with %d parameters", len(st.args))
+		if len(st.Args) > maxParams {
+			t.Fatalf("statement with %d parameters", len(st.Args))
 		}
-		rows += len(st.args) / 3
+		rows += len(st.Args) / 3
 	}
 	if len(sts) < 2 || rows != 30000 {
 		t.Fatalf("%d statements holding %d rows", len(sts), rows)

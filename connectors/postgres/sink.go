@@ -128,12 +128,7 @@ func (d *dialect) WriteRun(ctx context.Context, stx sqlsink.Tx, run []handlers.O
 	tx := stx.(pgxTx).Tx
 	switch {
 	case run[0].Delete || d.bulk == bulkValues:
-		for _, st := range statements(run) {
-			if _, err := tx.Exec(ctx, st.sql, st.args...); err != nil {
-				return err
-			}
-		}
-		return nil
+		return sqlsink.ExecAll(ctx, stx, statements(run))
 	case d.bulk == bulkPipeline:
 		return pipeline(ctx, tx, run)
 	default:
@@ -151,7 +146,7 @@ func pipeline(ctx context.Context, tx pgx.Tx, ops []handlers.Op) error {
 	b := &pgx.Batch{}
 	for _, op := range ops {
 		st := upsertSQL([]handlers.Op{op})
-		b.Queue(st.sql, st.args...)
+		b.Queue(st.SQL, st.Args...)
 	}
 	return tx.SendBatch(ctx, b).Close()
 }

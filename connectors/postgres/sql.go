@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/jetsync/jetsync/connectors"
+	"github.com/jetsync/jetsync/connectors/sqlsink"
 	"github.com/jetsync/jetsync/handlers"
 )
 
@@ -16,21 +17,16 @@ func quote(name string) string {
 	return `"` + strings.ReplaceAll(name, `"`, `""`) + `"`
 }
 
-type statement struct {
-	sql  string
-	args []any
-}
-
 // maxParams is PostgreSQL's limit of bind parameters in one statement.
 const maxParams = 65535
 
 // statements turns a run of ops of one shape into as few multi-row
 // statements as the parameter limit allows.
-func statements(ops []handlers.Op) []statement {
+func statements(ops []handlers.Op) []sqlsink.Statement {
 	ops = connectors.LastPerKey(ops)
 	perRow := len(ops[0].Key) + len(ops[0].Values)
 	rows := maxParams / perRow
-	var out []statement
+	var out []sqlsink.Statement
 	for start := 0; start < len(ops); start += rows {
 		chunk := ops[start:min(start+rows, len(ops))]
 		if chunk[0].Delete {
@@ -63,7 +59,7 @@ func conflictClause(op handlers.Op) string {
 	return " ON CONFLICT (" + columnList(op.Key) + ") DO UPDATE SET " + strings.Join(sets, ", ")
 }
 
-func upsertSQL(ops []handlers.Op) statement {
+func upsertSQL(ops []handlers.Op) sqlsink.Statement {
 	first := ops[0]
 	perRow := len(first.Key) + len(first.Values)
 	var b strings.Builder
@@ -94,10 +90,10 @@ func upsertSQL(ops []handlers.Op) statement {
 		}
 	}
 	b.WriteString(conflictClause(first))
-	return statement{b.String(), args}
+	return sqlsink.Statement{SQL: b.String(), Args: args}
 }
 
-func deleteSQL(ops []handlers.Op) statement {
+func deleteSQL(ops []handlers.Op) sqlsink.Statement {
 	first := ops[0]
 	n := len(first.Key)
 	var b strings.Builder
@@ -131,7 +127,7 @@ func deleteSQL(ops []handlers.Op) statement {
 		}
 	}
 	b.WriteString(")")
-	return statement{b.String(), args}
+	return sqlsink.Statement{SQL: b.String(), Args: args}
 }
 
 // value converts what functions put in a column to what pgx sends: strings

@@ -69,13 +69,7 @@ func (*dialect) Claim(ctx context.Context, tx sqlsink.Tx, function string, keys 
 			hashes, seqs = append(hashes, k.Hash), append(seqs, int64(k.Seq))
 		}
 	}
-	if err := sqlsink.Each(ctx, tx, func(r sqlsink.Rows) error {
-		var h []byte
-		var seq int64
-		err := r.Scan(&h, &seq)
-		before[string(h)] = uint64(seq)
-		return err
-	}, "SELECT key_hash, seq FROM "+sqlsink.AppliedTable+" WHERE function_name = $1 AND key_hash = ANY($2) ORDER BY key_hash FOR UPDATE",
+	if err := sqlsink.Each(ctx, tx, sqlsink.ScanOrders(before), "SELECT key_hash, seq FROM "+sqlsink.AppliedTable+" WHERE function_name = $1 AND key_hash = ANY($2) ORDER BY key_hash FOR UPDATE",
 		function, hashes); err != nil {
 		return nil, err
 	}

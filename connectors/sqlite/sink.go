@@ -84,12 +84,7 @@ func (dialect) Param(int) string { return "?" }
 func (dialect) Classify(err error) error { return classify(err) }
 
 func (dialect) WriteRun(ctx context.Context, tx sqlsink.Tx, run []handlers.Op) error {
-	for _, st := range statements(run) {
-		if err := tx.Exec(ctx, st.sql, st.args...); err != nil {
-			return err
-		}
-	}
-	return nil
+	return sqlsink.ExecAll(ctx, tx, statements(run))
 }
 
 func (dialect) CheckpointSQL() string {

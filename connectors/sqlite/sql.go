@@ -6,6 +6,7 @@ import (
 	"strings"
 
 	"github.com/jetsync/jetsync/connectors"
+	"github.com/jetsync/jetsync/connectors/sqlsink"
 	"github.com/jetsync/jetsync/handlers"
 )
 
@@ -14,20 +15,15 @@ func quote(name string) string {
 	return `"` + strings.ReplaceAll(name, `"`, `""`) + `"`
 }
 
-type statement struct {
-	sql  string
-	args []any
-}
-
 // maxParams is SQLite's default SQLITE_MAX_VARIABLE_NUMBER (since 3.32).
 const maxParams = 32766
 
 // statements turns a run of ops of one shape into as few multi-row
 // statements as the parameter limit allows.
-func statements(ops []handlers.Op) []statement {
+func statements(ops []handlers.Op) []sqlsink.Statement {
 	ops = connectors.LastPerKey(ops)
 	rows := maxParams / (len(ops[0].Key) + len(ops[0].Values))
-	var out []statement
+	var out []sqlsink.Statement
 	for start := 0; start < len(ops); start += rows {
 		chunk := ops[start:min(start+rows, len(ops))]
 		if chunk[0].Delete {
@@ -49,7 +45,7 @@ func columnList(cols []handlers.Column) string {
 
 func tuple(n int) string { return "(" + strings.TrimSuffix(strings.Repeat("?, ", n), ", ") + ")" }
 
-func upsertSQL(ops []handlers.Op) statement {
+func upsertSQL(ops []handlers.Op) sqlsink.Statement {
 	first := ops[0]
 	perRow := len(first.Key) + len(first.Values)
 	var b strings.Builder
@@ -73,7 +69,7 @@ func upsertSQL(ops []handlers.Op) statement {
 	b.WriteString(" ON CONFLICT (" + columnList(first.Key) + ")")
 	if len(first.Values) == 0 {
 		b.WriteString(" DO NOTHING")
-		return statement{b.String(), args}
+		return sqlsink.Statement{SQL: b.String(), Args: args}
 	}
 	b.WriteString(" DO UPDATE SET ")
 	for i, c := range first.Values {
@@ -82,10 +78,10 @@ func upsertSQL(ops []handlers.Op) statement {
 		}
 		b.WriteString(quote(c.Name) + " = excluded." + quote(c.Name))
 	}
-	return statement{b.String(), args}
+	return sqlsink.Statement{SQL: b.String(), Args: args}
 }
 
-func deleteSQL(ops []handlers.Op) statement {
+func deleteSQL(ops []handlers.Op) sqlsink.Statement {
 	first := ops[0]
 	n := len(first.Key)
 	var b strings.Builder
@@ -109,7 +105,7 @@ func deleteSQL(ops []handlers.Op) statement {
 		}
 	}
 	b.WriteString(")")
-	return statement{b.String(), args}
+	return sqlsink.Statement{SQL: b.String(), Args: args}
 }
 
 // value makes what functions put in a column storable: database/sql refuses

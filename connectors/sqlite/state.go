@@ -39,13 +39,7 @@ func (dialect) Claim(ctx context.Context, tx sqlsink.Tx, function string, keys [
 			args = append(args, function, k.Hash, int64(k.Seq))
 			in = append(in, k.Hash)
 		}
-		if err := sqlsink.Each(ctx, tx, func(r sqlsink.Rows) error {
-			var h []byte
-			var seq int64
-			err := r.Scan(&h, &seq)
-			before[string(h)] = uint64(seq)
-			return err
-		}, "SELECT key_hash, seq FROM "+sqlsink.AppliedTable+" WHERE function_name = ? AND key_hash IN ("+placeholders(len(chunk))+")", in...); err != nil {
+		if err := sqlsink.Each(ctx, tx, sqlsink.ScanOrders(before), "SELECT key_hash, seq FROM "+sqlsink.AppliedTable+" WHERE function_name = ? AND key_hash IN ("+placeholders(len(chunk))+")", in...); err != nil {
 			return err
 		}
 		return tx.Exec(ctx, "INSERT INTO "+sqlsink.AppliedTable+" (function_name, key_hash, seq) VALUES "+

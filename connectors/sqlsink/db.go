@@ -113,3 +113,32 @@ func rowsAffected(res sql.Result, err error) (int64, error) {
 	}
 	return res.RowsAffected()
 }
+
+// Statement is one SQL statement and its arguments.
+type Statement struct {
+	SQL  string
+	Args []any
+}
+
+// ExecAll runs sts in tx in order, stopping at the first error: a dialect's
+// WriteRun for statements it has built.
+func ExecAll(ctx context.Context, tx Tx, sts []Statement) error {
+	for _, st := range sts {
+		if err := tx.Exec(ctx, st.SQL, st.Args...); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// ScanOrders returns an Each scan that reads rows of (key_hash, seq) into
+// before, by string(key_hash): what a Claim returns.
+func ScanOrders(before map[string]uint64) func(Rows) error {
+	return func(r Rows) error {
+		var h []byte
+		var seq int64
+		err := r.Scan(&h, &seq)
+		before[string(h)] = uint64(seq)
+		return err
+	}
+}

@@ -211,13 +211,7 @@ func (s *Sink) readApplied(ctx context.Context, q Queryer, function string, keys
 			params[i] = s.d.Param(i + 2)
 			args = append(args, k.Hash)
 		}
-		return Each(ctx, q, func(r Rows) error {
-			var h []byte
-			var seq int64
-			err := r.Scan(&h, &seq)
-			before[string(h)] = uint64(seq)
-			return err
-		}, "SELECT key_hash, seq FROM "+AppliedTable+" WHERE function_name = "+s.d.Param(1)+" AND key_hash IN ("+strings.Join(params, ", ")+")", args...)
+		return Each(ctx, q, ScanOrders(before), "SELECT key_hash, seq FROM "+AppliedTable+" WHERE function_name = "+s.d.Param(1)+" AND key_hash IN ("+strings.Join(params, ", ")+")", args...)
 	})
 	return before, err
 }
