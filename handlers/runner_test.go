@@ -250,7 +250,7 @@ func TestPermanentErrorIsIsolated(t *testing.T) {
 		}
 		c, _ := change.New(fmt.Sprintf("p:%d", i), change.Upsert, map[string]string{"name": name, "age": fmt.Sprint(i)}, time.Now())
 		body, _ := c.Encode()
-		f, err := r.js.PublishAsync(change.Subject("p", c.ID), body)
+		f, err := r.js.PublishAsync(change.Subject("p", c.ID), body, jetstream.WithStallWait(30*time.Second)) // a loaded machine acks slowly
 		if err != nil {
 			t.Fatal(err)
 		}
