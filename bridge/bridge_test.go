@@ -370,7 +370,7 @@ func waitDeadLetters(t *testing.T, cfg Config, want map[string]string) {
 			if err != nil {
 				return fmt.Errorf("%s: %w", subject, err)
 			}
-			if got := m.Header.Get("Jetsync-Error"); !strings.Contains(got, reason) || m.Header.Get("Jetsync-Function") != "bridge" {
+			if got := m.Header.Get(change.HeaderError); !strings.Contains(got, reason) || m.Header.Get(change.HeaderFunction) != "bridge" {
 				return fmt.Errorf("%s: reason %q, want %q", subject, got, reason)
 			}
 		}

@@ -385,7 +385,7 @@ func (b *Bridge) deadLetter(ctx context.Context, key string, reason error, diges
 	}
 	if !b.cfg.hooks.noDeadLetterDedup {
 		if last, err := b.dlq.GetLastMsgForSubject(ctx, subject); err == nil &&
-			last.Header.Get(headerKey) == key && last.Header.Get(headerError) == reason.Error() && last.Header.Get(headerValueDigest) == digest {
+			last.Header.Get(change.HeaderKey) == key && last.Header.Get(change.HeaderError) == reason.Error() && last.Header.Get(change.HeaderValueDigest) == digest {
 			b.log.Debug("key is already a dead letter for this value", "key", key, "seq", last.Sequence)
 			return nil
 		}
@@ -395,23 +395,16 @@ func (b *Bridge) deadLetter(ctx context.Context, key string, reason error, diges
 	m := nats.NewMsg(subject)
 	m.Data = []byte(key)
 	m.Header.Set(jetstream.MsgIDHeader, b.msgID())
-	m.Header.Set("Jetsync-Function", DeadLetterFunction)
-	m.Header.Set("Jetsync-Error-Class", "permanent")
-	m.Header.Set(headerError, reason.Error())
-	m.Header.Set(headerKey, key)
+	m.Header.Set(change.HeaderFunction, DeadLetterFunction)
+	m.Header.Set(change.HeaderErrorClass, "permanent")
+	m.Header.Set(change.HeaderError, reason.Error())
+	m.Header.Set(change.HeaderKey, key)
 	if digest != "" {
-		m.Header.Set(headerValueDigest, digest)
+		m.Header.Set(change.HeaderValueDigest, digest)
 	}
-	m.Header.Set("Jetsync-Time", time.Now().UTC().Format(time.RFC3339Nano))
+	m.Header.Set(change.HeaderTime, time.Now().UTC().Format(time.RFC3339Nano))
 	return m
 }
-
-// Headers of the bridge's dead letters that it reads back.
-const (
-	headerKey         = "Jetsync-Key"
-	headerError       = "Jetsync-Error"
-	headerValueDigest = "Jetsync-Value-Digest"
-)
 
 // valueDigest identifies a hash's value (nil: none read).
 func valueDigest(fields map[string]string) string {

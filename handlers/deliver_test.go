@@ -72,7 +72,7 @@ func TestMaxDeliverDeadLetters(t *testing.T) {
 				return
 			}
 			dls := r.deadLetters(1)
-			if reason := dls[0].Header.Get("Jetsync-Error"); !strings.Contains(reason, "delivered 4 times") || !strings.Contains(reason, "JETSYNC_MAX_DELIVER=2") {
+			if reason := dls[0].Header.Get(change.HeaderError); !strings.Contains(reason, "delivered 4 times") || !strings.Contains(reason, "JETSYNC_MAX_DELIVER=2") {
 				t.Fatalf("reason %q", reason)
 			}
 			if got := r.name(db, "1"); got != "<none>" {
@@ -102,11 +102,11 @@ func TestOversizedDeadLetterIsCut(t *testing.T) {
 	r.publish("after", map[string]string{"name": "fine"})
 	r.start(r.cfg)
 	dls := r.deadLetters(1)
-	if got := dls[0].Header.Get("Jetsync-Truncated"); got != fmt.Sprint(len(body)) {
+	if got := dls[0].Header.Get(change.HeaderTruncated); got != fmt.Sprint(len(body)) {
 		t.Fatalf("Jetsync-Truncated %q, want %d", got, len(body))
 	}
-	if !strings.Contains(dls[0].Header.Get("Jetsync-Error"), "age") {
-		t.Fatalf("reason %q", dls[0].Header.Get("Jetsync-Error"))
+	if !strings.Contains(dls[0].Header.Get(change.HeaderError), "age") {
+		t.Fatalf("reason %q", dls[0].Header.Get(change.HeaderError))
 	}
 	db := testenv.MySQL(t)
 	testenv.Eventually(t, 20*time.Second, func() error {

@@ -9,6 +9,7 @@ import (
 
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/jetsync/jetsync/bridge/change"
 	"github.com/jetsync/jetsync/infra/platform"
 )
 
@@ -117,9 +118,9 @@ func (r *Runner) oldestDeadLetter(ctx context.Context) (uint64, error) {
 		for m := range batch.Messages() {
 			got++
 			h := m.Headers()
-			seq := h.Get(HeaderOriginalSeq)
+			seq := h.Get(change.HeaderOriginalSeq)
 			if seq == "" {
-				seq = h.Get("Jetsync-Stream-Seq")
+				seq = h.Get(change.HeaderStreamSeq)
 			}
 			if n, err := strconv.ParseUint(seq, 10, 64); err == nil && n > 0 && (oldest == 0 || n < oldest) {
 				oldest = n

@@ -28,8 +28,8 @@ func (r *rig) publishOp(id string, op change.Op, fields map[string]string, orig 
 	m := nats.NewMsg(change.Subject(r.prefix, id))
 	m.Data, _ = c.Encode()
 	if orig > 0 {
-		m.Header.Set(handlers.HeaderOriginalSeq, fmt.Sprint(orig))
-		m.Header.Set(handlers.HeaderRequeuedFor, r.cfg.Name)
+		m.Header.Set(change.HeaderOriginalSeq, fmt.Sprint(orig))
+		m.Header.Set(change.HeaderRequeuedFor, r.cfg.Name)
 	}
 	if _, err := r.js.PublishMsg(context.Background(), m); err != nil {
 		r.t.Fatal(err)
@@ -165,7 +165,7 @@ func TestPruneMarkRefusesOlderChange(t *testing.T) {
 				return
 			}
 			dls := r.deadLetters(1)
-			if reason := dls[0].Header.Get("Jetsync-Error"); !strings.Contains(reason, "pruning horizon") || !strings.Contains(reason, "--as-new") {
+			if reason := dls[0].Header.Get(change.HeaderError); !strings.Contains(reason, "pruning horizon") || !strings.Contains(reason, "--as-new") {
 				t.Fatalf("reason %q", reason)
 			}
 			if got := r.name(db, "k"); got != "new" {

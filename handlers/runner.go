@@ -28,14 +28,6 @@ var ErrOlderVersion = errors.New("a newer version of this function owns its cons
 // metaVersion is the consumer metadata key that records the function version.
 const metaVersion = "jetsync_version"
 
-// Headers of a change requeued from the dead letters (jetsync dlq requeue):
-// the sequence it was first published with, and the one function it is for
-// (other functions of the prefix ack it without applying it).
-const (
-	HeaderOriginalSeq = "Jetsync-Original-Seq"
-	HeaderRequeuedFor = "Jetsync-Requeued-For"
-)
-
 // Runner runs one function.
 type Runner struct {
 	cfg  Config
@@ -384,7 +376,7 @@ func (r *Runner) process(ctx context.Context, msgs []jetstream.Msg, live bool) {
 			}
 			continue
 		}
-		if to := m.Headers().Get(HeaderRequeuedFor); to != "" && to != r.cfg.Name {
+		if to := m.Headers().Get(change.HeaderRequeuedFor); to != "" && to != r.cfg.Name {
 			continue // another function's requeued dead letter: acked below
 		}
 		if h := m.Headers().Get(change.HeaderReply); h != "" {
@@ -472,7 +464,7 @@ func (r *Runner) process(ctx context.Context, msgs []jetstream.Msg, live bool) {
 // decode parses a message into a Change and checks it against its subject.
 //
 // A change requeued from the dead letters carries the sequence of its first
-// publication (HeaderOriginalSeq); it keeps that sequence, so that it is
+// publication (change.HeaderOriginalSeq); it keeps that sequence, so that it is
 // applied only if nothing newer of its key was applied meanwhile.
 func decode(m jetstream.Msg, seq uint64) (Change, error) {
 	c, err := change.Decode(m.Data())
@@ -480,10 +472,10 @@ func decode(m jetstream.Msg, seq uint64) (Change, error) {
 		return Change{}, err
 	}
 	order := seq
-	if orig := m.Headers().Get(HeaderOriginalSeq); orig != "" {
+	if orig := m.Headers().Get(change.HeaderOriginalSeq); orig != "" {
 		n, err := strconv.ParseUint(orig, 10, 64)
 		if err != nil || n == 0 || n > seq {
-			return Change{}, fmt.Errorf("%w: header %s=%q", change.ErrMalformed, HeaderOriginalSeq, orig)
+			return Change{}, fmt.Errorf("%w: header %s=%q", change.ErrMalformed, change.HeaderOriginalSeq, orig)
 		}
 		order = n
 	}
@@ -583,17 +575,17 @@ func (r *Runner) publishDeadLetter(ctx context.Context, m jetstream.Msg, c *Chan
 	dl := nats.NewMsg(platform.DeadLetterRoot + "." + r.cfg.Name + "." + trimRoot(m.Subject()))
 	dl.Data = m.Data()
 	dl.Header.Set(jetstream.MsgIDHeader, fmt.Sprintf("%s-%d", r.cfg.Name, seq))
-	dl.Header.Set("Jetsync-Function", r.cfg.Name)
-	dl.Header.Set("Jetsync-Version", r.cfg.Version)
-	dl.Header.Set("Jetsync-Error-Class", "permanent")
-	dl.Header.Set("Jetsync-Error", capText(reason.Error(), maxErrorText))
-	dl.Header.Set("Jetsync-Subject", m.Subject())
-	dl.Header.Set("Jetsync-Stream-Seq", fmt.Sprint(seq))
+	dl.Header.Set(change.HeaderFunction, r.cfg.Name)
+	dl.Header.Set(change.HeaderVersion, r.cfg.Version)
+	dl.Header.Set(change.HeaderErrorClass, "permanent")
+	dl.Header.Set(change.HeaderError, capText(reason.Error(), maxErrorText))
+	dl.Header.Set(change.HeaderSubject, m.Subject())
+	dl.Header.Set(change.HeaderStreamSeq, fmt.Sprint(seq))
 	if c != nil && c.Seq != seq {
-		dl.Header.Set(HeaderOriginalSeq, fmt.Sprint(c.Seq))
+		dl.Header.Set(change.HeaderOriginalSeq, fmt.Sprint(c.Seq))
 	}
-	dl.Header.Set("Jetsync-Delivered", fmt.Sprint(delivered))
-	dl.Header.Set("Jetsync-Time", time.Now().UTC().Format(time.RFC3339Nano))
+	dl.Header.Set(change.HeaderDelivered, fmt.Sprint(delivered))
+	dl.Header.Set(change.HeaderTime, time.Now().UTC().Format(time.RFC3339Nano))
 	fitPayload(dl, r.js.Conn().MaxPayload())
 	log := r.log.With("subject", m.Subject(), "seq", seq)
 	if c != nil {
@@ -648,7 +640,7 @@ func fitPayload(m *nats.Msg, maxPayload int64) {
 		return
 	}
 	keep := max(0, int64(len(m.Data))-(size+margin-maxPayload))
-	m.Header.Set("Jetsync-Truncated", strconv.Itoa(len(m.Data)))
+	m.Header.Set(change.HeaderTruncated, strconv.Itoa(len(m.Data)))
 	m.Data = m.Data[:keep]
 }
 

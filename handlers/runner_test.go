@@ -217,11 +217,11 @@ func TestMalformedGoesToDeadLetters(t *testing.T) {
 	wantReasons := []string{"malformed change", "unknown change format version", "change has no id", "does not match key"}
 	for i, m := range dls {
 		h := m.Header
-		if !strings.Contains(h.Get("Jetsync-Error"), wantReasons[i]) {
-			t.Errorf("dead letter %d: reason %q, want %q", i, h.Get("Jetsync-Error"), wantReasons[i])
+		if !strings.Contains(h.Get(change.HeaderError), wantReasons[i]) {
+			t.Errorf("dead letter %d: reason %q, want %q", i, h.Get(change.HeaderError), wantReasons[i])
 		}
-		if h.Get("Jetsync-Function") != r.cfg.Name || h.Get("Jetsync-Version") != "1" || h.Get("Jetsync-Error-Class") != "permanent" ||
-			h.Get("Jetsync-Subject") == "" || h.Get("Jetsync-Stream-Seq") == "" || h.Get("Jetsync-Delivered") != "1" || h.Get("Jetsync-Time") == "" {
+		if h.Get(change.HeaderFunction) != r.cfg.Name || h.Get(change.HeaderVersion) != "1" || h.Get(change.HeaderErrorClass) != "permanent" ||
+			h.Get(change.HeaderSubject) == "" || h.Get(change.HeaderStreamSeq) == "" || h.Get(change.HeaderDelivered) != "1" || h.Get(change.HeaderTime) == "" {
 			t.Errorf("dead letter %d: headers %v", i, h)
 		}
 		if !strings.HasPrefix(m.Subject, platform.DeadLetterRoot+"."+r.cfg.Name+".p.") {
@@ -265,7 +265,7 @@ func TestPermanentErrorIsIsolated(t *testing.T) {
 	}
 	r.start(r.cfg) // everything is waiting: the first batch is full
 	dls := r.deadLetters(1)
-	if got := dls[0].Header.Get("Jetsync-Error"); !strings.Contains(got, "Data too long") {
+	if got := dls[0].Header.Get(change.HeaderError); !strings.Contains(got, "Data too long") {
 		t.Fatalf("reason %q, want the database's 'Data too long'", got)
 	}
 	if !strings.HasSuffix(dls[0].Subject, ".p.4370") {

@@ -83,10 +83,10 @@ func TestBadInput(t *testing.T) {
 	expect := func(t *testing.T, subject string, reason ...string) *jetstream.RawStreamMsg {
 		t.Helper()
 		m := w.deadLetter(js, subject, 15*time.Second)
-		if c := m.Header.Get("Jetsync-Error-Class"); c != "permanent" {
+		if c := m.Header.Get(change.HeaderErrorClass); c != "permanent" {
 			t.Errorf("Jetsync-Error-Class %q, want permanent", c)
 		}
-		got := m.Header.Get("Jetsync-Error")
+		got := m.Header.Get(change.HeaderError)
 		for _, r := range reason {
 			if !strings.Contains(got, r) {
 				t.Errorf("Jetsync-Error %q does not say %q", got, r)
@@ -110,7 +110,7 @@ func TestBadInput(t *testing.T) {
 	t.Run("key with no id", func(t *testing.T) {
 		hset(t, prefix+":", "first_name", "Nobody")
 		m := expect(t, bridgeDL(""), "has no id", prefix+":")
-		if k := m.Header.Get("Jetsync-Key"); k != prefix+":" {
+		if k := m.Header.Get(change.HeaderKey); k != prefix+":" {
 			t.Errorf("Jetsync-Key %q, want %q", k, prefix+":")
 		}
 	})
@@ -296,7 +296,7 @@ func TestBadInput(t *testing.T) {
 		if err != nil {
 			return err
 		}
-		if got := m.Header.Get("Jetsync-Error"); !strings.Contains(got, "is too long") {
+		if got := m.Header.Get(change.HeaderError); !strings.Contains(got, "is too long") {
 			return fmt.Errorf("last bridge dead letter without an id: %q, want the 5,000-byte id", got)
 		}
 		for id := range after {

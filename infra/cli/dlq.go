@@ -16,7 +16,6 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/jetsync/jetsync/bridge/change"
-	"github.com/jetsync/jetsync/handlers"
 	"github.com/jetsync/jetsync/infra/platform"
 )
 
@@ -54,22 +53,22 @@ func (d dlq) deadLetterStream(ctx context.Context) (jetstream.Stream, error) {
 }
 
 func toDeadLetter(seq uint64, subject string, h nats.Header, data []byte, stored time.Time) deadLetter {
-	dl := deadLetter{Seq: seq, Subject: h.Get("Jetsync-Subject"), Reason: h.Get("Jetsync-Error"), Delivered: h.Get("Jetsync-Delivered"),
-		Version: h.Get("Jetsync-Version"), Headers: map[string]string{}, Data: data, Time: stored}
-	if t, err := time.Parse(time.RFC3339Nano, h.Get("Jetsync-Time")); err == nil {
+	dl := deadLetter{Seq: seq, Subject: h.Get(change.HeaderSubject), Reason: h.Get(change.HeaderError), Delivered: h.Get(change.HeaderDelivered),
+		Version: h.Get(change.HeaderVersion), Headers: map[string]string{}, Data: data, Time: stored}
+	if t, err := time.Parse(time.RFC3339Nano, h.Get(change.HeaderTime)); err == nil {
 		dl.Time = t
 	}
 	for k := range h {
 		dl.Headers[k] = h.Get(k)
 	}
-	dl.OriginalSeq, _ = strconv.ParseUint(h.Get(handlers.HeaderOriginalSeq), 10, 64)
+	dl.OriginalSeq, _ = strconv.ParseUint(h.Get(change.HeaderOriginalSeq), 10, 64)
 	if dl.OriginalSeq == 0 {
-		dl.OriginalSeq, _ = strconv.ParseUint(h.Get("Jetsync-Stream-Seq"), 10, 64)
+		dl.OriginalSeq, _ = strconv.ParseUint(h.Get(change.HeaderStreamSeq), 10, 64)
 	}
 	if dl.Subject == "" {
 		dl.Subject = subject // the bridge's: the key is in the headers
 	}
-	dl.Key = h.Get("Jetsync-Key")
+	dl.Key = h.Get(change.HeaderKey)
 	if dl.Key == "" {
 		if c, err := change.Decode(data); err == nil {
 			dl.Key = c.Key
@@ -277,9 +276,9 @@ func (d dlq) requeue(ctx context.Context, args []string) error {
 		m := nats.NewMsg(dl.Subject)
 		m.Data = dl.Data
 		if !asNew {
-			m.Header.Set(handlers.HeaderOriginalSeq, strconv.FormatUint(dl.OriginalSeq, 10))
+			m.Header.Set(change.HeaderOriginalSeq, strconv.FormatUint(dl.OriginalSeq, 10))
 		}
-		m.Header.Set(handlers.HeaderRequeuedFor, d.function)
+		m.Header.Set(change.HeaderRequeuedFor, d.function)
 		m.Header.Set(jetstream.MsgIDHeader, fmt.Sprintf("requeue-%s-%d", d.function, dl.Seq))
 		if _, err := d.js.PublishMsg(ctx, m); err != nil {
 			return fmt.Errorf("requeue dead letter %d: %w", dl.Seq, err)
