@@ -10,6 +10,14 @@ import (
 	"github.com/jetsync/jetsync/bridge/change"
 )
 
+// OpUpsert and OpDelete are a Change's operations (change.Upsert and
+// change.Delete), so that a function needs no other package to tell them
+// apart.
+const (
+	OpUpsert = change.Upsert
+	OpDelete = change.Delete
+)
+
 // Change is a change as a function sees it: the bridge's change plus where
 // it sits in the stream, with typed access to its fields.
 //

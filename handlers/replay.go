@@ -53,6 +53,12 @@ type TableTruncater interface {
 	Truncate(ctx context.Context, table string) error
 }
 
+// Checkpointer is implemented by sinks that keep a function's checkpoint
+// (the highest order applied) with its sequence guards.
+type Checkpointer interface {
+	Checkpoint(ctx context.Context, function string) (uint64, error)
+}
+
 // Forgetter is implemented by sinks that keep sequence guards: Forget drops
 // a function's guards and checkpoint, so that everything replayed is
 // applied again.

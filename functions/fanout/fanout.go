@@ -4,7 +4,6 @@ import (
 	"context"
 	"strings"
 
-	"github.com/jetsync/jetsync/bridge/change"
 	"github.com/jetsync/jetsync/handlers"
 )
 
@@ -26,7 +25,7 @@ func (FanOut) Version() string { return "1" }
 func (f FanOut) Handle(_ context.Context, b *handlers.Batch) error {
 	for _, c := range b.Changes {
 		key := []handlers.Column{{Name: "person_id", Value: c.ID}}
-		if c.Op == change.Delete {
+		if c.Op == handlers.OpDelete {
 			b.Delete(f.Persons, key)
 			b.Delete(f.Emails, key)
 			continue

@@ -4,7 +4,6 @@ import (
 	"context"
 	"strings"
 
-	"github.com/jetsync/jetsync/bridge/change"
 	"github.com/jetsync/jetsync/handlers"
 )
 
@@ -30,7 +29,7 @@ func (f NoTestUsers) Handle(_ context.Context, b *handlers.Batch) error {
 			continue
 		}
 		key := []handlers.Column{{Name: "person_id", Value: c.ID}}
-		if c.Op == change.Delete {
+		if c.Op == handlers.OpDelete {
 			b.Delete(f.Table, key)
 			continue
 		}

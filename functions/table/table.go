@@ -6,7 +6,6 @@ import (
 	"log/slog"
 	"strings"
 
-	"github.com/jetsync/jetsync/bridge/change"
 	"github.com/jetsync/jetsync/connectors/cassandra"
 	"github.com/jetsync/jetsync/connectors/mysql"
 	"github.com/jetsync/jetsync/connectors/oracle"
@@ -159,7 +158,7 @@ func (t Table) Handle(_ context.Context, b *handlers.Batch) error {
 			b.Upsert(t.Name, []handlers.Column{{Name: "jetsync_seq", Value: c.StreamSeq}}, append(values, t.Mapping.Values(c.Fields)...))
 			continue
 		}
-		if c.Op == change.Delete {
+		if c.Op == handlers.OpDelete {
 			b.Delete(t.Name, key)
 			continue
 		}

@@ -4,7 +4,6 @@ import (
 	"context"
 	"strings"
 
-	"github.com/jetsync/jetsync/bridge/change"
 	"github.com/jetsync/jetsync/handlers"
 )
 
@@ -28,7 +27,7 @@ func (Profiles) Version() string { return "1" }
 func (p Profiles) Handle(_ context.Context, b *handlers.Batch) error {
 	for _, c := range b.Changes {
 		key := []handlers.Column{{Name: "person_id", Value: c.ID}}
-		if c.Op == change.Delete {
+		if c.Op == handlers.OpDelete {
 			b.Delete(p.Table, key)
 			continue
 		}
