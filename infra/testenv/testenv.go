@@ -2,9 +2,7 @@ package testenv
 
 import (
 	"context"
-	"crypto/rand"
 	"database/sql"
-	"encoding/hex"
 	"fmt"
 	"io"
 	"log/slog"
@@ -24,11 +22,7 @@ import (
 
 // Name returns base with a random suffix: a prefix, table, stream or
 // function name no other test uses.
-func Name(base string) string {
-	b := make([]byte, 4)
-	_, _ = rand.Read(b)
-	return base + "_" + hex.EncodeToString(b)
-}
+func Name(base string) string { return harness.Name(base) }
 
 // Logger returns a logger that writes to the test log (visible with -v or
 // on failure).
