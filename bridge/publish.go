@@ -367,7 +367,7 @@ func (b *Bridge) msgID() string {
 
 // DeadLetterFunction is the function name under which the bridge files its
 // own dead letters: keys it cannot turn into a change.
-const DeadLetterFunction = "bridge"
+const DeadLetterFunction = change.BridgeFunction
 
 // deadLetter returns the dead letter of a key that cannot become a change
 // (not a hash, no id): subject jetsync-dlq.bridge.<prefix>.<id-token>, the

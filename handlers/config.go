@@ -102,7 +102,7 @@ func (c Config) Validate() error {
 	if c.ReplayPoll < 0 {
 		return fmt.Errorf("JETSYNC_REPLAY_POLL=%s: must not be negative", c.ReplayPoll)
 	}
-	if c.Name == "bridge" {
+	if c.Name == change.BridgeFunction {
 		return fmt.Errorf("JETSYNC_FUNCTION_NAME=bridge is taken: the bridge files its own dead letters under that name")
 	}
 	if _, err := parseVersion(c.Version); err != nil {

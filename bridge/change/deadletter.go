@@ -1,5 +1,9 @@
 package change
 
+// BridgeFunction is the function name under which the bridge files its own
+// dead letters (keys it cannot turn into a change); no function may take it.
+const BridgeFunction = "bridge"
+
 // Headers of a dead letter (a message on jetsync-dlq.<function>.…), written
 // by the function runtime and the bridge and read back by `jetsync dlq` and
 // the runtime: the one list of them.

@@ -235,7 +235,7 @@ func (d dlq) show(ctx context.Context, args []string) error {
 func (d dlq) requeue(ctx context.Context, args []string) error {
 	asNew := slices.Contains(args, "--as-new")
 	args = slices.DeleteFunc(slices.Clone(args), func(a string) bool { return a == "--as-new" })
-	if d.function == "bridge" {
+	if d.function == change.BridgeFunction {
 		return fmt.Errorf("%w: the bridge's dead letters are keys it could not read, not changes: fix the key in Redis and it is read again on its next write (then purge them)", errUsage)
 	}
 	all := slices.Contains(args, "--all")

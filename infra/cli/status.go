@@ -13,6 +13,7 @@ import (
 
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/jetsync/jetsync/bridge/change"
 	"github.com/jetsync/jetsync/handlers"
 	"github.com/jetsync/jetsync/infra/platform"
 )
@@ -130,7 +131,7 @@ func readStatus(ctx context.Context, js jetstream.JetStream, stream string) (sta
 		}
 		return n, nil
 	}
-	if st.Stream.BridgeDeadLetters, err = deadLetters("bridge"); err != nil {
+	if st.Stream.BridgeDeadLetters, err = deadLetters(change.BridgeFunction); err != nil {
 		return status{}, err
 	}
 
