@@ -102,6 +102,9 @@ type applier struct {
 	// olderThanKey holds the key entries (guards) of history changes found
 	// older than their key's last: the change is kept, the entry left out.
 	olderThanKey map[KeySeq]bool
+	// noIsolation is a test hook: a permanent failure dead-letters the
+	// whole batch instead of narrowing it down to the guilty change.
+	noIsolation bool
 }
 
 // guards are the sequence-guard entries a change claims; the first decides
@@ -138,9 +141,14 @@ func (a applier) apply(ctx context.Context, changes []Change) error {
 	switch {
 	case err == nil || !IsPermanent(err):
 		return err
-	case len(changes) == 1:
-		a.m.failed("permanent")
-		return a.deadLetter(ctx, DeadLetter{Change: changes[0], Err: err})
+	case len(changes) == 1 || a.noIsolation:
+		for _, c := range changes {
+			a.m.failed("permanent")
+			if err := a.deadLetter(ctx, DeadLetter{Change: c, Err: err}); err != nil {
+				return err
+			}
+		}
+		return nil
 	}
 	half := len(changes) / 2
 	if err := a.apply(ctx, changes[:half]); err != nil {

@@ -122,7 +122,23 @@ func TestOversizedDeadLetterIsCut(t *testing.T) {
 // dead-lettered once, not again at every retry.
 func TestRefusedChangeFiledOnce(t *testing.T) {
 	t.Parallel()
+	for _, control := range []bool{false, true} {
+		name := "once"
+		if control {
+			name = "control: no filed set"
+		}
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			refusedFiledOnce(t, control)
+		})
+	}
+}
+
+func refusedFiledOnce(t *testing.T, control bool) {
 	r := newRig(t)
+	if control {
+		r.hook = handlers.WithoutFiledSet
+	}
 	proxy := testenv.NewProxy(t, testenv.MySQLAddr())
 	r.mysqlAddr = proxy.Addr
 	cfg := r.cfg
@@ -155,7 +171,11 @@ func TestRefusedChangeFiledOnce(t *testing.T) {
 		}
 		return nil
 	})
-	if n := r.metric("jetsync_function_changes_total", `result="dead_lettered"`); n != 1 {
+	n := r.metric("jetsync_function_changes_total", `result="dead_lettered"`)
+	switch {
+	case control && n < 2:
+		t.Fatalf("control: filed %v times without the filed set; the test cannot see a refiling", n)
+	case !control && n != 1:
 		t.Fatalf("dead letters filed %v times, want once", n)
 	}
 }

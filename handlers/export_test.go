@@ -19,3 +19,11 @@ func WithoutKeepAlive(r *Runner) { r.keepAliveOff = true }
 // WithKeyIDs is a test hook: r tells a history function's changes apart by
 // key and order, so an older change of a key arriving late is stale.
 func WithKeyIDs(r *Runner) { r.keyIDs = true }
+
+// WithoutIsolation is a test hook: a permanent failure dead-letters r's
+// whole batch instead of the guilty change alone.
+func WithoutIsolation(r *Runner) { r.noIsolation = true }
+
+// WithoutFiledSet is a test hook: r files a refused change again at every
+// retry of its batch.
+func WithoutFiledSet(r *Runner) { r.filedOff = true }

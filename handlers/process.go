@@ -102,8 +102,13 @@ func (r *Runner) process(ctx context.Context, msgs []jetstream.Msg, live bool) {
 		}
 	}
 	refused := map[string]error{} // key -> why its change was dead-lettered
+	filed := map[KeySeq]bool{}
+	if r.filedOff {
+		filed = nil
+	}
 	a := applier{
-		fn: r.fn, sink: r.sink, function: r.cfg.Name, m: r.m, filed: map[KeySeq]bool{}, history: history, olderThanKey: map[KeySeq]bool{},
+		fn: r.fn, sink: r.sink, function: r.cfg.Name, m: r.m, filed: filed, history: history, olderThanKey: map[KeySeq]bool{},
+		noIsolation: r.noIsolation,
 		retry: func(ctx context.Context, attempt func(context.Context) error) error {
 			return r.retry(ctx, attempt, keepAlive)
 		},

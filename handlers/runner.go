@@ -56,6 +56,10 @@ type Runner struct {
 	// keyIDs is a test hook: a history function's changes are told apart
 	// by key and order, as for any function (Change.id).
 	keyIDs bool
+	// noIsolation and filedOff are test hooks: a permanent failure
+	// dead-letters the whole batch; a refused change is filed again at
+	// every retry.
+	noIsolation, filedOff bool
 	// writePause and ackFirst are test hooks of a testhooks build
 	// (testhooks.go): a pause before each batch is written, and acks before
 	// it.
