@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/jetsync/jetsync/bridge/streams"
 	"log/slog"
 	"net"
 	"strings"
@@ -173,14 +174,14 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (*Bridge, error) {
 	}
 	js, err := jetstream.New(nc, jsOpts...)
 	if err == nil {
-		_, err = platform.EnsureStream(ctx, js, cfg.StreamConfig)
+		_, err = streams.EnsureStream(ctx, js, cfg.StreamConfig)
 	}
 	var dlq jetstream.Stream
 	if err == nil {
-		dlq, err = platform.EnsureDeadLetterStream(ctx, js, cfg.StreamConfig.Name, cfg.Replicas)
+		dlq, err = streams.EnsureDeadLetterStream(ctx, js, cfg.StreamConfig.Name, cfg.Replicas)
 	}
 	if err == nil && len(cfg.WriteThrough) > 0 {
-		_, err = platform.EnsureReplyStream(ctx, js, cfg.StreamConfig.Name, cfg.Replicas)
+		_, err = streams.EnsureReplyStream(ctx, js, cfg.StreamConfig.Name, cfg.Replicas)
 	}
 	if err != nil {
 		nc.Close()

@@ -4,6 +4,7 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"fmt"
+	"github.com/jetsync/jetsync/bridge/streams"
 	"os"
 	"strings"
 	"time"
@@ -17,7 +18,7 @@ import (
 type Config struct {
 	Redis RedisConfig         `envconfig:"REDIS"`
 	NATS  platform.NATSConfig `envconfig:"NATS"`
-	platform.StreamConfig
+	streams.StreamConfig
 	platform.LogConfig
 	platform.HTTPConfig
 

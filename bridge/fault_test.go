@@ -3,6 +3,7 @@ package bridge
 import (
 	"context"
 	"fmt"
+	"github.com/jetsync/jetsync/bridge/streams"
 	"io"
 	"net"
 	"strconv"
@@ -17,7 +18,6 @@ import (
 
 	"github.com/jetsync/jetsync/bridge/change"
 	"github.com/jetsync/jetsync/infra/harness"
-	"github.com/jetsync/jetsync/infra/platform"
 	"github.com/jetsync/jetsync/infra/testenv"
 )
 
@@ -46,7 +46,7 @@ func deadLetterCount(t *testing.T, cfg Config) uint64 {
 	}
 	defer nc.Close()
 	js, _ := jetstream.New(nc)
-	s, err := js.Stream(context.Background(), platform.DeadLetterStream(cfg.StreamConfig.Name))
+	s, err := js.Stream(context.Background(), streams.DeadLetterStream(cfg.StreamConfig.Name))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"github.com/jetsync/jetsync/bridge/streams"
 	"os"
 	"os/exec"
 	"strconv"
@@ -17,7 +18,6 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/jetsync/jetsync/bridge/change"
-	"github.com/jetsync/jetsync/infra/platform"
 	"github.com/jetsync/jetsync/infra/testenv"
 )
 
@@ -217,7 +217,7 @@ func TestSupportStreamsReplicated(t *testing.T) {
 	}
 	defer nc.Close()
 	js, _ := jetstream.New(nc)
-	for _, name := range []string{platform.DeadLetterStream(cfg.StreamConfig.Name), platform.ReplyStream(cfg.StreamConfig.Name), "KV_" + LeaseBucket} {
+	for _, name := range []string{streams.DeadLetterStream(cfg.StreamConfig.Name), streams.ReplyStream(cfg.StreamConfig.Name), "KV_" + LeaseBucket} {
 		s, err := js.Stream(ctx, name)
 		if err != nil {
 			t.Fatalf("%s: %v", name, err)
@@ -239,7 +239,7 @@ func TestSupportStreamsReplicated(t *testing.T) {
 	}
 	testenv.Eventually(t, 30*time.Second, recAfter)
 	testenv.Eventually(t, 30*time.Second, func() error {
-		s, err := js.Stream(ctx, platform.DeadLetterStream(cfg.StreamConfig.Name))
+		s, err := js.Stream(ctx, streams.DeadLetterStream(cfg.StreamConfig.Name))
 		if err != nil {
 			return err
 		}

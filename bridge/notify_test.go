@@ -3,6 +3,7 @@ package bridge
 import (
 	"context"
 	"fmt"
+	"github.com/jetsync/jetsync/bridge/streams"
 	"strings"
 	"testing"
 	"time"
@@ -62,7 +63,7 @@ func testConfig(redisAddr, natsURL string, prefixes ...string) Config {
 	return Config{
 		Redis:          RedisConfig{Addr: redisAddr, ConfigureNotifications: true},
 		NATS:           platform.NATSConfig{URL: natsURL},
-		StreamConfig:   platform.StreamConfig{Name: testenv.Name("JETSYNC"), MaxAge: time.Hour, MaxBytes: -1, Replicas: 1},
+		StreamConfig:   streams.StreamConfig{Name: testenv.Name("JETSYNC"), MaxAge: time.Hour, MaxBytes: -1, Replicas: 1},
 		LogConfig:      platform.LogConfig{Format: "text", Level: "info"},
 		Prefixes:       prefixes,
 		OnExpired:      "ignore",

@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/jetsync/jetsync/bridge/streams"
 	"sort"
 	"strconv"
 	"strings"
@@ -376,7 +377,7 @@ const DeadLetterFunction = change.BridgeFunction
 // subject already files this key for the same reason and value: a poison key
 // found again by every resync is filed once.
 func (b *Bridge) deadLetter(ctx context.Context, key string, reason error, digest string) *nats.Msg {
-	subject := platform.DeadLetterRoot + "." + DeadLetterFunction
+	subject := streams.DeadLetterRoot + "." + DeadLetterFunction
 	if prefix, id, ok := strings.Cut(key, ":"); ok && change.ValidPrefix(prefix) == nil {
 		subject += "." + prefix
 		if token := change.IDToken(id); id != "" && len(subject)+len(token) < maxSubject {
@@ -469,7 +470,7 @@ func (b *Bridge) publish(ctx context.Context, outs []outgoing) map[*nats.Msg]boo
 				failed = append(failed, o)
 				return
 			}
-			if strings.HasPrefix(o.msg.Subject, platform.DeadLetterRoot+".") {
+			if strings.HasPrefix(o.msg.Subject, streams.DeadLetterRoot+".") {
 				b.log.Error("a dead letter cannot be stored; dropping it", "key", o.key, "err", err)
 				return
 			}

@@ -3,6 +3,7 @@ package bridge
 import (
 	"context"
 	"encoding/json"
+	"github.com/jetsync/jetsync/bridge/streams"
 	"strings"
 	"sync"
 	"time"
@@ -130,8 +131,8 @@ func (b *Bridge) replyLoop(ctx context.Context) {
 	var cons jetstream.Consumer
 	for ctx.Err() == nil && cons == nil {
 		var err error
-		cons, err = b.js.CreateOrUpdateConsumer(ctx, platform.ReplyStream(b.cfg.StreamConfig.Name), jetstream.ConsumerConfig{
-			Durable: "bridge", FilterSubject: platform.ReplyRoot + ".>", AckPolicy: jetstream.AckExplicitPolicy,
+		cons, err = b.js.CreateOrUpdateConsumer(ctx, streams.ReplyStream(b.cfg.StreamConfig.Name), jetstream.ConsumerConfig{
+			Durable: "bridge", FilterSubject: streams.ReplyRoot + ".>", AckPolicy: jetstream.AckExplicitPolicy,
 			DeliverPolicy: jetstream.DeliverAllPolicy, AckWait: 30 * time.Second,
 		})
 		if err != nil && ctx.Err() == nil {
@@ -151,7 +152,7 @@ func (b *Bridge) replyLoop(ctx context.Context) {
 			continue
 		}
 		for m := range batch.Messages() {
-			token := strings.TrimPrefix(m.Subject(), platform.ReplyRoot+".")
+			token := strings.TrimPrefix(m.Subject(), streams.ReplyRoot+".")
 			var answer struct{ Status, Error string }
 			if json.Unmarshal(m.Data(), &answer) != nil || (answer.Status != "done" && answer.Status != "failed") {
 				b.log.Error("write-through: malformed answer; dropping it", "subject", m.Subject())

@@ -3,6 +3,7 @@ package handlers
 import (
 	"context"
 	"fmt"
+	"github.com/jetsync/jetsync/bridge/streams"
 	"strconv"
 	"time"
 	"unicode/utf8"
@@ -25,7 +26,7 @@ func (r *Runner) publishDeadLetter(ctx context.Context, m jetstream.Msg, c *Chan
 	if meta != nil {
 		seq, delivered = meta.Sequence.Stream, meta.NumDelivered
 	}
-	dl := nats.NewMsg(platform.DeadLetterRoot + "." + r.cfg.Name + "." + trimRoot(m.Subject()))
+	dl := nats.NewMsg(streams.DeadLetterRoot + "." + r.cfg.Name + "." + trimRoot(m.Subject()))
 	dl.Data = m.Data()
 	dl.Header.Set(jetstream.MsgIDHeader, fmt.Sprintf("%s-%d", r.cfg.Name, seq))
 	dl.Header.Set(change.HeaderFunction, r.cfg.Name)

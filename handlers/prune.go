@@ -4,13 +4,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/jetsync/jetsync/bridge/streams"
 	"strconv"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/jetsync/jetsync/bridge/change"
-	"github.com/jetsync/jetsync/infra/platform"
 )
 
 // Pruner is implemented by sinks whose sequence guards keep an entry per
@@ -87,12 +87,12 @@ func (r *Runner) pruneHorizon(ctx context.Context) (uint64, error) {
 // oldestDeadLetter returns the lowest original order among the function's
 // dead letters (0: none), reading their headers only.
 func (r *Runner) oldestDeadLetter(ctx context.Context) (uint64, error) {
-	name := platform.DeadLetterStream(r.cfg.Stream)
+	name := streams.DeadLetterStream(r.cfg.Stream)
 	s, err := r.js.Stream(ctx, name)
 	if err != nil {
 		return 0, fmt.Errorf("stream %s: %w", name, err)
 	}
-	filter := platform.DeadLetterRoot + "." + r.cfg.Name + ".>"
+	filter := streams.DeadLetterRoot + "." + r.cfg.Name + ".>"
 	info, err := s.Info(ctx, jetstream.WithSubjectFilter(filter))
 	if err != nil {
 		return 0, fmt.Errorf("stream %s: %w", name, err)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"github.com/jetsync/jetsync/bridge/streams"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -23,7 +24,7 @@ func (r *Runner) answer(ctx context.Context, replies map[string]string, refused 
 		return nil
 	}
 	if !r.replyStream {
-		if _, err := platform.EnsureReplyStream(ctx, r.js, r.cfg.Stream, r.replicas); err != nil {
+		if _, err := streams.EnsureReplyStream(ctx, r.js, r.cfg.Stream, r.replicas); err != nil {
 			return err
 		}
 		r.replyStream = true
@@ -36,7 +37,7 @@ func (r *Runner) answer(ctx context.Context, replies map[string]string, refused 
 		}
 		body, _ := json.Marshal(answer)
 		for {
-			_, err := r.js.Publish(ctx, platform.ReplyRoot+"."+token, body)
+			_, err := r.js.Publish(ctx, streams.ReplyRoot+"."+token, body)
 			if err == nil {
 				break
 			}

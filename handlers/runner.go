@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/jetsync/jetsync/bridge/streams"
 	"log/slog"
 	"sync"
 	"sync/atomic"
@@ -133,8 +134,8 @@ func (r *Runner) Run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	r.replicas = platform.StreamReplicas(ctx, js, r.cfg.Stream)
-	if _, err := platform.EnsureDeadLetterStream(ctx, js, r.cfg.Stream, r.replicas); err != nil {
+	r.replicas = streams.StreamReplicas(ctx, js, r.cfg.Stream)
+	if _, err := streams.EnsureDeadLetterStream(ctx, js, r.cfg.Stream, r.replicas); err != nil {
 		return err
 	}
 	if err := r.forgetEarlierStream(ctx); err != nil {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/jetsync/jetsync/bridge/streams"
 	"strings"
 	"testing"
 	"time"
@@ -46,7 +47,7 @@ func newRig(t *testing.T) *rig {
 	t.Cleanup(nc.Close)
 	js, _ := jetstream.New(nc)
 	stream := testenv.Name("JETSYNC")
-	if _, err := platform.EnsureStream(context.Background(), js, platform.StreamConfig{Name: stream, MaxBytes: -1, Replicas: 1}); err != nil {
+	if _, err := streams.EnsureStream(context.Background(), js, streams.StreamConfig{Name: stream, MaxBytes: -1, Replicas: 1}); err != nil {
 		t.Fatal(err)
 	}
 	db := testenv.MySQL(t)
@@ -176,7 +177,7 @@ func (r *rig) deadLetters(want int) []*jetstream.RawStreamMsg {
 	ctx := context.Background()
 	var out []*jetstream.RawStreamMsg
 	testenv.Eventually(r.t, 15*time.Second, func() error {
-		s, err := r.js.Stream(ctx, platform.DeadLetterStream(r.cfg.Stream))
+		s, err := r.js.Stream(ctx, streams.DeadLetterStream(r.cfg.Stream))
 		if err != nil {
 			return err
 		}
@@ -224,7 +225,7 @@ func TestMalformedGoesToDeadLetters(t *testing.T) {
 			h.Get(change.HeaderSubject) == "" || h.Get(change.HeaderStreamSeq) == "" || h.Get(change.HeaderDelivered) != "1" || h.Get(change.HeaderTime) == "" {
 			t.Errorf("dead letter %d: headers %v", i, h)
 		}
-		if !strings.HasPrefix(m.Subject, platform.DeadLetterRoot+"."+r.cfg.Name+".p.") {
+		if !strings.HasPrefix(m.Subject, streams.DeadLetterRoot+"."+r.cfg.Name+".p.") {
 			t.Errorf("dead letter %d: subject %q", i, m.Subject)
 		}
 	}

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"github.com/jetsync/jetsync/bridge/streams"
 	"strconv"
 	"strings"
 	"testing"
@@ -15,7 +16,6 @@ import (
 	"github.com/jetsync/jetsync/bridge"
 
 	"github.com/jetsync/jetsync/bridge/change"
-	"github.com/jetsync/jetsync/infra/platform"
 	"github.com/jetsync/jetsync/infra/testenv"
 )
 
@@ -24,7 +24,7 @@ func (w *world) deadLetter(js jetstream.JetStream, subject string, timeout time.
 	w.t.Helper()
 	var msg *jetstream.RawStreamMsg
 	testenv.Eventually(w.t, timeout, func() error {
-		s, err := js.Stream(context.Background(), platform.DeadLetterStream(w.Stream))
+		s, err := js.Stream(context.Background(), streams.DeadLetterStream(w.Stream))
 		if err != nil {
 			return err
 		}
@@ -69,14 +69,14 @@ func TestBadInput(t *testing.T) {
 	defer nc.Close()
 	js, _ := jetstream.New(nc)
 	bridgeDL := func(id string) string {
-		s := platform.DeadLetterRoot + ".bridge." + prefix
+		s := streams.DeadLetterRoot + ".bridge." + prefix
 		if id != "" {
 			s += "." + change.IDToken(id)
 		}
 		return s
 	}
 	functionDL := func(token string) string {
-		return platform.DeadLetterRoot + "." + cfg.Name + "." + prefix + "." + token
+		return streams.DeadLetterRoot + "." + cfg.Name + "." + prefix + "." + token
 	}
 	// expect checks a dead letter's headers: permanent, and a reason that
 	// says what is wrong.
@@ -252,7 +252,7 @@ func TestBadInput(t *testing.T) {
 	// Nothing but the cases above reached the dead letters (a key the
 	// bridge reads twice, e.g. at its event and its start's resync, may be
 	// filed twice: count subjects).
-	s, err := js.Stream(ctx, platform.DeadLetterStream(w.Stream))
+	s, err := js.Stream(ctx, streams.DeadLetterStream(w.Stream))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -288,7 +288,7 @@ func TestBadInput(t *testing.T) {
 		after[id] = i
 	}
 	testenv.Eventually(t, 15*time.Second, func() error {
-		s, err := js.Stream(ctx, platform.DeadLetterStream(w.Stream))
+		s, err := js.Stream(ctx, streams.DeadLetterStream(w.Stream))
 		if err != nil {
 			return err
 		}

@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"github.com/jetsync/jetsync/bridge/streams"
 	"log/slog"
 	"math/rand/v2"
 	"os"
@@ -22,7 +23,6 @@ import (
 
 	"github.com/jetsync/jetsync/bridge/change"
 	"github.com/jetsync/jetsync/infra/harness"
-	"github.com/jetsync/jetsync/infra/platform"
 )
 
 // The table and the history table the two functions write.
@@ -925,17 +925,17 @@ func (r *run) compare(ctx context.Context, s *Summary) error {
 	if err != nil {
 		return err
 	}
-	info, err := st.Info(ctx, jetstream.WithSubjectFilter("jetsync."+r.name+".>"))
+	info, err := st.Info(ctx, jetstream.WithSubjectFilter(change.Filter(r.name)))
 	if err != nil {
 		return err
 	}
 	for _, n := range info.State.Subjects {
 		s.Published += int(n)
 	}
-	if s.Late, err = lateChanges(ctx, st, "jetsync."+r.name+".>"); err != nil {
+	if s.Late, err = lateChanges(ctx, st, change.Filter(r.name)); err != nil {
 		return fmt.Errorf("count the late changes: %w", err)
 	}
-	dl, err := harness.StreamMsgs(ctx, js, platform.DeadLetterStream(r.name))
+	dl, err := harness.StreamMsgs(ctx, js, streams.DeadLetterStream(r.name))
 	if err != nil {
 		return err
 	}

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/jetsync/jetsync/bridge/streams"
 	"io"
 	"slices"
 	"strconv"
@@ -16,7 +17,6 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/jetsync/jetsync/bridge/change"
-	"github.com/jetsync/jetsync/infra/platform"
 )
 
 // dlq runs the dead-letter commands of one function.
@@ -41,10 +41,10 @@ type deadLetter struct {
 	Data        []byte            `json:"-"`
 }
 
-func (d dlq) filter() string { return platform.DeadLetterRoot + "." + d.function + ".>" }
+func (d dlq) filter() string { return streams.DeadLetterRoot + "." + d.function + ".>" }
 
 func (d dlq) deadLetterStream(ctx context.Context) (jetstream.Stream, error) {
-	name := platform.DeadLetterStream(d.stream)
+	name := streams.DeadLetterStream(d.stream)
 	s, err := d.js.Stream(ctx, name)
 	if errors.Is(err, jetstream.ErrStreamNotFound) {
 		return nil, fmt.Errorf("%w: stream %s does not exist (no function or bridge has run on stream %s yet)", errNotFound, name, d.stream)
@@ -166,7 +166,7 @@ func shorten(s string, n int) string {
 // get returns the dead letter with DLQ sequence seq, if it is the function's.
 func (d dlq) get(ctx context.Context, s jetstream.Stream, seq uint64) (deadLetter, error) {
 	m, err := s.GetMsg(ctx, seq)
-	if errors.Is(err, jetstream.ErrMsgNotFound) || err == nil && !strings.HasPrefix(m.Subject, platform.DeadLetterRoot+"."+d.function+".") {
+	if errors.Is(err, jetstream.ErrMsgNotFound) || err == nil && !strings.HasPrefix(m.Subject, streams.DeadLetterRoot+"."+d.function+".") {
 		return deadLetter{}, fmt.Errorf("%w: no dead letter %d for %s", errNotFound, seq, d.function)
 	}
 	if err != nil {

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/jetsync/jetsync/bridge/streams"
 	"io"
 	"slices"
 	"strings"
@@ -15,7 +16,6 @@ import (
 
 	"github.com/jetsync/jetsync/bridge/change"
 	"github.com/jetsync/jetsync/handlers"
-	"github.com/jetsync/jetsync/infra/platform"
 )
 
 // Consumer metadata the function runtime writes (see handlers.Runner).
@@ -113,7 +113,7 @@ func readStatus(ctx context.Context, js jetstream.JetStream, stream string) (sta
 		st.Stream.First = info.State.FirstTime
 		st.Stream.Age = time.Since(info.State.FirstTime).Seconds()
 	}
-	dlq, err := js.Stream(ctx, platform.DeadLetterStream(stream))
+	dlq, err := js.Stream(ctx, streams.DeadLetterStream(stream))
 	if err != nil && !errors.Is(err, jetstream.ErrStreamNotFound) {
 		return status{}, err
 	}
@@ -121,7 +121,7 @@ func readStatus(ctx context.Context, js jetstream.JetStream, stream string) (sta
 		if dlq == nil {
 			return 0, nil
 		}
-		di, err := dlq.Info(ctx, jetstream.WithSubjectFilter(platform.DeadLetterRoot+"."+function+".>"))
+		di, err := dlq.Info(ctx, jetstream.WithSubjectFilter(streams.DeadLetterRoot+"."+function+".>"))
 		if err != nil {
 			return 0, err
 		}

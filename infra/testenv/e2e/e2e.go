@@ -8,6 +8,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"github.com/jetsync/jetsync/bridge/streams"
 	"log/slog"
 	"strings"
 	"testing"
@@ -53,7 +54,7 @@ func (w *World) BridgeConfig(prefixes ...string) bridge.Config {
 	return bridge.Config{
 		Redis:          bridge.RedisConfig{Addr: testenv.RedisAddr(), ConfigureNotifications: true},
 		NATS:           platform.NATSConfig{URL: w.NATSURL},
-		StreamConfig:   platform.StreamConfig{Name: w.Stream, MaxAge: time.Hour, MaxBytes: -1, Replicas: 1},
+		StreamConfig:   streams.StreamConfig{Name: w.Stream, MaxAge: time.Hour, MaxBytes: -1, Replicas: 1},
 		LogConfig:      platform.LogConfig{Format: "text", Level: "info"},
 		Prefixes:       prefixes,
 		OnExpired:      "ignore",

@@ -1,0 +1,123 @@
+package streams
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/jetsync/jetsync/bridge/change"
+	"github.com/jetsync/jetsync/infra/platform"
+)
+
+// StreamConfig describes the change stream.
+type StreamConfig struct {
+	Name     string        `envconfig:"STREAM" default:"JETSYNC"`
+	MaxAge   time.Duration `envconfig:"STREAM_MAX_AGE" default:"168h"`
+	MaxBytes int64         `envconfig:"STREAM_MAX_BYTES" default:"-1"`
+	Replicas int           `envconfig:"STREAM_REPLICAS" default:"1"`
+}
+
+// Validate checks the stream settings.
+func (c StreamConfig) Validate() error {
+	if err := platform.ValidName("JETSYNC_STREAM", c.Name); err != nil {
+		return err
+	}
+	if c.MaxAge < 0 {
+		return fmt.Errorf("JETSYNC_STREAM_MAX_AGE=%s: must not be negative (0 keeps messages forever)", c.MaxAge)
+	}
+	if c.MaxBytes == 0 || c.MaxBytes < -1 {
+		return fmt.Errorf("JETSYNC_STREAM_MAX_BYTES=%d: use -1 for no limit or a positive size", c.MaxBytes)
+	}
+	if c.Replicas < 1 || c.Replicas > 5 {
+		return fmt.Errorf("JETSYNC_STREAM_REPLICAS=%d: use 1 to 5", c.Replicas)
+	}
+	return nil
+}
+
+// DeadLetterStream is the name of the dead-letter stream of the change
+// stream name; its subjects (DeadLetterRoot.>) do not overlap the changes'.
+func DeadLetterStream(stream string) string { return stream + "_DLQ" }
+
+// DeadLetterRoot is the first token of every dead-letter subject.
+const DeadLetterRoot = "jetsync-dlq"
+
+// EnsureStream creates the change stream or updates it to c: file storage,
+// limits retention, subjects jetsync.> (change.Root), a 2-minute duplicate
+// window.
+func EnsureStream(ctx context.Context, js jetstream.JetStream, c StreamConfig) (jetstream.Stream, error) {
+	s, err := js.CreateOrUpdateStream(ctx, jetstream.StreamConfig{
+		Name:        c.Name,
+		Description: "jetsync changes of Redis keys",
+		Subjects:    []string{change.Root + ".>"},
+		Storage:     jetstream.FileStorage,
+		Retention:   jetstream.LimitsPolicy,
+		MaxAge:      c.MaxAge,
+		MaxBytes:    c.MaxBytes,
+		Replicas:    c.Replicas,
+		Duplicates:  2 * time.Minute,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("create or update stream %s: %w", c.Name, err)
+	}
+	return s, nil
+}
+
+// EnsureDeadLetterStream creates the dead-letter stream of the change stream
+// name (or updates it) with as many replicas as the change stream: losing a
+// node must not stop dead-lettering. Dead letters are kept until removed.
+func EnsureDeadLetterStream(ctx context.Context, js jetstream.JetStream, stream string, replicas int) (jetstream.Stream, error) {
+	name := DeadLetterStream(stream)
+	s, err := js.CreateOrUpdateStream(ctx, jetstream.StreamConfig{
+		Name:        name,
+		Description: "jetsync changes that a function could not apply",
+		Subjects:    []string{DeadLetterRoot + ".>"},
+		Storage:     jetstream.FileStorage,
+		Retention:   jetstream.LimitsPolicy,
+		Replicas:    replicas,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("create or update stream %s: %w", name, err)
+	}
+	return s, nil
+}
+
+// ReplyRoot is the first token of write-through reply subjects:
+// jetsync-reply.<token>.
+const ReplyRoot = "jetsync-reply"
+
+// ReplyStream is the name of the write-through reply stream of the change
+// stream name.
+func ReplyStream(stream string) string { return stream + "_REPLIES" }
+
+// EnsureReplyStream creates (or updates) the stream functions answer
+// write-through calls on: subjects jetsync-reply.>, kept for an hour, with as
+// many replicas as the change stream.
+func EnsureReplyStream(ctx context.Context, js jetstream.JetStream, stream string, replicas int) (jetstream.Stream, error) {
+	name := ReplyStream(stream)
+	s, err := js.CreateOrUpdateStream(ctx, jetstream.StreamConfig{
+		Name:        name,
+		Description: "jetsync write-through answers: committed or refused",
+		Subjects:    []string{ReplyRoot + ".>"},
+		Storage:     jetstream.FileStorage,
+		Retention:   jetstream.LimitsPolicy,
+		MaxAge:      time.Hour,
+		Replicas:    replicas,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("create or update stream %s: %w", name, err)
+	}
+	return s, nil
+}
+
+// StreamReplicas is how many replicas stream has; 1 when it cannot be read
+// (the support streams a function creates then start at one replica, and
+// the bridge raises them to its JETSYNC_STREAM_REPLICAS).
+func StreamReplicas(ctx context.Context, js jetstream.JetStream, stream string) int {
+	s, err := js.Stream(ctx, stream)
+	if err != nil {
+		return 1
+	}
+	return max(1, s.CachedInfo().Config.Replicas)
+}
