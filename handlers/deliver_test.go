@@ -391,3 +391,64 @@ func TestHistoryKeepsLateOlderChange(t *testing.T) {
 		})
 	}
 }
+
+// TestBlackholedDatabaseIsReported: the proxy to MariaDB stops forwarding
+// and keeps the connections open (no RST), while changes wait. The
+// function must not hang silently: it reports itself not ready within a
+// few seconds (each attempt has 2/3 of AckWait; one running past AckWait/3
+// is degraded), and catches up once the link heals. The control (no
+// attempt deadline, no report) stays "ready" throughout, as it once did.
+func TestBlackholedDatabaseIsReported(t *testing.T) {
+	t.Parallel()
+	for _, control := range []bool{false, true} {
+		name := "reported"
+		if control {
+			name = "control: no deadline"
+		}
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			r := newRig(t)
+			proxy := testenv.NewProxy(t, testenv.MySQLAddr())
+			r.mysqlAddr = proxy.Addr
+			if control {
+				r.hook = handlers.WithoutAttemptDeadline
+			}
+			cfg := r.cfg
+			cfg.AckWait = 3 * time.Second
+			r.start(cfg)
+			r.publish("before", map[string]string{"name": "b"})
+			testenv.Eventually(t, 10*time.Second, func() error {
+				if r.count() != 1 {
+					return fmt.Errorf("first row not written")
+				}
+				return r.runner.Ready()
+			})
+			proxy.Blackhole()
+			for i := range 20 {
+				r.publish(fmt.Sprint(i), map[string]string{"name": "n"})
+			}
+			if control {
+				for end := time.Now().Add(2 * cfg.AckWait); time.Now().Before(end); time.Sleep(100 * time.Millisecond) {
+					if err := r.runner.Ready(); err != nil {
+						t.Fatalf("control: not ready (%v); without the deadline the function should have hung unseen", err)
+					}
+				}
+				proxy.Heal()
+				return
+			}
+			testenv.Eventually(t, 10*time.Second, func() error {
+				if r.runner.Ready() == nil {
+					return fmt.Errorf("still ready while the database is black-holed")
+				}
+				return nil
+			})
+			proxy.Heal()
+			testenv.Eventually(t, 30*time.Second, func() error {
+				if n := r.count(); n != 21 {
+					return fmt.Errorf("%d of 21 rows", n)
+				}
+				return r.runner.Ready()
+			})
+		})
+	}
+}

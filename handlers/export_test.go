@@ -27,3 +27,7 @@ func WithoutIsolation(r *Runner) { r.noIsolation = true }
 // WithoutFiledSet is a test hook: r files a refused change again at every
 // retry of its batch.
 func WithoutFiledSet(r *Runner) { r.filedOff = true }
+
+// WithoutAttemptDeadline is a test hook: r's write attempts have no
+// deadline, and one that runs long is not reported as degraded.
+func WithoutAttemptDeadline(r *Runner) { r.unbounded = true }

@@ -49,6 +49,9 @@ func (r *Runner) retry(ctx context.Context, attempt func(context.Context) error,
 // messages in progress and reporting a slow attempt as degraded.
 func (r *Runner) bounded(ctx context.Context, attempt func(context.Context) error, keepAlive func()) error {
 	actx, cancel := context.WithTimeout(ctx, 2*r.cfg.AckWait/3)
+	if r.unbounded {
+		actx, cancel = context.WithCancel(ctx)
+	}
 	defer cancel()
 	done := make(chan error, 1)
 	go func() { done <- attempt(actx) }()
@@ -64,7 +67,9 @@ func (r *Runner) bounded(ctx context.Context, attempt func(context.Context) erro
 			return err
 		case <-tick.C:
 			keepAlive()
-			r.setDegraded(true, fmt.Errorf("a write has been running for %s", time.Since(start).Round(time.Second)))
+			if !r.unbounded {
+				r.setDegraded(true, fmt.Errorf("a write has been running for %s", time.Since(start).Round(time.Second)))
+			}
 		}
 	}
 }

@@ -61,6 +61,9 @@ type Runner struct {
 	// dead-letters the whole batch; a refused change is filed again at
 	// every retry.
 	noIsolation, filedOff bool
+	// unbounded is a test hook: a write attempt has no deadline and a long
+	// one is not reported (what a black-holed database once did unseen).
+	unbounded bool
 	// writePause and ackFirst are test hooks of a testhooks build
 	// (testhooks.go): a pause before each batch is written, and acks before
 	// it.
