@@ -3,7 +3,6 @@ package bridge
 import (
 	"context"
 	"fmt"
-	"github.com/jetsync/jetsync/bridge/streams"
 	"io"
 	"net"
 	"strconv"
@@ -17,6 +16,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/jetsync/jetsync/bridge/change"
+	"github.com/jetsync/jetsync/bridge/streams"
 	"github.com/jetsync/jetsync/infra/harness"
 	"github.com/jetsync/jetsync/infra/testenv"
 )

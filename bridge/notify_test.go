@@ -3,13 +3,13 @@ package bridge
 import (
 	"context"
 	"fmt"
-	"github.com/jetsync/jetsync/bridge/streams"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/jetsync/jetsync/bridge/streams"
 	"github.com/jetsync/jetsync/infra/platform"
 	"github.com/jetsync/jetsync/infra/testenv"
 )

@@ -4,6 +4,7 @@ import (
 	"context"
 	"time"
 
+	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/jetsync/jetsync/infra/platform"
@@ -54,10 +55,11 @@ func (r *Runner) handOver(ctx context.Context, msgs []jetstream.Msg, out chan<- 
 		case out <- msgs:
 			return true
 		case <-tick.C:
+			if r.keepAliveOff {
+				continue
+			}
 			for _, m := range msgs {
-				if !r.keepAliveOff {
-					_ = m.InProgress()
-				}
+				_ = m.InProgress()
 			}
 		case <-ctx.Done():
 			return false
@@ -94,8 +96,13 @@ func (r *Runner) collect(ctx context.Context, cons jetstream.Consumer) ([]jetstr
 // msgSize is a message's size as FetchMaxBytes counts it (near enough:
 // subject, reply, headers and data).
 func msgSize(m jetstream.Msg) int {
-	n := len(m.Subject()) + len(m.Reply()) + len(m.Data())
-	for k, vs := range m.Headers() {
+	return len(m.Subject()) + len(m.Reply()) + len(m.Data()) + headerBytes(m.Headers())
+}
+
+// headerBytes is about what h takes on the wire ("Key: value\r\n" each).
+func headerBytes(h nats.Header) int {
+	n := 0
+	for k, vs := range h {
 		for _, v := range vs {
 			n += len(k) + len(v) + 4
 		}

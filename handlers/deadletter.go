@@ -3,7 +3,6 @@ package handlers
 import (
 	"context"
 	"fmt"
-	"github.com/jetsync/jetsync/bridge/streams"
 	"strconv"
 	"time"
 	"unicode/utf8"
@@ -12,6 +11,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/jetsync/jetsync/bridge/change"
+	"github.com/jetsync/jetsync/bridge/streams"
 	"github.com/jetsync/jetsync/infra/platform"
 )
 
@@ -83,12 +83,7 @@ func capText(s string, n int) string {
 // server's max_payload: the change it carried did, but the headers it gains
 // may not leave room. The original size is kept in Jetsync-Truncated.
 func fitPayload(m *nats.Msg, maxPayload int64) {
-	size := int64(len("NATS/1.0\r\n\r\n") + len(m.Data))
-	for k, vs := range m.Header {
-		for _, v := range vs {
-			size += int64(len(k) + len(v) + 4)
-		}
-	}
+	size := int64(len("NATS/1.0\r\n\r\n") + len(m.Data) + headerBytes(m.Header))
 	const margin = 256 // the Jetsync-Truncated header and the protocol line
 	if maxPayload <= 0 || size+margin <= maxPayload {
 		return

@@ -20,66 +20,58 @@ import (
 // count in its reason instead of being tried again; the next change lands.
 // The control (MaxDeliver 0) applies it.
 func TestMaxDeliverDeadLetters(t *testing.T) {
-	t.Parallel()
-	for _, control := range []bool{false, true} {
-		name := "dead-lettered"
-		if control {
-			name = "control: never"
+	withControl(t, "dead-lettered", "never", func(t *testing.T, control bool) {
+		r := newRig(t)
+		ctx := context.Background()
+		r.publish("1", map[string]string{"name": "crashy"})
+		cons, err := r.js.CreateOrUpdateConsumer(ctx, r.cfg.Stream, jetstream.ConsumerConfig{
+			Durable: r.cfg.Name, FilterSubject: change.Filter(r.prefix), AckPolicy: jetstream.AckExplicitPolicy, AckWait: r.cfg.AckWait,
+		})
+		if err != nil {
+			t.Fatal(err)
 		}
-		t.Run(name, func(t *testing.T) {
-			t.Parallel()
-			r := newRig(t)
-			ctx := context.Background()
-			r.publish("1", map[string]string{"name": "crashy"})
-			cons, err := r.js.CreateOrUpdateConsumer(ctx, r.cfg.Stream, jetstream.ConsumerConfig{
-				Durable: r.cfg.Name, FilterSubject: change.Filter(r.prefix), AckPolicy: jetstream.AckExplicitPolicy, AckWait: r.cfg.AckWait,
-			})
+		for i := range 3 { // three instances that died holding it
+			b, err := cons.Fetch(1, jetstream.FetchMaxWait(5*time.Second))
 			if err != nil {
 				t.Fatal(err)
 			}
-			for i := range 3 { // three instances that died holding it
-				b, err := cons.Fetch(1, jetstream.FetchMaxWait(5*time.Second))
-				if err != nil {
-					t.Fatal(err)
-				}
-				got := 0
-				for m := range b.Messages() {
-					got++
-					_ = m.Nak()
-				}
-				if got != 1 {
-					t.Fatalf("delivery %d: %d messages", i+1, got)
-				}
+			got := 0
+			for m := range b.Messages() {
+				got++
+				_ = m.Nak()
 			}
-			cfg := r.cfg
-			cfg.MaxDeliver = 2
-			if control {
-				cfg.MaxDeliver = 0
+			if got != 1 {
+				t.Fatalf("delivery %d: %d messages", i+1, got)
 			}
-			r.start(cfg)
-			r.publish("2", map[string]string{"name": "fine"})
-			db := testenv.MySQL(t)
-			testenv.Eventually(t, 20*time.Second, func() error {
-				if r.name(db, "2") != "fine" {
-					return fmt.Errorf("the next change has not landed")
-				}
-				return nil
-			})
-			if control {
-				if got := r.name(db, "1"); got != "crashy" {
-					t.Fatalf("control: row 1 = %q, want the change applied", got)
-				}
-				return
+		}
+		cfg := r.cfg
+		cfg.MaxDeliver = 2
+		if control {
+			cfg.MaxDeliver = 0
+		}
+		r.start(cfg)
+		r.publish("2", map[string]string{"name": "fine"})
+		db := testenv.MySQL(t)
+		testenv.Eventually(t, 20*time.Second, func() error {
+			if r.name(db, "2") != "fine" {
+				return fmt.Errorf("the next change has not landed")
 			}
-			dls := r.deadLetters(1)
-			if reason := dls[0].Header.Get(change.HeaderError); !strings.Contains(reason, "delivered 4 times") || !strings.Contains(reason, "JETSYNC_MAX_DELIVER=2") {
-				t.Fatalf("reason %q", reason)
-			}
-			if got := r.name(db, "1"); got != "<none>" {
-				t.Fatalf("row 1 = %q, want none", got)
-			}
+			return nil
 		})
-	}
+		if control {
+			if got := r.name(db, "1"); got != "crashy" {
+				t.Fatalf("control: row 1 = %q, want the change applied", got)
+			}
+			return
+		}
+		dls := r.deadLetters(1)
+		if reason := dls[0].Header.Get(change.HeaderError); !strings.Contains(reason, "delivered 4 times") || !strings.Contains(reason, "JETSYNC_MAX_DELIVER=2") {
+			t.Fatalf("reason %q", reason)
+		}
+		if got := r.name(db, "1"); got != "<none>" {
+			t.Fatalf("row 1 = %q, want none", got)
+		}
+	})
 }
 
 // TestOversizedDeadLetterIsCut: a change as large as max_payload allows
@@ -121,17 +113,7 @@ func TestOversizedDeadLetterIsCut(t *testing.T) {
 // in a batch whose write then fails while the database is cut is
 // dead-lettered once, not again at every retry.
 func TestRefusedChangeFiledOnce(t *testing.T) {
-	t.Parallel()
-	for _, control := range []bool{false, true} {
-		name := "once"
-		if control {
-			name = "control: no filed set"
-		}
-		t.Run(name, func(t *testing.T) {
-			t.Parallel()
-			refusedFiledOnce(t, control)
-		})
-	}
+	withControl(t, "once", "no filed set", refusedFiledOnce)
 }
 
 func refusedFiledOnce(t *testing.T, control bool) {
@@ -185,39 +167,31 @@ func refusedFiledOnce(t *testing.T, control bool) {
 // JETSYNC_FETCH_MAX_BYTES (4 KiB here: 3 or 4 changes, so 10 batches or
 // more); the control (8 MiB) takes them in one or two.
 func TestFetchMaxBytesBoundsBatches(t *testing.T) {
-	t.Parallel()
-	for _, control := range []bool{false, true} {
-		name := "bounded"
-		if control {
-			name = "control: 8 MiB"
+	withControl(t, "bounded", "8 MiB", func(t *testing.T, control bool) {
+		r := newRig(t)
+		for i := range 40 {
+			r.publish(fmt.Sprint(i), map[string]string{"name": "n", "pad": strings.Repeat("x", 1000)})
 		}
-		t.Run(name, func(t *testing.T) {
-			t.Parallel()
-			r := newRig(t)
-			for i := range 40 {
-				r.publish(fmt.Sprint(i), map[string]string{"name": "n", "pad": strings.Repeat("x", 1000)})
+		cfg := r.cfg
+		cfg.FetchMaxBytes = 4096
+		if control {
+			cfg.FetchMaxBytes = 8 << 20
+		}
+		r.start(cfg)
+		testenv.Eventually(t, 20*time.Second, func() error {
+			if n := r.count(); n != 40 {
+				return fmt.Errorf("%d of 40 rows", n)
 			}
-			cfg := r.cfg
-			cfg.FetchMaxBytes = 4096
-			if control {
-				cfg.FetchMaxBytes = 8 << 20
-			}
-			r.start(cfg)
-			testenv.Eventually(t, 20*time.Second, func() error {
-				if n := r.count(); n != 40 {
-					return fmt.Errorf("%d of 40 rows", n)
-				}
-				return nil
-			})
-			batches := r.metric("jetsync_function_batch_changes", fmt.Sprintf("function=%q", cfg.Name))
-			switch {
-			case !control && batches < 10:
-				t.Fatalf("40 changes of 1 KiB in %v batches with a 4 KiB bound", batches)
-			case control && batches > 2:
-				t.Fatalf("control: 40 changes in %v batches with an 8 MiB bound", batches)
-			}
+			return nil
 		})
-	}
+		batches := r.metric("jetsync_function_batch_changes", fmt.Sprintf("function=%q", cfg.Name))
+		switch {
+		case !control && batches < 10:
+			t.Fatalf("40 changes of 1 KiB in %v batches with a 4 KiB bound", batches)
+		case control && batches > 2:
+			t.Fatalf("control: 40 changes in %v batches with an 8 MiB bound", batches)
+		}
+	})
 }
 
 // TestOutageKeepsMessagesHeld: MariaDB unreachable for two ack waits
@@ -228,83 +202,75 @@ func TestFetchMaxBytesBoundsBatches(t *testing.T) {
 // change is applied once, none found stale. The control (keep-alive off)
 // must see the probe get redelivered messages.
 func TestOutageKeepsMessagesHeld(t *testing.T) {
-	t.Parallel()
-	for _, control := range []bool{false, true} {
-		name := "held"
+	withControl(t, "held", "no keep-alive", func(t *testing.T, control bool) {
+		r := newRig(t)
+		proxy := testenv.NewProxy(t, testenv.MySQLAddr())
+		r.mysqlAddr = proxy.Addr
 		if control {
-			name = "control: no keep-alive"
+			r.hook = handlers.WithoutKeepAlive
 		}
-		t.Run(name, func(t *testing.T) {
-			t.Parallel()
-			r := newRig(t)
-			proxy := testenv.NewProxy(t, testenv.MySQLAddr())
-			r.mysqlAddr = proxy.Addr
-			if control {
-				r.hook = handlers.WithoutKeepAlive
-			}
-			cfg := r.cfg
-			// 3 s: the keep-alive comes every second, with room for a
-			// loaded machine's late timers.
-			cfg.AckWait, cfg.RetryMax = 3*time.Second, 100*time.Millisecond
-			r.start(cfg)
-			testenv.Eventually(t, 10*time.Second, r.runner.Ready)
-			proxy.Cut()
-			for i := range 50 {
-				r.publish(fmt.Sprint(i), map[string]string{"name": "n"})
-			}
-			ctx := context.Background()
-			cons, err := r.js.Consumer(ctx, cfg.Stream, cfg.Name)
+		cfg := r.cfg
+		// 3 s: the keep-alive comes every second, with room for a
+		// loaded machine's late timers.
+		cfg.AckWait, cfg.RetryMax = 3*time.Second, 100*time.Millisecond
+		r.start(cfg)
+		testenv.Eventually(t, 10*time.Second, r.runner.Ready)
+		proxy.Cut()
+		for i := range 50 {
+			r.publish(fmt.Sprint(i), map[string]string{"name": "n"})
+		}
+		ctx := context.Background()
+		cons, err := r.js.Consumer(ctx, cfg.Stream, cfg.Name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		redelivered := 0
+		mine := map[uint64]bool{} // messages the probe got first (the runner had not fetched them)
+		for end := time.Now().Add(2 * cfg.AckWait); time.Now().Before(end); {
+			b, err := cons.Fetch(50, jetstream.FetchMaxWait(300*time.Millisecond))
 			if err != nil {
 				t.Fatal(err)
 			}
-			redelivered := 0
-			mine := map[uint64]bool{} // messages the probe got first (the runner had not fetched them)
-			for end := time.Now().Add(2 * cfg.AckWait); time.Now().Before(end); {
-				b, err := cons.Fetch(50, jetstream.FetchMaxWait(300*time.Millisecond))
+			for m := range b.Messages() {
+				meta, err := m.Metadata()
 				if err != nil {
 					t.Fatal(err)
 				}
-				for m := range b.Messages() {
-					meta, err := m.Metadata()
-					if err != nil {
-						t.Fatal(err)
-					}
-					if meta.NumDelivered == 1 {
-						mine[meta.Sequence.Stream] = true
-					} else if !mine[meta.Sequence.Stream] {
-						redelivered++ // one the runner held
-					}
-					_ = m.Nak() // hand it back
+				if meta.NumDelivered == 1 {
+					mine[meta.Sequence.Stream] = true
+				} else if !mine[meta.Sequence.Stream] {
+					redelivered++ // one the runner held
 				}
+				_ = m.Nak() // hand it back
 			}
-			proxy.Restore()
-			testenv.Eventually(t, 20*time.Second, func() error {
-				if n := r.count(); n != 50 {
-					return fmt.Errorf("%d of 50 rows", n)
-				}
-				return nil
-			})
-			if control {
-				if redelivered == 0 {
-					t.Fatal("control: the probe got no redelivered message without the keep-alive; the test cannot see a lapse")
-				}
-				return
+		}
+		proxy.Restore()
+		testenv.Eventually(t, 20*time.Second, func() error {
+			if n := r.count(); n != 50 {
+				return fmt.Errorf("%d of 50 rows", n)
 			}
-			if redelivered > 0 {
-				t.Fatalf("the probe got %d messages the function held", redelivered)
-			}
-			label := fmt.Sprintf("function=%q", cfg.Name)
-			testenv.Eventually(t, 10*time.Second, func() error {
-				if n := r.metric("jetsync_function_changes_total", `result="applied"`); n != 50 {
-					return fmt.Errorf("%v applied, want 50 (%s)", n, label)
-				}
-				return nil
-			})
-			if n := r.metric("jetsync_function_changes_total", `result="stale"`); n != 0 {
-				t.Fatalf("%v changes found stale: something was delivered twice", n)
-			}
+			return nil
 		})
-	}
+		if control {
+			if redelivered == 0 {
+				t.Fatal("control: the probe got no redelivered message without the keep-alive; the test cannot see a lapse")
+			}
+			return
+		}
+		if redelivered > 0 {
+			t.Fatalf("the probe got %d messages the function held", redelivered)
+		}
+		label := fmt.Sprintf("function=%q", cfg.Name)
+		testenv.Eventually(t, 10*time.Second, func() error {
+			if n := r.metric("jetsync_function_changes_total", `result="applied"`); n != 50 {
+				return fmt.Errorf("%v applied, want 50 (%s)", n, label)
+			}
+			return nil
+		})
+		if n := r.metric("jetsync_function_changes_total", `result="stale"`); n != 0 {
+			t.Fatalf("%v changes found stale: something was delivered twice", n)
+		}
+	})
 }
 
 // historyTable keeps every change as a row keyed by its stream sequence.
@@ -325,71 +291,63 @@ func (h historyTable) Handle(_ context.Context, b *handlers.Batch) error {
 // changes apart by key and order, as an upsert function does, and refuses
 // change 1 as stale: the history loses it.
 func TestHistoryKeepsLateOlderChange(t *testing.T) {
-	t.Parallel()
-	for _, control := range []bool{false, true} {
-		name := "kept"
+	withControl(t, "kept", "key and order", func(t *testing.T, control bool) {
+		r := newRig(t)
+		db := testenv.MySQL(t)
+		hist := testenv.Name("hist")
+		testenv.Exec(t, db, "CREATE TABLE "+hist+" (seq BIGINT PRIMARY KEY, id VARCHAR(64), name VARCHAR(8))")
+		t.Cleanup(func() { db.Exec("DROP TABLE " + hist) })
+		r.fn = historyTable{table: hist}
 		if control {
-			name = "control: key and order"
+			r.hook = handlers.WithKeyIDs
 		}
-		t.Run(name, func(t *testing.T) {
-			t.Parallel()
-			r := newRig(t)
-			db := testenv.MySQL(t)
-			hist := testenv.Name("hist")
-			testenv.Exec(t, db, "CREATE TABLE "+hist+" (seq BIGINT PRIMARY KEY, id VARCHAR(64), name VARCHAR(8))")
-			t.Cleanup(func() { db.Exec("DROP TABLE " + hist) })
-			r.fn = historyTable{table: hist}
-			if control {
-				r.hook = handlers.WithKeyIDs
-			}
-			cfg := r.cfg
-			cfg.AckWait = time.Second
-			r.publish("k", map[string]string{"name": "one"})
-			r.publish("k", map[string]string{"name": "two"})
-			ctx := context.Background()
-			cons, err := r.js.CreateOrUpdateConsumer(ctx, cfg.Stream, jetstream.ConsumerConfig{
-				Durable: cfg.Name, FilterSubject: change.Filter(r.prefix), AckPolicy: jetstream.AckExplicitPolicy, AckWait: cfg.AckWait,
-			})
-			if err != nil {
+		cfg := r.cfg
+		cfg.AckWait = time.Second
+		r.publish("k", map[string]string{"name": "one"})
+		r.publish("k", map[string]string{"name": "two"})
+		ctx := context.Background()
+		cons, err := r.js.CreateOrUpdateConsumer(ctx, cfg.Stream, jetstream.ConsumerConfig{
+			Durable: cfg.Name, FilterSubject: change.Filter(r.prefix), AckPolicy: jetstream.AckExplicitPolicy, AckWait: cfg.AckWait,
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, err := cons.Fetch(1, jetstream.FetchMaxWait(5*time.Second)) // the instance that dies holding change 1
+		if err != nil {
+			t.Fatal(err)
+		}
+		for range b.Messages() {
+		}
+		r.start(cfg)
+		rows := func() int {
+			var n int
+			if err := db.QueryRow("SELECT COUNT(*) FROM " + hist).Scan(&n); err != nil {
 				t.Fatal(err)
 			}
-			b, err := cons.Fetch(1, jetstream.FetchMaxWait(5*time.Second)) // the instance that dies holding change 1
-			if err != nil {
-				t.Fatal(err)
-			}
-			for range b.Messages() {
-			}
-			r.start(cfg)
-			rows := func() int {
-				var n int
-				if err := db.QueryRow("SELECT COUNT(*) FROM " + hist).Scan(&n); err != nil {
-					t.Fatal(err)
-				}
-				return n
-			}
-			if control {
-				testenv.Eventually(t, 20*time.Second, func() error {
-					if n := r.metric("jetsync_function_changes_total", `result="stale"`); n != 1 {
-						return fmt.Errorf("%v stale", n)
-					}
-					return nil
-				})
-				if n := rows(); n != 1 {
-					t.Fatalf("control: %d history rows, want 1 (change 1 refused)", n)
-				}
-				return
-			}
+			return n
+		}
+		if control {
 			testenv.Eventually(t, 20*time.Second, func() error {
-				if n := rows(); n != 2 {
-					return fmt.Errorf("%d history rows, want 2", n)
+				if n := r.metric("jetsync_function_changes_total", `result="stale"`); n != 1 {
+					return fmt.Errorf("%v stale", n)
 				}
 				return nil
 			})
-			if n := r.metric("jetsync_function_changes_total", `result="stale"`); n != 0 {
-				t.Fatalf("%v changes refused as stale", n)
+			if n := rows(); n != 1 {
+				t.Fatalf("control: %d history rows, want 1 (change 1 refused)", n)
 			}
+			return
+		}
+		testenv.Eventually(t, 20*time.Second, func() error {
+			if n := rows(); n != 2 {
+				return fmt.Errorf("%d history rows, want 2", n)
+			}
+			return nil
 		})
-	}
+		if n := r.metric("jetsync_function_changes_total", `result="stale"`); n != 0 {
+			t.Fatalf("%v changes refused as stale", n)
+		}
+	})
 }
 
 // TestBlackholedDatabaseIsReported: the proxy to MariaDB stops forwarding
@@ -399,56 +357,48 @@ func TestHistoryKeepsLateOlderChange(t *testing.T) {
 // is degraded), and catches up once the link heals. The control (no
 // attempt deadline, no report) stays "ready" throughout, as it once did.
 func TestBlackholedDatabaseIsReported(t *testing.T) {
-	t.Parallel()
-	for _, control := range []bool{false, true} {
-		name := "reported"
+	withControl(t, "reported", "no deadline", func(t *testing.T, control bool) {
+		r := newRig(t)
+		proxy := testenv.NewProxy(t, testenv.MySQLAddr())
+		r.mysqlAddr = proxy.Addr
 		if control {
-			name = "control: no deadline"
+			r.hook = handlers.WithoutAttemptDeadline
 		}
-		t.Run(name, func(t *testing.T) {
-			t.Parallel()
-			r := newRig(t)
-			proxy := testenv.NewProxy(t, testenv.MySQLAddr())
-			r.mysqlAddr = proxy.Addr
-			if control {
-				r.hook = handlers.WithoutAttemptDeadline
+		cfg := r.cfg
+		cfg.AckWait = 3 * time.Second
+		r.start(cfg)
+		r.publish("before", map[string]string{"name": "b"})
+		testenv.Eventually(t, 10*time.Second, func() error {
+			if r.count() != 1 {
+				return fmt.Errorf("first row not written")
 			}
-			cfg := r.cfg
-			cfg.AckWait = 3 * time.Second
-			r.start(cfg)
-			r.publish("before", map[string]string{"name": "b"})
-			testenv.Eventually(t, 10*time.Second, func() error {
-				if r.count() != 1 {
-					return fmt.Errorf("first row not written")
-				}
-				return r.runner.Ready()
-			})
-			proxy.Blackhole()
-			for i := range 20 {
-				r.publish(fmt.Sprint(i), map[string]string{"name": "n"})
-			}
-			if control {
-				for end := time.Now().Add(2 * cfg.AckWait); time.Now().Before(end); time.Sleep(100 * time.Millisecond) {
-					if err := r.runner.Ready(); err != nil {
-						t.Fatalf("control: not ready (%v); without the deadline the function should have hung unseen", err)
-					}
-				}
-				proxy.Heal()
-				return
-			}
-			testenv.Eventually(t, 10*time.Second, func() error {
-				if r.runner.Ready() == nil {
-					return fmt.Errorf("still ready while the database is black-holed")
-				}
-				return nil
-			})
-			proxy.Heal()
-			testenv.Eventually(t, 30*time.Second, func() error {
-				if n := r.count(); n != 21 {
-					return fmt.Errorf("%d of 21 rows", n)
-				}
-				return r.runner.Ready()
-			})
+			return r.runner.Ready()
 		})
-	}
+		proxy.Blackhole()
+		for i := range 20 {
+			r.publish(fmt.Sprint(i), map[string]string{"name": "n"})
+		}
+		if control {
+			for end := time.Now().Add(2 * cfg.AckWait); time.Now().Before(end); time.Sleep(100 * time.Millisecond) {
+				if err := r.runner.Ready(); err != nil {
+					t.Fatalf("control: not ready (%v); without the deadline the function should have hung unseen", err)
+				}
+			}
+			proxy.Heal()
+			return
+		}
+		testenv.Eventually(t, 10*time.Second, func() error {
+			if r.runner.Ready() == nil {
+				return fmt.Errorf("still ready while the database is black-holed")
+			}
+			return nil
+		})
+		proxy.Heal()
+		testenv.Eventually(t, 30*time.Second, func() error {
+			if n := r.count(); n != 21 {
+				return fmt.Errorf("%d of 21 rows", n)
+			}
+			return r.runner.Ready()
+		})
+	})
 }

@@ -4,13 +4,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"github.com/jetsync/jetsync/bridge/streams"
 	"strconv"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/jetsync/jetsync/bridge/change"
+	"github.com/jetsync/jetsync/bridge/streams"
 )
 
 // Pruner is implemented by sinks whose sequence guards keep an entry per
@@ -92,44 +92,20 @@ func (r *Runner) oldestDeadLetter(ctx context.Context) (uint64, error) {
 	if err != nil {
 		return 0, fmt.Errorf("stream %s: %w", name, err)
 	}
-	filter := streams.DeadLetterRoot + "." + r.cfg.Name + ".>"
-	info, err := s.Info(ctx, jetstream.WithSubjectFilter(filter))
-	if err != nil {
-		return 0, fmt.Errorf("stream %s: %w", name, err)
-	}
-	total := 0
-	for _, n := range info.State.Subjects {
-		total += int(n)
-	}
-	if total == 0 {
-		return 0, nil
-	}
-	cons, err := s.OrderedConsumer(ctx, jetstream.OrderedConsumerConfig{FilterSubjects: []string{filter}, HeadersOnly: true})
-	if err != nil {
-		return 0, err
-	}
 	var oldest uint64
-	for read := 0; read < total; {
-		batch, err := cons.Fetch(min(total-read, 1000), jetstream.FetchMaxWait(2*time.Second))
-		if err != nil {
-			return 0, err
+	err = streams.EachDeadLetter(ctx, s, r.cfg.Name, true, func(m jetstream.Msg) error {
+		h := m.Headers()
+		seq := h.Get(change.HeaderOriginalSeq)
+		if seq == "" {
+			seq = h.Get(change.HeaderStreamSeq)
 		}
-		got := 0
-		for m := range batch.Messages() {
-			got++
-			h := m.Headers()
-			seq := h.Get(change.HeaderOriginalSeq)
-			if seq == "" {
-				seq = h.Get(change.HeaderStreamSeq)
-			}
-			if n, err := strconv.ParseUint(seq, 10, 64); err == nil && n > 0 && (oldest == 0 || n < oldest) {
-				oldest = n
-			}
+		if n, err := strconv.ParseUint(seq, 10, 64); err == nil && n > 0 && (oldest == 0 || n < oldest) {
+			oldest = n
 		}
-		if got == 0 {
-			break // purged meanwhile
-		}
-		read += got
+		return nil
+	})
+	if err != nil {
+		return 0, fmt.Errorf("read the dead letters of %s: %w", r.cfg.Name, err)
 	}
 	return oldest, nil
 }

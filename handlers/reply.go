@@ -4,12 +4,12 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"github.com/jetsync/jetsync/bridge/streams"
 	"time"
 
 	"github.com/nats-io/nats.go"
 
 	"github.com/jetsync/jetsync/bridge/change"
+	"github.com/jetsync/jetsync/bridge/streams"
 	"github.com/jetsync/jetsync/infra/platform"
 )
 

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"github.com/jetsync/jetsync/bridge/streams"
 	"strings"
 	"testing"
 	"time"
@@ -13,6 +12,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/jetsync/jetsync/bridge/change"
+	"github.com/jetsync/jetsync/bridge/streams"
 	"github.com/jetsync/jetsync/connectors/mysql"
 	"github.com/jetsync/jetsync/handlers"
 	"github.com/jetsync/jetsync/infra/platform"
@@ -241,69 +241,61 @@ func TestMalformedGoesToDeadLetters(t *testing.T) {
 // long for its column) among 10,000 good ones is dead-lettered with its
 // reason; the 10,000 land.
 func TestPermanentErrorIsIsolated(t *testing.T) {
-	t.Parallel()
-	for _, control := range []bool{false, true} {
-		name := "isolated"
+	withControl(t, "isolated", "whole batch", func(t *testing.T, control bool) {
+		r := newRig(t)
+		n, bad := 10001, 4370
 		if control {
-			name = "control: whole batch"
+			n, bad = 201, 70 // enough to show the batch going with it
+			r.hook = handlers.WithoutIsolation
 		}
-		t.Run(name, func(t *testing.T) {
-			t.Parallel()
-			r := newRig(t)
-			n, bad := 10001, 4370
-			if control {
-				n, bad = 201, 70 // enough to show the batch going with it
-				r.hook = handlers.WithoutIsolation
+		var futures []jetstream.PubAckFuture
+		for i := range n {
+			name := "ok"
+			if i == bad {
+				name = "far too long for VARCHAR(8)"
 			}
-			var futures []jetstream.PubAckFuture
-			for i := range n {
-				name := "ok"
-				if i == bad {
-					name = "far too long for VARCHAR(8)"
-				}
-				c, _ := change.New(fmt.Sprintf("p:%d", i), change.Upsert, map[string]string{"name": name, "age": fmt.Sprint(i)}, time.Now())
-				body, _ := c.Encode()
-				f, err := r.js.PublishAsync(change.Subject("p", c.ID), body, jetstream.WithStallWait(30*time.Second)) // a loaded machine acks slowly
-				if err != nil {
-					t.Fatal(err)
-				}
-				futures = append(futures, f)
+			c, _ := change.New(fmt.Sprintf("p:%d", i), change.Upsert, map[string]string{"name": name, "age": fmt.Sprint(i)}, time.Now())
+			body, _ := c.Encode()
+			f, err := r.js.PublishAsync(change.Subject("p", c.ID), body, jetstream.WithStallWait(30*time.Second)) // a loaded machine acks slowly
+			if err != nil {
+				t.Fatal(err)
 			}
-			for _, f := range futures {
-				select {
-				case <-f.Ok():
-				case err := <-f.Err():
-					t.Fatal(err)
-				}
+			futures = append(futures, f)
+		}
+		for _, f := range futures {
+			select {
+			case <-f.Ok():
+			case err := <-f.Err():
+				t.Fatal(err)
 			}
-			r.start(r.cfg) // everything is waiting: the first batch is full
-			if control {
-				testenv.Eventually(t, 30*time.Second, func() error {
-					if got := r.metric("jetsync_function_changes_total", `result="dead_lettered"`); got < 2 {
-						return fmt.Errorf("%v dead letters", got)
-					}
-					return nil
-				})
-				if got := r.count(); got >= n-1 {
-					t.Fatalf("control: %d rows; without isolation the good changes of the batch should have gone with the bad one", got)
-				}
-				return
-			}
-			dls := r.deadLetters(1)
-			if got := dls[0].Header.Get(change.HeaderError); !strings.Contains(got, "Data too long") {
-				t.Fatalf("reason %q, want the database's 'Data too long'", got)
-			}
-			if !strings.HasSuffix(dls[0].Subject, fmt.Sprintf(".p.%d", bad)) {
-				t.Fatalf("dead letter subject %q, want the change of p:%d", dls[0].Subject, bad)
-			}
+		}
+		r.start(r.cfg) // everything is waiting: the first batch is full
+		if control {
 			testenv.Eventually(t, 30*time.Second, func() error {
-				if got := r.count(); got != n-1 {
-					return fmt.Errorf("%d rows, want %d", got, n-1)
+				if got := r.metric("jetsync_function_changes_total", `result="dead_lettered"`); got < 2 {
+					return fmt.Errorf("%v dead letters", got)
 				}
 				return nil
 			})
+			if got := r.count(); got >= n-1 {
+				t.Fatalf("control: %d rows; without isolation the good changes of the batch should have gone with the bad one", got)
+			}
+			return
+		}
+		dls := r.deadLetters(1)
+		if got := dls[0].Header.Get(change.HeaderError); !strings.Contains(got, "Data too long") {
+			t.Fatalf("reason %q, want the database's 'Data too long'", got)
+		}
+		if !strings.HasSuffix(dls[0].Subject, fmt.Sprintf(".p.%d", bad)) {
+			t.Fatalf("dead letter subject %q, want the change of p:%d", dls[0].Subject, bad)
+		}
+		testenv.Eventually(t, 30*time.Second, func() error {
+			if got := r.count(); got != n-1 {
+				return fmt.Errorf("%d rows, want %d", got, n-1)
+			}
+			return nil
 		})
-	}
+	})
 }
 
 // TestVersionedRegistration: a newer version takes over the consumer; an
@@ -366,4 +358,21 @@ func TestVersionedRegistration(t *testing.T) {
 		}
 		return nil
 	})
+}
+
+// withControl runs f as two parallel subtests: name with the mechanism
+// under test, and "control: "+control with it switched off (control true),
+// which must fail the way the guarantee describes.
+func withControl(t *testing.T, name, control string, f func(t *testing.T, control bool)) {
+	t.Parallel()
+	for _, off := range []bool{false, true} {
+		sub := name
+		if off {
+			sub = "control: " + control
+		}
+		t.Run(sub, func(t *testing.T) {
+			t.Parallel()
+			f(t, off)
+		})
+	}
 }

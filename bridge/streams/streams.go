@@ -47,19 +47,24 @@ const DeadLetterRoot = "jetsync-dlq"
 // limits retention, subjects jetsync.> (change.Root), a 2-minute duplicate
 // window.
 func EnsureStream(ctx context.Context, js jetstream.JetStream, c StreamConfig) (jetstream.Stream, error) {
-	s, err := js.CreateOrUpdateStream(ctx, jetstream.StreamConfig{
+	return ensure(ctx, js, jetstream.StreamConfig{
 		Name:        c.Name,
 		Description: "jetsync changes of Redis keys",
 		Subjects:    []string{change.Root + ".>"},
-		Storage:     jetstream.FileStorage,
-		Retention:   jetstream.LimitsPolicy,
 		MaxAge:      c.MaxAge,
 		MaxBytes:    c.MaxBytes,
 		Replicas:    c.Replicas,
 		Duplicates:  2 * time.Minute,
 	})
+}
+
+// ensure creates or updates a stream of cfg with file storage and limits
+// retention.
+func ensure(ctx context.Context, js jetstream.JetStream, cfg jetstream.StreamConfig) (jetstream.Stream, error) {
+	cfg.Storage, cfg.Retention = jetstream.FileStorage, jetstream.LimitsPolicy
+	s, err := js.CreateOrUpdateStream(ctx, cfg)
 	if err != nil {
-		return nil, fmt.Errorf("create or update stream %s: %w", c.Name, err)
+		return nil, fmt.Errorf("create or update stream %s: %w", cfg.Name, err)
 	}
 	return s, nil
 }
@@ -68,19 +73,12 @@ func EnsureStream(ctx context.Context, js jetstream.JetStream, c StreamConfig) (
 // name (or updates it) with as many replicas as the change stream: losing a
 // node must not stop dead-lettering. Dead letters are kept until removed.
 func EnsureDeadLetterStream(ctx context.Context, js jetstream.JetStream, stream string, replicas int) (jetstream.Stream, error) {
-	name := DeadLetterStream(stream)
-	s, err := js.CreateOrUpdateStream(ctx, jetstream.StreamConfig{
-		Name:        name,
+	return ensure(ctx, js, jetstream.StreamConfig{
+		Name:        DeadLetterStream(stream),
 		Description: "jetsync changes that a function could not apply",
 		Subjects:    []string{DeadLetterRoot + ".>"},
-		Storage:     jetstream.FileStorage,
-		Retention:   jetstream.LimitsPolicy,
 		Replicas:    replicas,
 	})
-	if err != nil {
-		return nil, fmt.Errorf("create or update stream %s: %w", name, err)
-	}
-	return s, nil
 }
 
 // ReplyRoot is the first token of write-through reply subjects:
@@ -95,20 +93,13 @@ func ReplyStream(stream string) string { return stream + "_REPLIES" }
 // write-through calls on: subjects jetsync-reply.>, kept for an hour, with as
 // many replicas as the change stream.
 func EnsureReplyStream(ctx context.Context, js jetstream.JetStream, stream string, replicas int) (jetstream.Stream, error) {
-	name := ReplyStream(stream)
-	s, err := js.CreateOrUpdateStream(ctx, jetstream.StreamConfig{
-		Name:        name,
+	return ensure(ctx, js, jetstream.StreamConfig{
+		Name:        ReplyStream(stream),
 		Description: "jetsync write-through answers: committed or refused",
 		Subjects:    []string{ReplyRoot + ".>"},
-		Storage:     jetstream.FileStorage,
-		Retention:   jetstream.LimitsPolicy,
 		MaxAge:      time.Hour,
 		Replicas:    replicas,
 	})
-	if err != nil {
-		return nil, fmt.Errorf("create or update stream %s: %w", name, err)
-	}
-	return s, nil
 }
 
 // StreamReplicas is how many replicas stream has; 1 when it cannot be read
@@ -120,4 +111,47 @@ func StreamReplicas(ctx context.Context, js jetstream.JetStream, stream string) 
 		return 1
 	}
 	return max(1, s.CachedInfo().Config.Replicas)
+}
+
+// DeadLetterFilter is the subject filter of function's dead letters.
+func DeadLetterFilter(function string) string { return DeadLetterRoot + "." + function + ".>" }
+
+// EachDeadLetter calls f with every dead letter of function in the
+// dead-letter stream s, oldest first; with headersOnly, without their
+// bodies. Dead letters purged meanwhile are skipped.
+func EachDeadLetter(ctx context.Context, s jetstream.Stream, function string, headersOnly bool, f func(jetstream.Msg) error) error {
+	filter := DeadLetterFilter(function)
+	info, err := s.Info(ctx, jetstream.WithSubjectFilter(filter))
+	if err != nil {
+		return err
+	}
+	total := 0
+	for _, n := range info.State.Subjects {
+		total += int(n)
+	}
+	if total == 0 {
+		return nil
+	}
+	cons, err := s.OrderedConsumer(ctx, jetstream.OrderedConsumerConfig{FilterSubjects: []string{filter}, HeadersOnly: headersOnly})
+	if err != nil {
+		return err
+	}
+	for read := 0; read < total; {
+		batch, err := cons.Fetch(min(total-read, 500), jetstream.FetchMaxWait(2*time.Second))
+		if err != nil {
+			return err
+		}
+		got := 0
+		for m := range batch.Messages() {
+			got++
+			if err := f(m); err != nil {
+				return err
+			}
+		}
+		if got == 0 {
+			return nil // purged meanwhile
+		}
+		read += got
+	}
+	return nil
 }

@@ -77,7 +77,7 @@ func Open(ctx context.Context, cfg Config, log *slog.Logger) (*Sink, error) {
 		return nil, fmt.Errorf("postgres config: %w", err)
 	}
 	d := &dialect{}
-	s := &Sink{Sink: sqlsink.New(pgxDB{pool, pgx.TxOptions{IsoLevel: isolationLevels[cfg.Isolation]}}, d), pool: pool, cfg: cfg, d: d}
+	s := &Sink{Sink: sqlsink.New(pgxDB{pgxQueryer{pool}, pool, pgx.TxOptions{IsoLevel: isolationLevels[cfg.Isolation]}}, d), pool: pool, cfg: cfg, d: d}
 	err = connectors.Connect(ctx, log, func(ctx context.Context) error {
 		if err := pool.Ping(ctx); err != nil {
 			return fmt.Errorf("postgres at %s, database %q, user %q: %w", cfg.Addr, cfg.Database, cfg.User, err)
@@ -125,7 +125,7 @@ func (*dialect) Param(n int) string { return "$" + strconv.Itoa(n) }
 func (*dialect) Classify(err error) error { return classify(err) }
 
 func (d *dialect) WriteRun(ctx context.Context, stx sqlsink.Tx, run []handlers.Op) error {
-	tx := stx.(pgxTx).Tx
+	tx := stx.(pgxTx).tx
 	switch {
 	case run[0].Delete || d.bulk == bulkValues:
 		return sqlsink.ExecAll(ctx, stx, statements(run))

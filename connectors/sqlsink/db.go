@@ -53,9 +53,10 @@ func Each(ctx context.Context, q Queryer, scan func(Rows) error, query string, a
 
 // FromSQL adapts a database/sql pool; transactions begin with opts (nil:
 // the driver's defaults).
-func FromSQL(db *sql.DB, opts *sql.TxOptions) DB { return sqlDB{db, opts} }
+func FromSQL(db *sql.DB, opts *sql.TxOptions) DB { return sqlDB{sqlQueryer{db}, db, opts} }
 
 type sqlDB struct {
+	sqlQueryer
 	db   *sql.DB
 	opts *sql.TxOptions
 }
@@ -65,54 +66,49 @@ func (d sqlDB) Begin(ctx context.Context) (Tx, error) {
 	if err != nil {
 		return nil, err
 	}
-	return sqlTx{tx}, nil
+	return sqlTx{sqlQueryer{tx}, tx}, nil
 }
 
 func (d sqlDB) Close() error { return d.db.Close() }
 
-func (d sqlDB) Exec(ctx context.Context, query string, args ...any) error {
-	_, err := d.db.ExecContext(ctx, query, args...)
-	return err
+type sqlTx struct {
+	sqlQueryer
+	tx *sql.Tx
 }
-
-func (d sqlDB) ExecCount(ctx context.Context, query string, args ...any) (int64, error) {
-	return rowsAffected(d.db.ExecContext(ctx, query, args...))
-}
-
-func (d sqlDB) Query(ctx context.Context, query string, args ...any) (Rows, error) {
-	r, err := d.db.QueryContext(ctx, query, args...)
-	return sqlRows{r}, err
-}
-
-type sqlTx struct{ tx *sql.Tx }
 
 func (t sqlTx) Commit(context.Context) error   { return t.tx.Commit() }
 func (t sqlTx) Rollback(context.Context) error { return t.tx.Rollback() }
 
-func (t sqlTx) Exec(ctx context.Context, query string, args ...any) error {
-	_, err := t.tx.ExecContext(ctx, query, args...)
+// sqlQueryer is the Queryer of a pool or a transaction: both have
+// ExecContext and QueryContext.
+type sqlQueryer struct {
+	q interface {
+		ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error)
+		QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
+	}
+}
+
+func (q sqlQueryer) Exec(ctx context.Context, query string, args ...any) error {
+	_, err := q.q.ExecContext(ctx, query, args...)
 	return err
 }
 
-func (t sqlTx) ExecCount(ctx context.Context, query string, args ...any) (int64, error) {
-	return rowsAffected(t.tx.ExecContext(ctx, query, args...))
+func (q sqlQueryer) ExecCount(ctx context.Context, query string, args ...any) (int64, error) {
+	res, err := q.q.ExecContext(ctx, query, args...)
+	if err != nil {
+		return 0, err
+	}
+	return res.RowsAffected()
 }
 
-func (t sqlTx) Query(ctx context.Context, query string, args ...any) (Rows, error) {
-	r, err := t.tx.QueryContext(ctx, query, args...)
+func (q sqlQueryer) Query(ctx context.Context, query string, args ...any) (Rows, error) {
+	r, err := q.q.QueryContext(ctx, query, args...)
 	return sqlRows{r}, err
 }
 
 type sqlRows struct{ *sql.Rows }
 
 func (r sqlRows) Close() { _ = r.Rows.Close() }
-
-func rowsAffected(res sql.Result, err error) (int64, error) {
-	if err != nil {
-		return 0, err
-	}
-	return res.RowsAffected()
-}
 
 // Statement is one SQL statement and its arguments.
 type Statement struct {

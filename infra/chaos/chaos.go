@@ -5,7 +5,6 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
-	"github.com/jetsync/jetsync/bridge/streams"
 	"log/slog"
 	"math/rand/v2"
 	"os"
@@ -22,6 +21,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/jetsync/jetsync/bridge/change"
+	"github.com/jetsync/jetsync/bridge/streams"
 	"github.com/jetsync/jetsync/infra/harness"
 )
 

@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"github.com/jetsync/jetsync/bridge/streams"
 	"io"
 	"slices"
 	"strconv"
@@ -17,6 +16,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/jetsync/jetsync/bridge/change"
+	"github.com/jetsync/jetsync/bridge/streams"
 )
 
 // dlq runs the dead-letter commands of one function.
@@ -41,7 +41,7 @@ type deadLetter struct {
 	Data        []byte            `json:"-"`
 }
 
-func (d dlq) filter() string { return streams.DeadLetterRoot + "." + d.function + ".>" }
+func (d dlq) filter() string { return streams.DeadLetterFilter(d.function) }
 
 func (d dlq) deadLetterStream(ctx context.Context) (jetstream.Stream, error) {
 	name := streams.DeadLetterStream(d.stream)
@@ -85,41 +85,16 @@ func (d dlq) read(ctx context.Context) ([]deadLetter, error) {
 	if err != nil {
 		return nil, err
 	}
-	info, err := s.Info(ctx, jetstream.WithSubjectFilter(d.filter()))
-	if err != nil {
-		return nil, err
-	}
-	total := 0
-	for _, n := range info.State.Subjects {
-		total += int(n)
-	}
-	if total == 0 {
-		return nil, nil
-	}
-	cons, err := s.OrderedConsumer(ctx, jetstream.OrderedConsumerConfig{FilterSubjects: []string{d.filter()}})
-	if err != nil {
-		return nil, err
-	}
 	var out []deadLetter
-	for len(out) < total {
-		batch, err := cons.Fetch(min(total-len(out), 500), jetstream.FetchMaxWait(2*time.Second))
+	err = streams.EachDeadLetter(ctx, s, d.function, false, func(m jetstream.Msg) error {
+		meta, err := m.Metadata()
 		if err != nil {
-			return nil, err
+			return err
 		}
-		got := 0
-		for m := range batch.Messages() {
-			meta, err := m.Metadata()
-			if err != nil {
-				return nil, err
-			}
-			out = append(out, toDeadLetter(meta.Sequence.Stream, m.Subject(), m.Headers(), m.Data(), meta.Timestamp))
-			got++
-		}
-		if got == 0 {
-			break // purged meanwhile
-		}
-	}
-	return out, nil
+		out = append(out, toDeadLetter(meta.Sequence.Stream, m.Subject(), m.Headers(), m.Data(), meta.Timestamp))
+		return nil
+	})
+	return out, err
 }
 
 func (d dlq) list(ctx context.Context, args []string) error {

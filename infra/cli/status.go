@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"github.com/jetsync/jetsync/bridge/streams"
 	"io"
 	"slices"
 	"strings"
@@ -15,6 +14,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/jetsync/jetsync/bridge/change"
+	"github.com/jetsync/jetsync/bridge/streams"
 	"github.com/jetsync/jetsync/handlers"
 )
 

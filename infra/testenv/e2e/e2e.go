@@ -8,7 +8,6 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
-	"github.com/jetsync/jetsync/bridge/streams"
 	"log/slog"
 	"strings"
 	"testing"
@@ -17,6 +16,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/jetsync/jetsync/bridge"
+	"github.com/jetsync/jetsync/bridge/streams"
 	"github.com/jetsync/jetsync/connectors/mysql"
 	"github.com/jetsync/jetsync/handlers"
 	"github.com/jetsync/jetsync/infra/platform"
