@@ -899,6 +899,9 @@ func (r *run) compare(ctx context.Context, s *Summary) error {
 		s.JournalMismatches = append(s.JournalMismatches, m)
 	}
 	s.BridgeDown = covered(r.down)
+	for _, iv := range r.down {
+		s.LongestDown = max(s.LongestDown, iv.To.Sub(iv.From))
+	}
 
 	if err := r.db.QueryRowContext(ctx, "SELECT COUNT(*), COUNT(DISTINCT jetsync_seq) FROM "+r.history).Scan(&s.HistoryRows, &s.HistorySeqs); err != nil {
 		return err

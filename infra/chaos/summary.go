@@ -17,7 +17,9 @@ type Summary struct {
 	// Changes made by the load, by kind; Published: messages in the stream.
 	Changes, Upserts, Removals, Deletes, Published int
 	Faults                                         map[string]int
-	BridgeDown                                     time.Duration
+	// BridgeDown: the excused intervals together; LongestDown: the longest
+	// (the run fails above MaxDown).
+	BridgeDown, LongestDown time.Duration
 	// Mismatches not excused; ExcusedDown: keys deleted while no bridge was
 	// subscribed; ExcusedQueued: deleted just before a bridge SIGKILL.
 	Mismatches                 []Mismatch
@@ -53,10 +55,10 @@ type Summary struct {
 // OK is true when nothing is wrong: no unexcused mismatch, no counter that
 // went down, no duplicate, no change missing from the history but a
 // superseded bridge's late ones, no dead letter (every change of the load
-// is valid).
+// is valid), and no excused interval longer than MaxDown.
 func (s *Summary) OK() bool {
 	return len(s.Mismatches) == 0 && len(s.JournalMismatches) == 0 && len(s.Regressions) == 0 && s.Duplicates == 0 && s.DeadLetters == 0 &&
-		s.HistoryLoss() <= s.Late
+		s.HistoryLoss() <= s.Late && s.LongestDown <= MaxDown
 }
 
 // HistoryLoss is how many changes in the stream the history table lacks: a
@@ -78,7 +80,7 @@ func (s *Summary) Write(out io.Writer) {
 	fmt.Fprintf(w, "keys\t%d touched; %d in Redis at the end, %d rows\n", s.Keys, s.RedisKeys, s.Rows)
 	fmt.Fprintf(w, "changes\t%d (upserts %d, field removals %d, deletes %d); %d published by the bridge; %d refused by Redis (restarting, busy)\n", s.Changes, s.Upserts, s.Removals, s.Deletes, s.Published, s.Failed)
 	fmt.Fprintf(w, "faults injected\t%d (%s)\n", faults, strings.Join(kinds, ", "))
-	fmt.Fprintf(w, "no bridge subscribed (observed)\t%s in total\n", s.BridgeDown.Round(time.Millisecond))
+	fmt.Fprintf(w, "no bridge subscribed (observed)\t%s in total, the longest %s (at most %s)\n", s.BridgeDown.Round(time.Millisecond), s.LongestDown.Round(time.Millisecond), MaxDown)
 	fmt.Fprintf(w, "journal mode\t%d changes; %d keys in Redis at the end, %d rows; %d mismatches (none excused)\n", s.JournalChanges, s.JournalKeys, s.JournalRows, len(s.JournalMismatches))
 	fmt.Fprintf(w, "mismatches (notification mode)\t%d\n", len(s.Mismatches))
 	fmt.Fprintf(w, "counter regressions (a row went back to an older change)\t%d in %d samples of the table\n", len(s.Regressions), s.Samples)

@@ -22,6 +22,13 @@ type Mismatch struct {
 	Table []string // nil: no row
 }
 
+// MaxDown bounds each excused interval: no fault the run injects keeps
+// every bridge unsubscribed longer (a takeover needs the lease TTL, 3 s, and
+// a restart; a NATS restart at most 3 s and a reconnect). A longer interval
+// fails the run, so a bridge that stops carrying for good cannot be excused
+// by its own outage.
+const MaxDown = 30 * time.Second
+
 // QueuedWindow is how long before a bridge SIGKILL a delete may still have
 // been queued (read, not yet published) in the killed bridge.
 const QueuedWindow = time.Second

@@ -87,3 +87,16 @@ func TestHistoryLossFails(t *testing.T) {
 		t.Fatal("a history lacking one late change failed")
 	}
 }
+
+// TestLongOutageFails: an excused interval longer than MaxDown fails the
+// run, whatever it excused.
+func TestLongOutageFails(t *testing.T) {
+	s := Summary{LongestDown: MaxDown}
+	if !s.OK() {
+		t.Fatal("an interval of MaxDown failed")
+	}
+	s.LongestDown = MaxDown + time.Millisecond
+	if s.OK() {
+		t.Fatal("an interval longer than MaxDown passed")
+	}
+}
