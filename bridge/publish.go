@@ -386,7 +386,7 @@ func (b *Bridge) deadLetter(ctx context.Context, key string, reason error, diges
 	}
 	if !b.cfg.hooks.noDeadLetterDedup {
 		if last, err := b.dlq.GetLastMsgForSubject(ctx, subject); err == nil &&
-			last.Header.Get(change.HeaderKey) == key && last.Header.Get(change.HeaderError) == reason.Error() && last.Header.Get(change.HeaderValueDigest) == digest {
+			filed(change.ParseDeadLetter(last.Header), key, reason.Error(), digest) {
 			b.log.Debug("key is already a dead letter for this value", "key", key, "seq", last.Sequence)
 			return nil
 		}
@@ -396,15 +396,13 @@ func (b *Bridge) deadLetter(ctx context.Context, key string, reason error, diges
 	m := nats.NewMsg(subject)
 	m.Data = []byte(key)
 	m.Header.Set(jetstream.MsgIDHeader, b.msgID())
-	m.Header.Set(change.HeaderFunction, DeadLetterFunction)
-	m.Header.Set(change.HeaderErrorClass, "permanent")
-	m.Header.Set(change.HeaderError, reason.Error())
-	m.Header.Set(change.HeaderKey, key)
-	if digest != "" {
-		m.Header.Set(change.HeaderValueDigest, digest)
-	}
-	m.Header.Set(change.HeaderTime, time.Now().UTC().Format(time.RFC3339Nano))
+	change.DeadLetter{Function: DeadLetterFunction, Reason: reason.Error(), Key: key, ValueDigest: digest, Time: time.Now()}.SetHeaders(m.Header)
 	return m
+}
+
+// filed reports whether d files key for reason with the value of digest.
+func filed(d change.DeadLetter, key, reason, digest string) bool {
+	return d.Key == key && d.Reason == reason && d.ValueDigest == digest
 }
 
 // valueDigest identifies a hash's value (nil: none read).

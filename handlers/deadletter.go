@@ -29,17 +29,12 @@ func (r *Runner) publishDeadLetter(ctx context.Context, m jetstream.Msg, c *Chan
 	dl := nats.NewMsg(streams.DeadLetterRoot + "." + r.cfg.Name + "." + trimRoot(m.Subject()))
 	dl.Data = m.Data()
 	dl.Header.Set(jetstream.MsgIDHeader, fmt.Sprintf("%s-%d", r.cfg.Name, seq))
-	dl.Header.Set(change.HeaderFunction, r.cfg.Name)
-	dl.Header.Set(change.HeaderVersion, r.cfg.Version)
-	dl.Header.Set(change.HeaderErrorClass, "permanent")
-	dl.Header.Set(change.HeaderError, capText(reason.Error(), maxErrorText))
-	dl.Header.Set(change.HeaderSubject, m.Subject())
-	dl.Header.Set(change.HeaderStreamSeq, fmt.Sprint(seq))
+	d := change.DeadLetter{Function: r.cfg.Name, Version: r.cfg.Version, Reason: capText(reason.Error(), maxErrorText),
+		Subject: m.Subject(), StreamSeq: seq, Delivered: delivered, Time: time.Now()}
 	if c != nil && c.Seq != seq {
-		dl.Header.Set(change.HeaderOriginalSeq, fmt.Sprint(c.Seq))
+		d.OriginalSeq = c.Seq
 	}
-	dl.Header.Set(change.HeaderDelivered, fmt.Sprint(delivered))
-	dl.Header.Set(change.HeaderTime, time.Now().UTC().Format(time.RFC3339Nano))
+	d.SetHeaders(dl.Header)
 	fitPayload(dl, r.js.Conn().MaxPayload())
 	log := r.log.With("subject", m.Subject(), "seq", seq)
 	if c != nil {

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"strconv"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
@@ -94,12 +93,7 @@ func (r *Runner) oldestDeadLetter(ctx context.Context) (uint64, error) {
 	}
 	var oldest uint64
 	err = streams.EachDeadLetter(ctx, s, r.cfg.Name, true, func(m jetstream.Msg) error {
-		h := m.Headers()
-		seq := h.Get(change.HeaderOriginalSeq)
-		if seq == "" {
-			seq = h.Get(change.HeaderStreamSeq)
-		}
-		if n, err := strconv.ParseUint(seq, 10, 64); err == nil && n > 0 && (oldest == 0 || n < oldest) {
+		if n := change.ParseDeadLetter(m.Headers()).Order(); n > 0 && (oldest == 0 || n < oldest) {
 			oldest = n
 		}
 		return nil

@@ -7,6 +7,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats.go"
+
 	"github.com/jetsync/jetsync/bridge/change"
 )
 
@@ -160,4 +162,24 @@ func ExampleValidReplyToken() {
 	// "" false
 	// "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx" false
 	// jetsync.$epoch.persons
+}
+
+func TestDeadLetterHeaders(t *testing.T) {
+	d := change.DeadLetter{Function: "persons", Version: "2", Reason: "column age: not a number", Subject: "jetsync.person.1",
+		StreamSeq: 9, OriginalSeq: 7, Delivered: 3, Time: time.Date(2026, 12, 2, 10, 0, 0, 5, time.UTC)}
+	h := nats.Header{}
+	d.SetHeaders(h)
+	if h.Get(change.HeaderErrorClass) != "permanent" || h.Get(change.HeaderKey) != "" {
+		t.Fatalf("headers %v", h)
+	}
+	if got := change.ParseDeadLetter(h); got != d {
+		t.Fatalf("read back %+v, wrote %+v", got, d)
+	}
+	if d.Order() != 7 {
+		t.Fatalf("order %d, want the original 7", d.Order())
+	}
+	d.OriginalSeq = 0
+	if d.Order() != 9 {
+		t.Fatalf("order %d, want the stream's 9", d.Order())
+	}
 }

@@ -77,11 +77,6 @@ func isSafe(s string) bool {
 	return true
 }
 
-// HeaderReply is the message header that lists, comma-separated, the
-// write-through tokens a change answers for: the function that commits it
-// publishes "done" (or "failed" with the reason) to jetsync-reply.<token>.
-const HeaderReply = "Jetsync-Reply"
-
 // ValidReplyToken reports whether token may name a write-through answer:
 // 1 to 64 letters, digits, _ and - (so jetsync-reply.<token> is one subject
 // token). A function answers no other; jetsync_write_through refuses them.
@@ -96,17 +91,6 @@ func ValidReplyToken(token string) bool {
 	}
 	return true
 }
-
-// Fencing of bridge generations. Every bridge that becomes active under an
-// HA lease first publishes an epoch marker on EpochSubject(lease); its
-// changes carry the marker's stream sequence (HeaderEpoch) and subject
-// (HeaderEpochSubject). A change stored after a newer marker of its subject
-// was published by a superseded bridge (a partition delayed it): functions
-// order it before everything that newer bridge published.
-const (
-	HeaderEpoch        = "Jetsync-Epoch"
-	HeaderEpochSubject = "Jetsync-Epoch-Subject"
-)
 
 // EpochSubject is the subject of the epoch markers of a lease. Its second
 // token is not a valid prefix, so no function's filter matches it.

@@ -53,22 +53,21 @@ func (d dlq) deadLetterStream(ctx context.Context) (jetstream.Stream, error) {
 }
 
 func toDeadLetter(seq uint64, subject string, h nats.Header, data []byte, stored time.Time) deadLetter {
-	dl := deadLetter{Seq: seq, Subject: h.Get(change.HeaderSubject), Reason: h.Get(change.HeaderError), Delivered: h.Get(change.HeaderDelivered),
-		Version: h.Get(change.HeaderVersion), Headers: map[string]string{}, Data: data, Time: stored}
-	if t, err := time.Parse(time.RFC3339Nano, h.Get(change.HeaderTime)); err == nil {
-		dl.Time = t
+	d := change.ParseDeadLetter(h)
+	dl := deadLetter{Seq: seq, Subject: d.Subject, Reason: d.Reason, Version: d.Version, OriginalSeq: d.Order(),
+		Headers: map[string]string{}, Data: data, Time: stored, Key: d.Key}
+	if d.Delivered != 0 {
+		dl.Delivered = strconv.FormatUint(d.Delivered, 10)
+	}
+	if !d.Time.IsZero() {
+		dl.Time = d.Time
 	}
 	for k := range h {
 		dl.Headers[k] = h.Get(k)
 	}
-	dl.OriginalSeq, _ = strconv.ParseUint(h.Get(change.HeaderOriginalSeq), 10, 64)
-	if dl.OriginalSeq == 0 {
-		dl.OriginalSeq, _ = strconv.ParseUint(h.Get(change.HeaderStreamSeq), 10, 64)
-	}
 	if dl.Subject == "" {
 		dl.Subject = subject // the bridge's: the key is in the headers
 	}
-	dl.Key = h.Get(change.HeaderKey)
 	if dl.Key == "" {
 		if c, err := change.Decode(data); err == nil {
 			dl.Key = c.Key
