@@ -13,8 +13,8 @@ import (
 	"github.com/jetsync/jetsync/infra/platform"
 )
 
-// Open opens the function's sink; Serve calls it once at start.
-type Open func(ctx context.Context, log *slog.Logger) (Sink, error)
+// Opener opens the function's sink; Serve calls it once at start.
+type Opener func(ctx context.Context, log *slog.Logger) (Sink, error)
 
 // Serve is the body of a function's main: it makes the logger, opens the
 // sink, runs fn until SIGINT or SIGTERM and exits the process, with status 1
@@ -31,7 +31,7 @@ type Open func(ctx context.Context, log *slog.Logger) (Sink, error)
 //		}
 //		handlers.Serve(cfg.Config, MyFunction{}, mysql.Opener(cfg.MySQL))
 //	}
-func Serve(cfg Config, fn Function, open Open) {
+func Serve(cfg Config, fn Function, open Opener) {
 	log := platform.NewLogger(cfg.LogConfig, nil)
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
@@ -44,7 +44,7 @@ func Serve(cfg Config, fn Function, open Open) {
 
 // Run checks cfg, opens the sink and runs fn until ctx is done: Serve
 // without the process around it, for tests and embedding.
-func Run(ctx context.Context, cfg Config, fn Function, open Open, log *slog.Logger) error {
+func Run(ctx context.Context, cfg Config, fn Function, open Opener, log *slog.Logger) error {
 	cfg = cfg.withIdentity(fn)
 	if err := cfg.Validate(); err != nil {
 		return err

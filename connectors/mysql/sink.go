@@ -97,9 +97,9 @@ func isConfigError(err error) bool {
 // DB returns the connection pool, for tools and tests.
 func (s *Sink) DB() *sql.DB { return s.db }
 
-// Opener returns a handlers.Open that opens a Sink with cfg, for
+// Opener returns a handlers.Opener that opens a Sink with cfg, for
 // handlers.Serve.
-func Opener(cfg Config) handlers.Open {
+func Opener(cfg Config) handlers.Opener {
 	return func(ctx context.Context, log *slog.Logger) (handlers.Sink, error) {
 		return Open(ctx, cfg, log)
 	}

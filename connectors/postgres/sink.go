@@ -202,9 +202,9 @@ func classify(err error) error {
 	return err
 }
 
-// Opener returns a handlers.Open that opens a Sink with cfg, for
+// Opener returns a handlers.Opener that opens a Sink with cfg, for
 // handlers.Serve.
-func Opener(cfg Config) handlers.Open {
+func Opener(cfg Config) handlers.Opener {
 	return func(ctx context.Context, log *slog.Logger) (handlers.Sink, error) {
 		return Open(ctx, cfg, log)
 	}

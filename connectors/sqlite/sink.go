@@ -113,9 +113,9 @@ func isBusy(err error) bool {
 	return errors.As(err, &se) && (se.Code()&0xff == sqlite3.SQLITE_BUSY || se.Code()&0xff == sqlite3.SQLITE_LOCKED)
 }
 
-// Opener returns a handlers.Open that opens a Sink with cfg, for
+// Opener returns a handlers.Opener that opens a Sink with cfg, for
 // handlers.Serve.
-func Opener(cfg Config) handlers.Open {
+func Opener(cfg Config) handlers.Opener {
 	return func(ctx context.Context, log *slog.Logger) (handlers.Sink, error) {
 		return Open(ctx, cfg, log)
 	}

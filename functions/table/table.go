@@ -169,7 +169,7 @@ func (t Table) Handle(_ context.Context, b *handlers.Batch) error {
 
 // build checks the configuration and returns the function and how to open
 // its sink: the connector, after which the table is checked.
-func build(cfg Config) (Table, handlers.Open, error) {
+func build(cfg Config) (Table, handlers.Opener, error) {
 	if err := cfg.Validate(); err != nil {
 		return Table{}, nil, err
 	}

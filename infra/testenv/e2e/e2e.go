@@ -104,7 +104,7 @@ func (w *World) MySQLConfig(addr string) mysql.Config {
 }
 
 // OpenMySQL opens a MySQL sink at addr, for handlers.Run.
-func (w *World) OpenMySQL(addr string) handlers.Open {
+func (w *World) OpenMySQL(addr string) handlers.Opener {
 	return func(ctx context.Context, log *slog.Logger) (handlers.Sink, error) {
 		return mysql.Open(ctx, w.MySQLConfig(addr), log)
 	}
