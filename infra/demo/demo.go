@@ -1,14 +1,19 @@
-package main
+// Package demo runs the seed example end to end on this machine: a
+// nats-server (unless JETSYNC_NATS_URL is set), the bridge and the persons
+// and cars table functions as separate processes configured only by
+// environment (infra/harness builds and runs them), the seed's HSETs, and
+// the rows as they land in MariaDB.
+package demo
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"database/sql"
 	"errors"
 	"fmt"
 	"io"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -17,13 +22,27 @@ import (
 	"time"
 
 	driver "github.com/go-sql-driver/mysql"
-	"github.com/nats-io/nats-server/v2/server"
 	"github.com/redis/go-redis/v9"
+
+	"github.com/jetsync/jetsync/infra/harness"
 )
 
-// state is where the demo keeps its NATS store and binaries, under the
-// repository root; it is in .gitignore.
+// state is where the demo keeps its NATS store, logs and binaries, under
+// the repository root; it is in .gitignore.
 const state = ".demo"
+
+// DefaultTimeout is how long Run waits for the seed's rows by default.
+const DefaultTimeout = 2 * time.Minute
+
+// Options are the demo's flags.
+type Options struct {
+	// Exit stops the demo once the seed's rows are in MariaDB.
+	Exit bool
+	// Timeout is how long to wait for the seed's rows.
+	Timeout time.Duration
+	// Out receives the demo's lines and its processes' output.
+	Out io.Writer
+}
 
 func env(name, def string) string {
 	if v := os.Getenv(name); v != "" {
@@ -32,23 +51,40 @@ func env(name, def string) string {
 	return def
 }
 
-func run(ctx context.Context, exitAfter bool, wait time.Duration) error {
+// Run runs the demo until ctx ends (or, with o.Exit, until the seed's rows
+// landed). It returns nil when it stops on ctx.
+func Run(ctx context.Context, o Options) error {
 	if _, err := os.Stat("infra/sql/mysql/seed.sql"); err != nil {
 		return fmt.Errorf("run the demo from the repository root (go tool task demo): %w", err)
 	}
+	out := &lines{w: o.Out}
+	say := func(format string, args ...any) { out.say("demo", fmt.Sprintf(format, args...)) }
+	if err := os.MkdirAll(state, 0o755); err != nil {
+		return err
+	}
+	unlock, err := lock(filepath.Join(state, "lock"))
+	if err != nil {
+		return err
+	}
+	defer unlock()
+
+	say("building nats-server, the bridge and the table function into %s/bin", state)
+	bin, err := harness.Build(ctx, filepath.Join(state, "bin"))
+	if err != nil {
+		return err
+	}
 	natsURL := os.Getenv("JETSYNC_NATS_URL")
 	if natsURL == "" {
-		ns, err := server.NewServer(&server.Options{Host: "127.0.0.1", Port: -1, JetStream: true, StoreDir: filepath.Join(state, "nats"), NoSigs: true, NoLog: true})
+		ns, err := harness.NewNATSServer(bin.NATSServer, filepath.Join(state, "nats"), filepath.Join(state, "nats.log"))
 		if err != nil {
-			return fmt.Errorf("embedded nats-server: %w", err)
+			return err
 		}
-		ns.Start()
-		defer ns.Shutdown()
-		if !ns.ReadyForConnections(10 * time.Second) {
-			return errors.New("embedded nats-server did not start in 10s")
+		if err := ns.Start(); err != nil {
+			return fmt.Errorf("nats-server: %w", err)
 		}
-		natsURL = ns.ClientURL()
-		say("embedded nats-server %s with JetStream, store in %s/nats", natsURL, state)
+		defer ns.Stop(10 * time.Second)
+		natsURL = ns.URL()
+		say("nats-server %s with JetStream, store in %s/nats (log %s/nats.log)", natsURL, state, state)
 	} else {
 		say("using NATS at JETSYNC_NATS_URL")
 	}
@@ -67,29 +103,21 @@ func run(ctx context.Context, exitAfter bool, wait time.Duration) error {
 	}
 	say("tables persons and cars are ready (infra/sql/mysql/seed.sql)")
 
-	say("building the bridge and the table function")
-	bin := filepath.Join(state, "bin")
-	for name, pkg := range map[string]string{"jetsync-bridge": "./bridge/cmd/jetsync-bridge", "jetsync-table": "./functions/table"} {
-		out, err := exec.CommandContext(ctx, "go", "build", "-o", filepath.Join(bin, name), pkg).CombinedOutput()
-		if err != nil {
-			return fmt.Errorf("go build %s: %w\n%s", pkg, err, out)
-		}
-	}
-
-	procs := &group{}
-	defer procs.stop()
 	common := []string{"JETSYNC_NATS_URL=" + natsURL, "JETSYNC_LOG_FORMAT=text"}
-	if err := procs.start(ctx, "bridge", filepath.Join(bin, "jetsync-bridge"), append(common, "JETSYNC_PREFIXES=person,car")); err != nil {
-		return err
-	}
+	procs := []*harness.Proc{{Name: "bridge", Path: bin.Bridge, Env: append(os.Environ(), append(common, "JETSYNC_PREFIXES=person,car")...)}}
 	for _, fn := range []string{"persons", "cars"} {
 		vars, err := readEnvFile(filepath.Join("functions", "table", fn+".env"))
 		if err != nil {
 			return err
 		}
-		if err := procs.start(ctx, fn, filepath.Join(bin, "jetsync-table"), append(vars, common...)); err != nil {
+		procs = append(procs, &harness.Proc{Name: fn, Path: bin.Table, Env: append(os.Environ(), append(vars, common...)...)})
+	}
+	for _, p := range procs {
+		p.Out = out.prefixed(p.Name)
+		if err := p.Start(); err != nil {
 			return err
 		}
+		defer p.Stop(15 * time.Second)
 	}
 
 	rdb := redis.NewClient(&redis.Options{Addr: env("JETSYNC_REDIS_ADDR", "127.0.0.1:6379")})
@@ -105,41 +133,50 @@ func run(ctx context.Context, exitAfter bool, wait time.Duration) error {
 		return fmt.Errorf("redis: %w", err)
 	}
 
-	deadline := time.Now().Add(wait)
+	deadline := time.Now().Add(o.Timeout)
 	var shown string
 	for {
-		rows, err := snapshot(ctx, db)
+		rows, landed, err := seedRows(ctx, db)
 		if err != nil && ctx.Err() == nil {
 			return err
 		}
 		if rows != shown && err == nil {
 			shown = rows
-			say("rows in MariaDB (database %s) after %s:\n%s", env("JETSYNC_MYSQL_DATABASE", "test"), time.Since(written).Round(time.Millisecond), rows)
+			say("the seed's rows in MariaDB (database %s) after %s:\n%s", env("JETSYNC_MYSQL_DATABASE", "test"), time.Since(written).Round(time.Millisecond), rows)
 		}
-		landed := strings.Contains(rows, "Marek") && strings.Contains(rows, "WX1234")
-		if exitAfter && landed {
+		if o.Exit && landed {
 			say("the seed's rows landed; stopping")
 			return nil
 		}
 		if !landed && time.Now().After(deadline) {
-			return fmt.Errorf("the seed's rows did not land in %s; see the processes' logs above", wait)
+			return fmt.Errorf("the seed's rows did not land in %s; see the processes' logs above", o.Timeout)
 		}
-		if ctx.Err() != nil {
-			say("stopping")
-			return nil
-		}
-		if err := procs.failed(); err != nil {
-			return err
+		for _, p := range procs {
+			if !p.Running() && ctx.Err() == nil {
+				return fmt.Errorf("%s exited; see its log above", p.Name)
+			}
 		}
 		select {
 		case <-ctx.Done():
+			say("stopping")
+			return nil
 		case <-time.After(250 * time.Millisecond):
 		}
 	}
 }
 
-func say(format string, args ...any) {
-	fmt.Printf("demo: "+format+"\n", args...)
+// lock takes the demo's store for this process: two demos sharing one
+// NATS store would corrupt it.
+func lock(path string) (unlock func(), err error) {
+	f, err := os.OpenFile(path, os.O_CREATE|os.O_RDWR, 0o644)
+	if err != nil {
+		return nil, err
+	}
+	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("another demo is running on %s (stop it first): %w", state, err)
+	}
+	return func() { f.Close() }, nil
 }
 
 func openMySQL() (*sql.DB, error) {
@@ -157,37 +194,38 @@ func openMySQL() (*sql.DB, error) {
 	return db, nil
 }
 
-// snapshot renders both tables.
-func snapshot(ctx context.Context, db *sql.DB) (string, error) {
+// seedRows renders the seed's two rows and reports whether both landed
+// with the seed's values (whatever else the tables hold).
+func seedRows(ctx context.Context, db *sql.DB) (string, bool, error) {
 	var b strings.Builder
 	tw := tabwriter.NewWriter(&b, 2, 4, 2, ' ', 0)
-	for _, q := range []string{
-		"SELECT 'persons', person_id, first, last, age FROM persons ORDER BY person_id LIMIT 20",
-		"SELECT 'cars', car_id, id, color, '' FROM cars ORDER BY car_id LIMIT 20",
+	found := 0
+	for _, q := range []struct{ query, want string }{
+		{"SELECT 'persons', person_id, first, last, age FROM persons WHERE person_id = '5'", "Marek"},
+		{"SELECT 'cars', car_id, id, color, '' FROM cars WHERE car_id = '1'", "WX1234"},
 	} {
-		rows, err := db.QueryContext(ctx, q)
+		var v [5]sql.NullString
+		err := db.QueryRowContext(ctx, q.query).Scan(&v[0], &v[1], &v[2], &v[3], &v[4])
+		if errors.Is(err, sql.ErrNoRows) {
+			continue
+		}
 		if err != nil {
-			return "", err
+			return "", false, err
 		}
-		for rows.Next() {
-			var v [5]sql.NullString
-			if err := rows.Scan(&v[0], &v[1], &v[2], &v[3], &v[4]); err != nil {
-				rows.Close()
-				return "", err
+		fields := make([]string, len(v))
+		for i, s := range v {
+			fields[i] = s.String
+			if !s.Valid {
+				fields[i] = "NULL"
 			}
-			fields := make([]string, len(v))
-			for i, s := range v {
-				fields[i] = s.String
-				if !s.Valid {
-					fields[i] = "NULL"
-				}
-			}
-			fmt.Fprintf(tw, "  %s\n", strings.Join(fields, "\t"))
 		}
-		rows.Close()
+		if v[2].String == q.want {
+			found++
+		}
+		fmt.Fprintf(tw, "  %s\n", strings.Join(fields, "\t"))
 	}
 	tw.Flush()
-	return b.String(), nil
+	return b.String(), found == 2, nil
 }
 
 // readEnvFile reads KEY=VALUE lines, skipping blanks and # comments.
@@ -212,63 +250,38 @@ func readEnvFile(path string) ([]string, error) {
 	return vars, sc.Err()
 }
 
-// group runs child processes with prefixed output.
-type group struct {
-	mu    sync.Mutex
-	cmds  []*exec.Cmd
-	exits []error
+// lines writes whole lines, each with the name of who wrote it, from the
+// demo and its processes at once.
+type lines struct {
+	mu sync.Mutex
+	w  io.Writer
 }
 
-func (g *group) start(ctx context.Context, name, path string, vars []string) error {
-	cmd := exec.Command(path)
-	cmd.Env = append(os.Environ(), vars...)
-	pr, pw := io.Pipe()
-	cmd.Stdout, cmd.Stderr = pw, pw
-	if err := cmd.Start(); err != nil {
-		return fmt.Errorf("start %s: %w", name, err)
+func (l *lines) say(name, text string) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	for _, line := range strings.Split(strings.TrimRight(text, "\n"), "\n") {
+		fmt.Fprintf(l.w, "%-8s| %s\n", name, line)
 	}
-	go func() {
-		sc := bufio.NewScanner(pr)
-		for sc.Scan() {
-			fmt.Printf("%-8s| %s\n", name, sc.Text())
-		}
-	}()
-	g.mu.Lock()
-	g.cmds = append(g.cmds, cmd)
-	g.mu.Unlock()
-	go func() {
-		err := cmd.Wait()
-		pw.Close()
-		if ctx.Err() == nil {
-			g.mu.Lock()
-			g.exits = append(g.exits, fmt.Errorf("%s exited: %v", name, err))
-			g.mu.Unlock()
-		}
-	}()
-	return nil
 }
 
-func (g *group) failed() error {
-	g.mu.Lock()
-	defer g.mu.Unlock()
-	return errors.Join(g.exits...)
+// prefixed is a writer for one process's output.
+func (l *lines) prefixed(name string) io.Writer { return &prefixWriter{l: l, name: name} }
+
+type prefixWriter struct {
+	l    *lines
+	name string
+	buf  []byte
 }
 
-// stop sends SIGTERM to every child and waits up to 15 s for them.
-func (g *group) stop() {
-	g.mu.Lock()
-	cmds := g.cmds
-	g.mu.Unlock()
-	for _, c := range cmds {
-		_ = c.Process.Signal(syscall.SIGTERM)
-	}
-	deadline := time.Now().Add(15 * time.Second)
-	for _, c := range cmds {
-		for c.ProcessState == nil && time.Now().Before(deadline) {
-			if err := c.Process.Signal(syscall.Signal(0)); err != nil {
-				break
-			}
-			time.Sleep(50 * time.Millisecond)
+func (p *prefixWriter) Write(b []byte) (int, error) {
+	p.buf = append(p.buf, b...)
+	for {
+		i := bytes.IndexByte(p.buf, '\n')
+		if i < 0 {
+			return len(b), nil
 		}
+		p.l.say(p.name, string(p.buf[:i]))
+		p.buf = p.buf[i+1:]
 	}
 }

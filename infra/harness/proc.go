@@ -3,6 +3,7 @@ package harness
 import (
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"strconv"
@@ -20,8 +21,9 @@ type Proc struct {
 	Args []string
 	Env  []string
 	// Log receives the process's stdout and stderr (appended across
-	// restarts); empty: discarded.
+	// restarts); Out receives them when Log is empty; neither: discarded.
 	Log string
+	Out io.Writer
 
 	mu   sync.Mutex
 	cmd  *exec.Cmd
@@ -48,6 +50,8 @@ func (p *Proc) Start() error {
 		}
 		defer f.Close() // the child has its own descriptor
 		cmd.Stdout, cmd.Stderr = f, f
+	} else if p.Out != nil {
+		cmd.Stdout, cmd.Stderr = p.Out, p.Out
 	}
 	if err := cmd.Start(); err != nil {
 		return fmt.Errorf("start %s: %w", p.Name, err)
