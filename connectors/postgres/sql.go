@@ -6,16 +6,13 @@ import (
 	"strings"
 	"time"
 
-	"github.com/jetsync/jetsync/connectors"
 	"github.com/jetsync/jetsync/connectors/sqlsink"
 	"github.com/jetsync/jetsync/handlers"
 )
 
 // quote returns a double-quoted identifier. PostgreSQL folds unquoted names
 // to lower case, so names are used exactly as the function gives them.
-func quote(name string) string {
-	return `"` + strings.ReplaceAll(name, `"`, `""`) + `"`
-}
+var quote = sqlsink.QuoteDouble
 
 // maxParams is PostgreSQL's limit of bind parameters in one statement.
 const maxParams = 65535
@@ -23,28 +20,10 @@ const maxParams = 65535
 // statements turns a run of ops of one shape into as few multi-row
 // statements as the parameter limit allows.
 func statements(ops []handlers.Op) []sqlsink.Statement {
-	ops = connectors.LastPerKey(ops)
-	perRow := len(ops[0].Key) + len(ops[0].Values)
-	rows := maxParams / perRow
-	var out []sqlsink.Statement
-	for start := 0; start < len(ops); start += rows {
-		chunk := ops[start:min(start+rows, len(ops))]
-		if chunk[0].Delete {
-			out = append(out, deleteSQL(chunk))
-		} else {
-			out = append(out, upsertSQL(chunk))
-		}
-	}
-	return out
+	return sqlsink.Batched(ops, maxParams, upsertSQL, deleteSQL)
 }
 
-func columnList(cols []handlers.Column) string {
-	names := make([]string, len(cols))
-	for i, c := range cols {
-		names[i] = quote(c.Name)
-	}
-	return strings.Join(names, ", ")
-}
+func columnList(cols ...[]handlers.Column) string { return sqlsink.ColumnList(quote, cols...) }
 
 // conflictClause is the ON CONFLICT part of an upsert of op's shape: only
 // the columns named are set, so unmapped columns keep their values.
@@ -66,7 +45,7 @@ func upsertSQL(ops []handlers.Op) sqlsink.Statement {
 	b.WriteString("INSERT INTO ")
 	b.WriteString(quote(first.Table))
 	b.WriteString(" (")
-	b.WriteString(columnList(append(append([]handlers.Column{}, first.Key...), first.Values...)))
+	b.WriteString(columnList(first.Key, first.Values))
 	b.WriteString(") VALUES ")
 	args := make([]any, 0, len(ops)*perRow)
 	for i, op := range ops {

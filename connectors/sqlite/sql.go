@@ -5,15 +5,12 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/jetsync/jetsync/connectors"
 	"github.com/jetsync/jetsync/connectors/sqlsink"
 	"github.com/jetsync/jetsync/handlers"
 )
 
 // quote returns a double-quoted identifier.
-func quote(name string) string {
-	return `"` + strings.ReplaceAll(name, `"`, `""`) + `"`
-}
+var quote = sqlsink.QuoteDouble
 
 // maxParams is SQLite's default SQLITE_MAX_VARIABLE_NUMBER (since 3.32).
 const maxParams = 32766
@@ -21,27 +18,10 @@ const maxParams = 32766
 // statements turns a run of ops of one shape into as few multi-row
 // statements as the parameter limit allows.
 func statements(ops []handlers.Op) []sqlsink.Statement {
-	ops = connectors.LastPerKey(ops)
-	rows := maxParams / (len(ops[0].Key) + len(ops[0].Values))
-	var out []sqlsink.Statement
-	for start := 0; start < len(ops); start += rows {
-		chunk := ops[start:min(start+rows, len(ops))]
-		if chunk[0].Delete {
-			out = append(out, deleteSQL(chunk))
-		} else {
-			out = append(out, upsertSQL(chunk))
-		}
-	}
-	return out
+	return sqlsink.Batched(ops, maxParams, upsertSQL, deleteSQL)
 }
 
-func columnList(cols []handlers.Column) string {
-	names := make([]string, len(cols))
-	for i, c := range cols {
-		names[i] = quote(c.Name)
-	}
-	return strings.Join(names, ", ")
-}
+func columnList(cols ...[]handlers.Column) string { return sqlsink.ColumnList(quote, cols...) }
 
 func tuple(n int) string { return "(" + strings.TrimSuffix(strings.Repeat("?, ", n), ", ") + ")" }
 
@@ -50,7 +30,7 @@ func upsertSQL(ops []handlers.Op) sqlsink.Statement {
 	perRow := len(first.Key) + len(first.Values)
 	var b strings.Builder
 	b.WriteString("INSERT INTO " + quote(first.Table) + " (")
-	b.WriteString(columnList(append(append([]handlers.Column{}, first.Key...), first.Values...)))
+	b.WriteString(columnList(first.Key, first.Values))
 	b.WriteString(") VALUES ")
 	row := tuple(perRow)
 	args := make([]any, 0, len(ops)*perRow)

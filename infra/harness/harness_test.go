@@ -79,25 +79,7 @@ func TestProcKillAndRestart(t *testing.T) {
 }
 
 func TestProxyCutAndRestore(t *testing.T) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	go func() { // echo server
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			go func() { _, _ = io.Copy(c, c); c.Close() }()
-		}
-	}()
-	p, err := NewProxy(ln.Addr().String())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer p.Close()
+	p := echoProxy(t)
 	echo := func() error {
 		c, err := net.DialTimeout("tcp", p.Addr, time.Second)
 		if err != nil {
@@ -136,25 +118,7 @@ func TestProxyCutAndRestore(t *testing.T) {
 }
 
 func TestProxyBlackholeAndHeal(t *testing.T) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	go func() { // echo server
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			go func() { _, _ = io.Copy(c, c); c.Close() }()
-		}
-	}()
-	p, err := NewProxy(ln.Addr().String())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer p.Close()
+	p := echoProxy(t)
 	c, err := net.Dial("tcp", p.Addr)
 	if err != nil {
 		t.Fatal(err)
@@ -181,4 +145,29 @@ func TestProxyBlackholeAndHeal(t *testing.T) {
 	if _, err := io.ReadFull(c, b); err != nil || b[0] != 'b' {
 		t.Fatalf("after Heal: %q %v, want what the black-hole held", b, err)
 	}
+}
+
+// echoProxy is a Proxy in front of an echo server, both closed with t.
+func echoProxy(t *testing.T) *Proxy {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go func() { _, _ = io.Copy(c, c); c.Close() }()
+		}
+	}()
+	p, err := NewProxy(ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(p.Close)
+	return p
 }
