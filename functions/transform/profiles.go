@@ -32,11 +32,10 @@ func (p Profiles) Handle(_ context.Context, b *handlers.Batch) error {
 			continue
 		}
 		age, err := c.Int("age")
-		if err != nil {
-			b.Fail(c, err)
-			continue
+		var signedUp any
+		if err == nil {
+			signedUp, err = c.Time("signed_up")
 		}
-		signedUp, err := c.Time("signed_up")
 		if err != nil {
 			b.Fail(c, err)
 			continue

@@ -1,6 +1,7 @@
 package bench
 
 import (
+	"flag"
 	"fmt"
 	"time"
 )
@@ -55,4 +56,27 @@ func (o Options) Validate() error {
 		return fmt.Errorf("-timeout %s: use at least 1s", o.Timeout)
 	}
 	return nil
+}
+
+// Flags registers o's fields as command-line flags of fs, with o's values
+// as their defaults.
+func (o *Options) Flags(fs *flag.FlagSet) {
+	fs.IntVar(&o.Changes, "n", o.Changes, "HSETs in each drain phase")
+	fs.IntVar(&o.Keys, "k", o.Keys, "keys the coalescing drain phase writes to")
+	fs.IntVar(&o.Rate, "rate", o.Rate, "changes/s of the latency phase")
+	fs.DurationVar(&o.Duration, "duration", o.Duration, "length of the latency phase")
+	fs.IntVar(&o.Batch, "batch", o.Batch, "function batch size (JETSYNC_BATCH_SIZE) and ceiling rows per transaction")
+	fs.StringVar(&o.Connector, "connector", o.Connector, "target connector (mysql)")
+	fs.StringVar(&o.RedisAddr, "redis", o.RedisAddr, "Redis address")
+	fs.StringVar(&o.MySQLAddr, "mysql", o.MySQLAddr, "MariaDB address (root, database test)")
+	fs.DurationVar(&o.Timeout, "timeout", o.Timeout, "longest wait for one phase to drain")
+	fs.BoolVar(&o.Keep, "keep", false, "keep the temporary directory (process logs)")
+	fs.Func("bridge-env", "extra KEY=VALUE for the bridge process (repeatable)", func(v string) error {
+		o.BridgeEnv = append(o.BridgeEnv, v)
+		return nil
+	})
+	fs.Func("function-env", "extra KEY=VALUE for the function processes (repeatable)", func(v string) error {
+		o.FunctionEnv = append(o.FunctionEnv, v)
+		return nil
+	})
 }

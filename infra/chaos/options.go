@@ -1,6 +1,7 @@
 package chaos
 
 import (
+	"flag"
 	"fmt"
 	"strings"
 	"time"
@@ -92,4 +93,23 @@ func faultNames() string {
 		names = append(names, k.Name)
 	}
 	return strings.Join(names, ",")
+}
+
+// Flags registers o's fields as command-line flags of fs, with o's values
+// as their defaults.
+func (o *Options) Flags(fs *flag.FlagSet) {
+	fs.DurationVar(&o.Duration, "duration", o.Duration, "how long the load and the faults last")
+	fs.IntVar(&o.Rate, "rate", o.Rate, "load operations per second")
+	fs.IntVar(&o.Keys, "keys", o.Keys, "keys the load writes to")
+	fs.Int64Var(&o.Seed, "seed", 0, "seed of the load and the fault schedule (0: random)")
+	fs.StringVar(&o.RedisAddr, "redis", o.RedisAddr, "an outside Redis to use (default: a redis-server of the run's own, which the Redis faults need)")
+	fs.Func("faults", "fault kinds to inject in turn, comma-separated (default: every kind that fits -nats-nodes: "+strings.Join(DefaultFaults(1), ",")+"; with 3: "+strings.Join(DefaultFaults(3), ",")+")", func(v string) error {
+		o.Faults = strings.Split(v, ",")
+		return nil
+	})
+	fs.IntVar(&o.Instances, "instances", o.Instances, "processes per function (they share its consumer)")
+	fs.IntVar(&o.NATSNodes, "nats-nodes", o.NATSNodes, "JetStream cluster size, 1 or 3 (streams get as many replicas)")
+	fs.StringVar(&o.MySQLAddr, "mysql", o.MySQLAddr, "MariaDB address (root, database test)")
+	fs.DurationVar(&o.Quiesce, "quiesce", o.Quiesce, "longest wait for the pipeline to drain after the load")
+	fs.BoolVar(&o.Keep, "keep", false, "keep the temporary directory (process logs)")
 }

@@ -17,24 +17,7 @@ import (
 
 func main() {
 	o := bench.DefaultOptions()
-	flag.IntVar(&o.Changes, "n", o.Changes, "HSETs in each drain phase")
-	flag.IntVar(&o.Keys, "k", o.Keys, "keys the coalescing drain phase writes to")
-	flag.IntVar(&o.Rate, "rate", o.Rate, "changes/s of the latency phase")
-	flag.DurationVar(&o.Duration, "duration", o.Duration, "length of the latency phase")
-	flag.IntVar(&o.Batch, "batch", o.Batch, "function batch size (JETSYNC_BATCH_SIZE) and ceiling rows per transaction")
-	flag.StringVar(&o.Connector, "connector", o.Connector, "target connector (mysql)")
-	flag.StringVar(&o.RedisAddr, "redis", o.RedisAddr, "Redis address")
-	flag.StringVar(&o.MySQLAddr, "mysql", o.MySQLAddr, "MariaDB address (root, database test)")
-	flag.DurationVar(&o.Timeout, "timeout", o.Timeout, "longest wait for one phase to drain")
-	flag.BoolVar(&o.Keep, "keep", false, "keep the temporary directory (process logs)")
-	flag.Func("bridge-env", "extra KEY=VALUE for the bridge process (repeatable)", func(v string) error {
-		o.BridgeEnv = append(o.BridgeEnv, v)
-		return nil
-	})
-	flag.Func("function-env", "extra KEY=VALUE for the function processes (repeatable)", func(v string) error {
-		o.FunctionEnv = append(o.FunctionEnv, v)
-		return nil
-	})
+	o.Flags(flag.CommandLine)
 	asJSON := flag.Bool("json", false, "print the report as JSON")
 	flag.Parse()
 
