@@ -10,7 +10,6 @@ import (
 	"bytes"
 	"context"
 	"database/sql"
-	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -136,19 +135,23 @@ func Run(ctx context.Context, o Options) error {
 	deadline := time.Now().Add(o.Timeout)
 	var shown string
 	for {
-		rows, landed, err := seedRows(ctx, db)
+		rows, err := snapshot(ctx, db)
+		var done bool
+		if err == nil {
+			done, err = landed(ctx, db)
+		}
 		if err != nil && ctx.Err() == nil {
 			return err
 		}
 		if rows != shown && err == nil {
 			shown = rows
-			say("the seed's rows in MariaDB (database %s) after %s:\n%s", env("JETSYNC_MYSQL_DATABASE", "test"), time.Since(written).Round(time.Millisecond), rows)
+			say("rows in MariaDB (database %s, the first 20 of each table) after %s:\n%s", env("JETSYNC_MYSQL_DATABASE", "test"), time.Since(written).Round(time.Millisecond), rows)
 		}
-		if o.Exit && landed {
+		if o.Exit && done {
 			say("the seed's rows landed; stopping")
 			return nil
 		}
-		if !landed && time.Now().After(deadline) {
+		if !done && time.Now().After(deadline) {
 			return fmt.Errorf("the seed's rows did not land in %s; see the processes' logs above", o.Timeout)
 		}
 		for _, p := range procs {
@@ -194,38 +197,45 @@ func openMySQL() (*sql.DB, error) {
 	return db, nil
 }
 
-// seedRows renders the seed's two rows and reports whether both landed
-// with the seed's values (whatever else the tables hold).
-func seedRows(ctx context.Context, db *sql.DB) (string, bool, error) {
+// landed reports whether the seed's two rows are in the tables with the
+// seed's values (whatever else the tables hold).
+func landed(ctx context.Context, db *sql.DB) (bool, error) {
+	var n int
+	err := db.QueryRowContext(ctx, "SELECT (SELECT COUNT(*) FROM persons WHERE person_id = '5' AND first = 'Marek') + (SELECT COUNT(*) FROM cars WHERE car_id = '1' AND id = 'WX1234')").Scan(&n)
+	return n == 2, err
+}
+
+// snapshot renders the first rows of both tables.
+func snapshot(ctx context.Context, db *sql.DB) (string, error) {
 	var b strings.Builder
 	tw := tabwriter.NewWriter(&b, 2, 4, 2, ' ', 0)
-	found := 0
-	for _, q := range []struct{ query, want string }{
-		{"SELECT 'persons', person_id, first, last, age FROM persons WHERE person_id = '5'", "Marek"},
-		{"SELECT 'cars', car_id, id, color, '' FROM cars WHERE car_id = '1'", "WX1234"},
+	for _, q := range []string{
+		"SELECT 'persons', person_id, first, last, age FROM persons ORDER BY person_id LIMIT 20",
+		"SELECT 'cars', car_id, id, color, '' FROM cars ORDER BY car_id LIMIT 20",
 	} {
-		var v [5]sql.NullString
-		err := db.QueryRowContext(ctx, q.query).Scan(&v[0], &v[1], &v[2], &v[3], &v[4])
-		if errors.Is(err, sql.ErrNoRows) {
-			continue
-		}
+		rows, err := db.QueryContext(ctx, q)
 		if err != nil {
-			return "", false, err
+			return "", err
 		}
-		fields := make([]string, len(v))
-		for i, s := range v {
-			fields[i] = s.String
-			if !s.Valid {
-				fields[i] = "NULL"
+		for rows.Next() {
+			var v [5]sql.NullString
+			if err := rows.Scan(&v[0], &v[1], &v[2], &v[3], &v[4]); err != nil {
+				rows.Close()
+				return "", err
 			}
+			fields := make([]string, len(v))
+			for i, s := range v {
+				fields[i] = s.String
+				if !s.Valid {
+					fields[i] = "NULL"
+				}
+			}
+			fmt.Fprintf(tw, "  %s\n", strings.Join(fields, "\t"))
 		}
-		if v[2].String == q.want {
-			found++
-		}
-		fmt.Fprintf(tw, "  %s\n", strings.Join(fields, "\t"))
+		rows.Close()
 	}
 	tw.Flush()
-	return b.String(), found == 2, nil
+	return b.String(), nil
 }
 
 // readEnvFile reads KEY=VALUE lines, skipping blanks and # comments.
