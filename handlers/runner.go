@@ -67,6 +67,9 @@ type Runner struct {
 	// versionCheckOff is a test hook: register takes the consumer over
 	// whatever version owns it.
 	versionCheckOff bool
+	// replayUnguarded is a test hook: a replay's batches are written
+	// without sequence guards (process).
+	replayUnguarded bool
 	// writePause and ackFirst are test hooks of a testhooks build
 	// (testhooks.go): a pause before each batch is written, and acks before
 	// it.
