@@ -125,6 +125,12 @@ func (r *Runner) process(ctx context.Context, msgs []jetstream.Msg, live bool) {
 			_ = m.Ack()
 		}
 	}
+	if r.answerFirst { // test hook: callers are told "done" before the commit
+		if err := r.answer(ctx, replies, refused); err != nil {
+			return
+		}
+		replies = nil
+	}
 	time.Sleep(r.writePause)
 	if !keepsHistory(r.fn) {
 		n := len(changes)

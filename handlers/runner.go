@@ -70,11 +70,12 @@ type Runner struct {
 	// replayUnguarded is a test hook: a replay's batches are written
 	// without sequence guards (process).
 	replayUnguarded bool
-	// writePause and ackFirst are test hooks of a testhooks build
-	// (testhooks.go): a pause before each batch is written, and acks before
-	// it.
-	writePause time.Duration
-	ackFirst   bool
+	// writePause, ackFirst and answerFirst are test hooks of a testhooks
+	// build (testhooks.go): a pause before each batch is written, and acks
+	// or write-through answers before it.
+	writePause  time.Duration
+	ackFirst    bool
+	answerFirst bool
 }
 
 // envHooks, set in a testhooks build, applies JETSYNC_TEST_HOOKS to a new
