@@ -194,61 +194,116 @@ func TestLeaseKeepsItsOwnUpdate(t *testing.T) {
 // TestSupportStreamsReplicated: with JETSYNC_STREAM_REPLICAS=3 on a real
 // 3-node JetStream cluster, the dead-letter stream, the reply stream and the
 // lease bucket have three replicas too, so losing one node stops none of
-// them: after a node is gone the bridge still holds its lease, files a dead
-// letter and carries changes.
+// them: after the node leading the dead-letter stream is gone the bridge
+// still holds its lease, files a dead letter and carries changes. The
+// control creates the dead-letter and reply streams with one replica
+// (streams.SingleReplicaSupport): stopping the same node must take the
+// dead-letter stream down (its info and a publish to it fail) while the
+// replicated change stream still carries changes.
 func TestSupportStreamsReplicated(t *testing.T) {
 	t.Parallel()
-	ctx := context.Background()
-	cluster := testenv.StartNATSCluster(t, 3)
-	rdb := testenv.Redis(t)
-	prefix := testenv.Name("p")
-	testenv.DeletePrefix(t, rdb, prefix)
-	cfg := testConfig(testenv.RedisAddr(), cluster.URL(), prefix)
-	cfg.Replicas = 3
-	cfg.WriteThrough = []string{prefix}
-	cfg.HALease, cfg.HATTL, cfg.HAGroup = true, 2*time.Second, prefix
-	b := startBridge(t, cfg)
-	waitActive(t, b, 30*time.Second, "the bridge does not hold its lease yet")
-	rec := recordStream(t, cfg)
+	withControl(t, "replicated", "one replica", func(t *testing.T, control bool) {
+		ctx := context.Background()
+		cluster := testenv.StartNATSCluster(t, 3)
+		rdb := testenv.Redis(t)
+		prefix := testenv.Name("p")
+		testenv.DeletePrefix(t, rdb, prefix)
+		cfg := testConfig(testenv.RedisAddr(), cluster.URL(), prefix)
+		cfg.Replicas = 3
+		cfg.WriteThrough = []string{prefix}
+		cfg.HALease, cfg.HATTL, cfg.HAGroup = true, 2*time.Second, prefix
+		if control {
+			t.Cleanup(streams.SingleReplicaSupport(cfg.StreamConfig.Name))
+		}
+		b := startBridge(t, cfg)
+		waitActive(t, b, 30*time.Second, "the bridge does not hold its lease yet")
+		rec := recordStream(t, cfg)
 
-	nc, err := nats.Connect(cluster.URL())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer nc.Close()
-	js, _ := jetstream.New(nc)
-	for _, name := range []string{streams.DeadLetterStream(cfg.StreamConfig.Name), streams.ReplyStream(cfg.StreamConfig.Name), "KV_" + LeaseBucket} {
-		s, err := js.Stream(ctx, name)
+		nc, err := nats.Connect(cluster.URL())
 		if err != nil {
-			t.Fatalf("%s: %v", name, err)
+			t.Fatal(err)
 		}
-		if r := s.CachedInfo().Config.Replicas; r != 3 {
-			t.Errorf("%s has %d replicas, want 3 like the change stream", name, r)
+		defer nc.Close()
+		js, _ := jetstream.New(nc)
+		dlq := streams.DeadLetterStream(cfg.StreamConfig.Name)
+		want := map[string]int{dlq: 3, streams.ReplyStream(cfg.StreamConfig.Name): 3, "KV_" + LeaseBucket: 3}
+		if control {
+			want[dlq], want[streams.ReplyStream(cfg.StreamConfig.Name)] = 1, 1
 		}
-	}
+		for name, replicas := range want {
+			s, err := js.Stream(ctx, name)
+			if err != nil {
+				t.Fatalf("%s: %v", name, err)
+			}
+			if r := s.CachedInfo().Config.Replicas; r != replicas {
+				t.Errorf("%s has %d replicas, want %d", name, r, replicas)
+			}
+		}
 
-	cluster.Stop(0)
-	time.Sleep(3 * cfg.HATTL / 2) // longer than a renewal period
-	rdb.Set(ctx, prefix+":wrong", "x", 0)
-	rdb.HSet(ctx, prefix+":after", "a", "1")
-	recAfter := func() error {
-		if len(rec.changes(t, prefix+":after")) == 0 {
-			return fmt.Errorf("%s not carried with one node gone", prefix+":after")
+		// The node to lose: the dead-letter stream's leader (its only
+		// node, in the control).
+		var leader string
+		testenv.Eventually(t, 10*time.Second, func() error {
+			s, err := js.Stream(ctx, dlq)
+			if err != nil {
+				return err
+			}
+			if c := s.CachedInfo().Cluster; c != nil && c.Leader != "" {
+				leader = c.Leader
+				return nil
+			}
+			return fmt.Errorf("%s has no leader yet", dlq)
+		})
+		stopped := -1
+		for i, n := range cluster.Nodes {
+			if n != nil && n.Name() == leader {
+				stopped = i
+			}
 		}
-		return nil
-	}
-	testenv.Eventually(t, 30*time.Second, recAfter)
-	testenv.Eventually(t, 30*time.Second, func() error {
-		s, err := js.Stream(ctx, streams.DeadLetterStream(cfg.StreamConfig.Name))
-		if err != nil {
+		if stopped < 0 {
+			t.Fatalf("no node named %q, the leader of %s", leader, dlq)
+		}
+		cluster.Stop(stopped)
+		t.Logf("stopped node %s, the leader of %s", leader, dlq)
+		time.Sleep(3 * cfg.HATTL / 2) // longer than a renewal period
+		if !control {
+			rdb.Set(ctx, prefix+":wrong", "x", 0)
+		}
+		rdb.HSet(ctx, prefix+":after", "a", "1")
+		testenv.Eventually(t, 30*time.Second, func() error {
+			if len(rec.changes(t, prefix+":after")) == 0 {
+				return fmt.Errorf("%s not carried with one node gone", prefix+":after")
+			}
+			return nil
+		})
+		if control {
+			// Not even once in 10 s: a stream on the lost node alone stays
+			// down until the node is back.
+			var infoErr, pubErr error
+			for end := time.Now().Add(10 * time.Second); time.Now().Before(end); time.Sleep(500 * time.Millisecond) {
+				short, cancel := context.WithTimeout(ctx, 2*time.Second)
+				_, infoErr = js.Stream(short, dlq)
+				_, pubErr = js.Publish(short, streams.DeadLetterRoot+".probe."+prefix, []byte("probe"))
+				cancel()
+				if infoErr == nil || pubErr == nil {
+					t.Fatalf("control: %s, of one replica, answers with its node %s gone (info: %v, publish: %v); the test cannot see a lost support stream", dlq, leader, infoErr, pubErr)
+				}
+			}
+			t.Logf("control: %s down with its node: info: %v; publish: %v", dlq, infoErr, pubErr)
+			return
+		}
+		testenv.Eventually(t, 30*time.Second, func() error {
+			s, err := js.Stream(ctx, dlq)
+			if err != nil {
+				return err
+			}
+			_, err = s.GetLastMsgForSubject(ctx, "jetsync-dlq.bridge."+prefix+".wrong")
 			return err
+		})
+		if !b.active.Load() {
+			t.Error("the bridge lost its lease with one node of three gone")
 		}
-		_, err = s.GetLastMsgForSubject(ctx, "jetsync-dlq.bridge."+prefix+".wrong")
-		return err
 	})
-	if !b.active.Load() {
-		t.Error("the bridge lost its lease with one node of three gone")
-	}
 }
 
 // TestLeaseBucketKeepsItsTTL: a bridge configured with another

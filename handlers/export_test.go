@@ -31,3 +31,12 @@ func WithoutFiledSet(r *Runner) { r.filedOff = true }
 // WithoutAttemptDeadline is a test hook: r's write attempts have no
 // deadline, and one that runs long is not reported as degraded.
 func WithoutAttemptDeadline(r *Runner) { r.unbounded = true }
+
+// WithoutVersionCheck is a test hook: r registers its consumer whatever
+// version owns it, as if an older version could not be told apart.
+func WithoutVersionCheck(r *Runner) { r.versionCheckOff = true }
+
+// WithoutReplayGuards is a test hook: r writes a replay's changes without
+// sequence guards, so a replayed change is applied whatever newer change of
+// its key was applied already.
+func WithoutReplayGuards(r *Runner) { r.replayUnguarded = true }

@@ -117,10 +117,19 @@ func (r *Runner) process(ctx context.Context, msgs []jetstream.Msg, live bool) {
 			return r.publishDeadLetter(ctx, source[dl.Change.id(history)], &dl.Change, dl.Err)
 		},
 	}
+	if !live && r.replayUnguarded {
+		a.function = "" // test hook: a replay without sequence guards
+	}
 	if r.ackFirst {
 		for _, m := range msgs {
 			_ = m.Ack()
 		}
+	}
+	if r.answerFirst { // test hook: callers are told "done" before the commit
+		if err := r.answer(ctx, replies, refused); err != nil {
+			return
+		}
+		replies = nil
 	}
 	time.Sleep(r.writePause)
 	if !keepsHistory(r.fn) {

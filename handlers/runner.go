@@ -64,11 +64,18 @@ type Runner struct {
 	// unbounded is a test hook: a write attempt has no deadline and a long
 	// one is not reported (what a black-holed database once did unseen).
 	unbounded bool
-	// writePause and ackFirst are test hooks of a testhooks build
-	// (testhooks.go): a pause before each batch is written, and acks before
-	// it.
-	writePause time.Duration
-	ackFirst   bool
+	// versionCheckOff is a test hook: register takes the consumer over
+	// whatever version owns it.
+	versionCheckOff bool
+	// replayUnguarded is a test hook: a replay's batches are written
+	// without sequence guards (process).
+	replayUnguarded bool
+	// writePause, ackFirst and answerFirst are test hooks of a testhooks
+	// build (testhooks.go): a pause before each batch is written, and acks
+	// or write-through answers before it.
+	writePause  time.Duration
+	ackFirst    bool
+	answerFirst bool
 }
 
 // envHooks, set in a testhooks build, applies JETSYNC_TEST_HOOKS to a new
@@ -205,7 +212,7 @@ func (r *Runner) register(ctx context.Context) (jetstream.Consumer, error) {
 		existing, err := r.js.Consumer(ctx, r.cfg.Stream, r.cfg.Name)
 		if err == nil {
 			theirs := existing.CachedInfo().Config.Metadata[metaVersion]
-			if v, perr := parseVersion(theirs); perr == nil && compareVersions(mine, v) < 0 {
+			if v, perr := parseVersion(theirs); perr == nil && compareVersions(mine, v) < 0 && !r.versionCheckOff {
 				return nil, fmt.Errorf("%w: function %q version %s refuses to start because version %s has taken over consumer %s/%s; deploy version %s or newer",
 					ErrOlderVersion, r.cfg.Name, r.cfg.Version, theirs, r.cfg.Stream, r.cfg.Name, theirs)
 			}

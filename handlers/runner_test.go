@@ -299,64 +299,101 @@ func TestPermanentErrorIsIsolated(t *testing.T) {
 }
 
 // TestVersionedRegistration: a newer version takes over the consumer; an
-// older one refuses to start with a clear error.
+// older one refuses to start with a clear error and leaves the consumer as
+// the newer one set it. The control registers without looking at the
+// version: the older version must take the consumer over, its version and
+// settings replacing the newer one's.
 func TestVersionedRegistration(t *testing.T) {
-	t.Parallel()
-	r := newRig(t)
-	v2 := r.cfg
-	v2.Version = "2"
-	r.start(v2)
-	r.publish("1", map[string]string{"name": "a"})
-	testenv.Eventually(t, 10*time.Second, func() error {
-		if r.count() != 1 {
-			return errors.New("no row yet")
+	withControl(t, "refused", "no version check", func(t *testing.T, control bool) {
+		r := newRig(t)
+		consumer := func() (jetstream.ConsumerConfig, error) {
+			c, err := r.js.Consumer(context.Background(), r.cfg.Stream, r.cfg.Name)
+			if err != nil {
+				return jetstream.ConsumerConfig{}, err
+			}
+			return c.CachedInfo().Config, nil
 		}
-		return nil
-	})
+		v2 := r.cfg
+		v2.Version = "2"
+		r.start(v2)
+		r.publish("1", map[string]string{"name": "a"})
+		testenv.Eventually(t, 10*time.Second, func() error {
+			if r.count() != 1 {
+				return errors.New("no row yet")
+			}
+			return nil
+		})
 
-	same := r.cfg
-	same.Version, same.AckWait = "2", 7*time.Second
-	r.start(same) // the same version just runs, and updates the settings
-	testenv.Eventually(t, 10*time.Second, func() error {
-		c, err := r.js.Consumer(context.Background(), r.cfg.Stream, r.cfg.Name)
-		if err != nil {
-			return err
-		}
-		if c.CachedInfo().Config.AckWait != 7*time.Second {
-			return fmt.Errorf("ack wait %s, want 7s", c.CachedInfo().Config.AckWait)
-		}
-		return nil
-	})
-	r.publish("2", map[string]string{"name": "b"})
-	testenv.Eventually(t, 10*time.Second, func() error {
-		if r.count() != 2 {
-			return errors.New("second row not written")
-		}
-		return nil
-	})
+		same := r.cfg
+		same.Version, same.AckWait = "2", 7*time.Second
+		r.start(same) // the same version just runs, and updates the settings
+		testenv.Eventually(t, 10*time.Second, func() error {
+			c, err := consumer()
+			if err != nil {
+				return err
+			}
+			if c.AckWait != 7*time.Second {
+				return fmt.Errorf("ack wait %s, want 7s", c.AckWait)
+			}
+			return nil
+		})
+		r.publish("2", map[string]string{"name": "b"})
+		testenv.Eventually(t, 10*time.Second, func() error {
+			if r.count() != 2 {
+				return errors.New("second row not written")
+			}
+			return nil
+		})
 
-	v1 := r.cfg
-	select {
-	case err := <-r.start(v1):
-		if !errors.Is(err, handlers.ErrOlderVersion) || !strings.Contains(err.Error(), "version 1 refuses to start because version 2") {
-			t.Fatalf("version 1: %v, want ErrOlderVersion naming both versions", err)
+		v1 := r.cfg
+		v1.AckWait = 9 * time.Second
+		if control {
+			r.hook = handlers.WithoutVersionCheck
 		}
-	case <-time.After(10 * time.Second):
-		t.Fatal("version 1 did not refuse to start")
-	}
+		done := r.start(v1)
+		if control {
+			testenv.Eventually(t, 10*time.Second, func() error {
+				select {
+				case err := <-done:
+					t.Fatalf("control: version 1 stopped (%v) instead of taking the consumer over", err)
+				default:
+				}
+				c, err := consumer()
+				if err != nil {
+					return err
+				}
+				if v := c.Metadata["jetsync_version"]; v != "1" || c.AckWait != 9*time.Second {
+					return fmt.Errorf("control: consumer version %q, ack wait %s; the older version (1, 9s) did not take it over", v, c.AckWait)
+				}
+				return nil
+			})
+			return
+		}
+		select {
+		case err := <-done:
+			if !errors.Is(err, handlers.ErrOlderVersion) || !strings.Contains(err.Error(), "version 1 refuses to start because version 2") {
+				t.Fatalf("version 1: %v, want ErrOlderVersion naming both versions", err)
+			}
+		case <-time.After(10 * time.Second):
+			t.Fatal("version 1 did not refuse to start")
+		}
+		if c, err := consumer(); err != nil || c.Metadata["jetsync_version"] != "2" || c.AckWait != 7*time.Second {
+			t.Fatalf("after version 1 refused: consumer version %q, ack wait %s (%v); want 2 and 7s", c.Metadata["jetsync_version"], c.AckWait, err)
+		}
 
-	v3 := r.cfg
-	v3.Version = "2.1"
-	r.start(v3)
-	testenv.Eventually(t, 10*time.Second, func() error {
-		c, err := r.js.Consumer(context.Background(), r.cfg.Stream, r.cfg.Name)
-		if err != nil {
-			return err
-		}
-		if v := c.CachedInfo().Config.Metadata["jetsync_version"]; v != "2.1" {
-			return fmt.Errorf("consumer version %q, want 2.1", v)
-		}
-		return nil
+		v3 := r.cfg
+		v3.Version = "2.1"
+		r.start(v3)
+		testenv.Eventually(t, 10*time.Second, func() error {
+			c, err := consumer()
+			if err != nil {
+				return err
+			}
+			if v := c.Metadata["jetsync_version"]; v != "2.1" {
+				return fmt.Errorf("consumer version %q, want 2.1", v)
+			}
+			return nil
+		})
 	})
 }
 

@@ -18,6 +18,10 @@ import (
 //	                   committed
 //	ack-before-commit  ack a batch's messages before writing it: what the
 //	                   ack-after-commit rule prevents (a crash loses them)
+//	reply-before-commit
+//	                   answer a batch's write-through callers "done" before
+//	                   writing it: what answering after the commit prevents
+//	                   (a caller returns before its row is there)
 func init() {
 	envHooks = func(r *Runner) error {
 		for _, h := range strings.Split(os.Getenv("JETSYNC_TEST_HOOKS"), ",") {
@@ -32,6 +36,8 @@ func init() {
 				r.writePause = d
 			case "ack-before-commit":
 				r.ackFirst = true
+			case "reply-before-commit":
+				r.answerFirst = true
 			default:
 				return fmt.Errorf("JETSYNC_TEST_HOOKS: unknown hook %q", name)
 			}

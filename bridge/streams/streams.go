@@ -3,6 +3,7 @@ package streams
 import (
 	"context"
 	"fmt"
+	"sync"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
@@ -69,6 +70,28 @@ func ensure(ctx context.Context, js jetstream.JetStream, cfg jetstream.StreamCon
 	return s, nil
 }
 
+// singleReplica holds the change streams whose support streams get one
+// replica whatever they are asked for: see SingleReplicaSupport.
+var singleReplica sync.Map
+
+// SingleReplicaSupport is a test hook, for the control of the test that
+// support streams survive a node loss: the dead-letter and reply streams of
+// change stream stream are created with one replica, whatever replicas
+// EnsureDeadLetterStream and EnsureReplyStream are given, until undo is
+// called. Nothing but tests calls it.
+func SingleReplicaSupport(stream string) (undo func()) {
+	singleReplica.Store(stream, true)
+	return func() { singleReplica.Delete(stream) }
+}
+
+// supportReplicas is replicas, or 1 under SingleReplicaSupport.
+func supportReplicas(stream string, replicas int) int {
+	if _, off := singleReplica.Load(stream); off {
+		return 1
+	}
+	return replicas
+}
+
 // EnsureDeadLetterStream creates the dead-letter stream of the change stream
 // name (or updates it) with as many replicas as the change stream: losing a
 // node must not stop dead-lettering. Dead letters are kept until removed.
@@ -77,7 +100,7 @@ func EnsureDeadLetterStream(ctx context.Context, js jetstream.JetStream, stream 
 		Name:        DeadLetterStream(stream),
 		Description: "jetsync changes that a function could not apply",
 		Subjects:    []string{DeadLetterRoot + ".>"},
-		Replicas:    replicas,
+		Replicas:    supportReplicas(stream, replicas),
 	})
 }
 
@@ -98,7 +121,7 @@ func EnsureReplyStream(ctx context.Context, js jetstream.JetStream, stream strin
 		Description: "jetsync write-through answers: committed or refused",
 		Subjects:    []string{ReplyRoot + ".>"},
 		MaxAge:      time.Hour,
-		Replicas:    replicas,
+		Replicas:    supportReplicas(stream, replicas),
 	})
 }
 

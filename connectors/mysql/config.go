@@ -27,6 +27,10 @@ type Config struct {
 	// empty (the server's default), read-committed, repeatable-read or
 	// serializable. The guards hold under each.
 	Isolation string `split_words:"true"`
+
+	// passwordOnce is a test hook (WithPasswordReadOnce): the password is
+	// read when the sink opens, not before every new connection.
+	passwordOnce bool
 }
 
 // isolationLevels maps JETSYNC_*_ISOLATION values to database/sql levels.

@@ -13,6 +13,7 @@ import (
 	"github.com/jetsync/jetsync/connectors"
 	"github.com/jetsync/jetsync/connectors/sqlsink"
 	"github.com/jetsync/jetsync/handlers"
+	"github.com/jetsync/jetsync/infra/platform"
 )
 
 var _ handlers.Sink = (*Sink)(nil)
@@ -45,6 +46,13 @@ func Open(ctx context.Context, cfg Config, log *slog.Logger) (*Sink, error) {
 	dc.Logger = driverLog{log}
 	dc.Params = map[string]string{"sql_mode": "'STRICT_ALL_TABLES,NO_ENGINE_SUBSTITUTION'"}
 	pw := cfg.password()
+	if cfg.passwordOnce { // test hook: a rotated password file is not followed
+		p, err := pw.Read()
+		if err != nil {
+			return nil, err
+		}
+		pw = platform.SecretSource{Name: pw.Name, Literal: platform.Secret(p)}
+	}
 	if err := dc.Apply(driver.BeforeConnect(func(_ context.Context, c *driver.Config) error {
 		p, err := pw.Read()
 		c.Passwd = p

@@ -262,9 +262,24 @@ func (s *staleCounter) Write(ctx context.Context, w handlers.Write) error {
 
 // TestCredentialRotation: the MariaDB password is rotated, the file too, and
 // the connections broken; the function carries on without a restart, and no
-// password ever reaches its log.
+// password ever reaches its log. The control reads the password file once,
+// when the sink opens (mysql.WithPasswordReadOnce): after the rotation the
+// function must keep failing to log in, its change unwritten.
 func TestCredentialRotation(t *testing.T) {
 	t.Parallel()
+	for _, control := range []bool{false, true} {
+		name := "file read at every connect"
+		if control {
+			name = "control: file read once"
+		}
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			credentialRotation(t, control)
+		})
+	}
+}
+
+func credentialRotation(t *testing.T, control bool) {
 	w := newWorld(t)
 	ctx := context.Background()
 	prefix, table := w.Prefix("person"), w.personsTable()
@@ -285,6 +300,10 @@ func TestCredentialRotation(t *testing.T) {
 	w.StartBridge(prefix)
 	cfg := w.tableConfig(testenv.Name("persons"), prefix, table, "person_id", "age:age", testenv.MySQLAddr())
 	cfg.MySQL.User, cfg.MySQL.PasswordFile = user, pwFile
+	cfg.HTTPAddr = fmt.Sprintf("127.0.0.1:%d", testenv.FreePort(t))
+	if control {
+		mysql.WithPasswordReadOnce(&cfg.MySQL)
+	}
 	w.Start("function", func(ctx context.Context) error { return run(ctx, cfg, log) })
 
 	w.Redis.HSet(ctx, prefix+":1", "age", "1")
@@ -302,7 +321,29 @@ func TestCredentialRotation(t *testing.T) {
 		return nil
 	})
 	writeFile(t, pwFile, newPW)
-	w.waitRows(table, map[string]int{"1": 1, "2": 2}, 30*time.Second)
+	if control {
+		// Failed writes go on after the file holds the new password (two,
+		// in case one was under way with the old one as it was written).
+		failed := func() float64 {
+			_, body := testenv.HTTPGet("http://" + cfg.HTTPAddr + "/metrics")
+			return testenv.MetricValue(body, `jetsync_function_write_errors_total{class="transient",function="`+cfg.Name+`"}`)
+		}
+		before := failed()
+		if before < 1 {
+			t.Fatalf("control: %v transient write errors counted before the rotation, want the failed logins", before)
+		}
+		testenv.Eventually(t, 30*time.Second, func() error {
+			if n := failed() - before; n < 2 {
+				return fmt.Errorf("control: %v failed writes since the file was rotated, want 2 or more", n)
+			}
+			return nil
+		})
+		if n := w.Count(table); n != 1 {
+			t.Fatalf("control: %d rows; the function logged in after the rotation although it read the password file once", n)
+		}
+	} else {
+		w.waitRows(table, map[string]int{"1": 1, "2": 2}, 30*time.Second)
+	}
 
 	for _, pw := range []string{oldPW, newPW} {
 		if strings.Contains(logs.String(), pw) {

@@ -38,6 +38,28 @@ func envOf(cfg Config) []string {
 	}
 }
 
+// startBinary runs the function binary bin with cfg's environment and
+// extra variables until the test ends; its output is logged if the test
+// fails.
+func startBinary(t *testing.T, bin string, cfg Config, extra ...string) *exec.Cmd {
+	t.Helper()
+	cmd := exec.Command(bin)
+	cmd.Env = append(envOf(cfg), extra...)
+	var out bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		_ = cmd.Process.Kill()
+		_ = cmd.Wait()
+		if t.Failed() {
+			t.Logf("function %s output:\n%s", cfg.Name, out.String())
+		}
+	})
+	return cmd
+}
+
 // TestKilledFunctionResumes SIGKILLs two function processes on one prefix —
 // an upsert one and an append (history) one — while each holds a batch it
 // has not committed (a testhooks build pauses 300 ms before every write),
@@ -67,23 +89,7 @@ func TestKilledFunctionResumes(t *testing.T) {
 			if control {
 				hooks += ",ack-before-commit"
 			}
-			start := func(cfg Config, extra ...string) *exec.Cmd {
-				cmd := exec.Command(bin)
-				cmd.Env = append(envOf(cfg), extra...)
-				var out bytes.Buffer
-				cmd.Stdout, cmd.Stderr = &out, &out
-				if err := cmd.Start(); err != nil {
-					t.Fatal(err)
-				}
-				t.Cleanup(func() {
-					_ = cmd.Process.Kill()
-					_ = cmd.Wait()
-					if t.Failed() {
-						t.Logf("function %s output:\n%s", cfg.Name, out.String())
-					}
-				})
-				return cmd
-			}
+			start := func(cfg Config, extra ...string) *exec.Cmd { return startBinary(t, bin, cfg, extra...) }
 			first := []*exec.Cmd{start(upsert, hooks), start(appendCfg, hooks)}
 			want := map[string]int{}
 			write := func(base, from, to int) {

@@ -119,6 +119,57 @@ func TestWriteThrough(t *testing.T) {
 	})
 }
 
+// TestWriteThroughAnswersAfterCommit is the control of TestWriteThrough's
+// "committed before return": the function process (a testhooks build)
+// pauses 2 s before writing each batch, so a commit comes late. A
+// write-through HSet still returns with the row in the table, because the
+// function answers after the commit. The control answers before the commit
+// (reply-before-commit): the call must return while the row is missing,
+// and the row arrive only afterwards.
+func TestWriteThroughAnswersAfterCommit(t *testing.T) {
+	t.Parallel()
+	bin := testenv.Build(t, ".", "testhooks")
+	for _, control := range []bool{false, true} {
+		name := "committed before return"
+		hooks := "JETSYNC_TEST_HOOKS=write-pause=2s"
+		if control {
+			name = "control: answered before commit"
+			hooks += ",reply-before-commit"
+		}
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			w := newWorld(t)
+			prefix := w.Prefix("person")
+			table := w.Table("persons", "person_id VARBINARY(255) PRIMARY KEY, first VARCHAR(8), last VARCHAR(255), age INT")
+			cfg := w.BridgeConfig(prefix)
+			cfg.WriteThrough = []string{prefix}
+			w.StartBridgeWith(cfg)
+			startBinary(t, bin, w.tableConfig(testenv.Name("persons"), prefix, table, "person_id", "first_name:first,age:age", testenv.MySQLAddr()), hooks)
+			query := "SELECT first, age FROM " + table + " WHERE person_id = '1'"
+
+			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+			defer cancel()
+			if err := writethrough.New(w.Redis).HSet(ctx, prefix+":1", "first_name", "Marek", "age", "27"); err != nil {
+				t.Fatal(err)
+			}
+			got, err := w.Rows(query) // at once: no waiting
+			if err != nil {
+				t.Fatal(err)
+			}
+			if control {
+				if len(got) != 0 {
+					t.Fatalf("control: row %q already there when HSet returned, although the answer came before the commit; the test cannot see an early answer", got)
+				}
+				w.WaitRows(30*time.Second, []string{"Marek|27"}, query) // late, not lost
+				return
+			}
+			if len(got) != 1 || got[0] != "Marek|27" {
+				t.Fatalf("row after HSet returned: %q, want Marek|27", got)
+			}
+		})
+	}
+}
+
 // BenchmarkWriteThrough measures write-through calls from 32 concurrent
 // callers: latency of the call (p50, p99) and calls per second.
 //
