@@ -11,34 +11,9 @@ import (
 
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/jetsync/jetsync/bridge/change"
 	"github.com/jetsync/jetsync/infra/platform"
 )
-
-// Metadata of a replay consumer (see ReplayConsumer). `jetsync replay`
-// creates the consumer with the first three; the runtime adds the others.
-const (
-	// MetaReplayOf names the function the replay is for.
-	MetaReplayOf = "jetsync_replay_of"
-	// MetaReplayStart is the first stream sequence of the replay (for progress).
-	MetaReplayStart = "jetsync_replay_start"
-	// MetaReplayEnd is the stream's last sequence when the replay was asked
-	// for: the replay stops after it.
-	MetaReplayEnd = "jetsync_replay_end"
-	// MetaReplayTruncate is "true" when the function must empty its tables
-	// and forget its sequence guards before replaying.
-	MetaReplayTruncate = "jetsync_replay_truncate"
-	// MetaReplayTruncated is "true" once that is done, so that a resumed
-	// replay does not truncate again.
-	MetaReplayTruncated = "jetsync_replay_truncated"
-	// MetaReplayError is set when the function cannot carry out the replay
-	// (e.g. truncation asked of a function that cannot truncate).
-	MetaReplayError = "jetsync_replay_error"
-)
-
-// ReplayConsumer is the name of the durable consumer that replays history
-// to function; `jetsync replay` creates it and the runtime deletes it when
-// the replay is done.
-func ReplayConsumer(function string) string { return function + "_replay" }
 
 // Truncater is implemented by a function that can empty what it writes;
 // `jetsync replay --truncate` needs it. The table function deletes all rows
@@ -73,7 +48,7 @@ var errNoTruncate = errors.New("the function cannot truncate (it does not implem
 // and, when there is one, replays it until it is done or ctx ends. work
 // bounds the batch in hand, as for live batches.
 func (r *Runner) watchReplays(ctx, work context.Context) {
-	name := ReplayConsumer(r.cfg.Name)
+	name := change.ReplayConsumer(r.cfg.Name)
 	failed := "" // the creation time of a replay that failed for good: not retried
 	t := time.NewTicker(r.cfg.ReplayPoll)
 	defer t.Stop()
@@ -81,12 +56,12 @@ func (r *Runner) watchReplays(ctx, work context.Context) {
 		cons, err := r.js.Consumer(ctx, r.cfg.Stream, name)
 		if err == nil {
 			info := cons.CachedInfo()
-			if id := info.Created.String(); id != failed && info.Config.Metadata[MetaReplayError] == "" {
+			if id := info.Created.String(); id != failed && info.Config.Metadata[change.MetaReplayError] == "" {
 				if err := r.replay(ctx, work, cons); err != nil && ctx.Err() == nil {
 					r.log.Error("replay failed", "err", err)
 					if errors.Is(err, errNoTruncate) || IsPermanent(err) {
 						failed = id
-						_ = r.markReplay(ctx, name, map[string]string{MetaReplayError: err.Error()})
+						_ = r.markReplay(ctx, name, map[string]string{change.MetaReplayError: err.Error()})
 					}
 				}
 			}
@@ -107,15 +82,15 @@ func (r *Runner) watchReplays(ctx, work context.Context) {
 func (r *Runner) replay(ctx, work context.Context, cons jetstream.Consumer) error {
 	info := cons.CachedInfo()
 	md := info.Config.Metadata
-	if md[MetaReplayOf] != r.cfg.Name {
-		return fmt.Errorf("consumer %s is not a replay of %s (metadata %s=%q)", info.Name, r.cfg.Name, MetaReplayOf, md[MetaReplayOf])
+	if md[change.MetaReplayOf] != r.cfg.Name {
+		return fmt.Errorf("consumer %s is not a replay of %s (metadata %s=%q)", info.Name, r.cfg.Name, change.MetaReplayOf, md[change.MetaReplayOf])
 	}
-	end, err := strconv.ParseUint(md[MetaReplayEnd], 10, 64)
+	end, err := strconv.ParseUint(md[change.MetaReplayEnd], 10, 64)
 	if err != nil {
-		return fmt.Errorf("consumer %s: metadata %s=%q: %w", info.Name, MetaReplayEnd, md[MetaReplayEnd], err)
+		return fmt.Errorf("consumer %s: metadata %s=%q: %w", info.Name, change.MetaReplayEnd, md[change.MetaReplayEnd], err)
 	}
 	log := r.log.With("replay", info.Name, "end", end)
-	if md[MetaReplayTruncate] == "true" && md[MetaReplayTruncated] != "true" {
+	if md[change.MetaReplayTruncate] == "true" && md[change.MetaReplayTruncated] != "true" {
 		live, err := r.truncate(ctx, log)
 		if err != nil {
 			return err
@@ -124,7 +99,7 @@ func (r *Runner) replay(ctx, work context.Context, cons jetstream.Consumer) erro
 		// requested end: the replay must bring them back too.
 		end = max(end, live)
 		if err := r.markReplay(ctx, info.Name, map[string]string{
-			MetaReplayTruncated: "true", MetaReplayEnd: strconv.FormatUint(end, 10),
+			change.MetaReplayTruncated: "true", change.MetaReplayEnd: strconv.FormatUint(end, 10),
 		}); err != nil {
 			return err
 		}

@@ -11,6 +11,7 @@ import (
 
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/jetsync/jetsync/bridge/change"
 	"github.com/jetsync/jetsync/handlers"
 	"github.com/jetsync/jetsync/infra/cli"
 	"github.com/jetsync/jetsync/infra/testenv"
@@ -64,7 +65,7 @@ func TestReplayKeepsNewerRow(t *testing.T) {
 		}
 		r.start(r.cfg) // looks for the replay at once, and runs it
 		testenv.Eventually(t, 15*time.Second, func() error {
-			_, err := r.js.Consumer(ctx, r.cfg.Stream, handlers.ReplayConsumer(r.cfg.Name))
+			_, err := r.js.Consumer(ctx, r.cfg.Stream, change.ReplayConsumer(r.cfg.Name))
 			if errors.Is(err, jetstream.ErrConsumerNotFound) {
 				return nil
 			}

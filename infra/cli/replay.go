@@ -12,7 +12,7 @@ import (
 
 	"github.com/nats-io/nats.go/jetstream"
 
-	"github.com/jetsync/jetsync/handlers"
+	"github.com/jetsync/jetsync/bridge/change"
 )
 
 // replayArgs are the options of `jetsync replay`.
@@ -120,7 +120,7 @@ func (r replayer) run(ctx context.Context, a replayArgs) error {
 	if err != nil {
 		return err
 	}
-	name := handlers.ReplayConsumer(a.function)
+	name := change.ReplayConsumer(a.function)
 	cons, err := r.js.Consumer(ctx, r.stream, name)
 	switch {
 	case err == nil && a.restart:
@@ -183,7 +183,7 @@ func (r replayer) create(ctx context.Context, a replayArgs, live jetstream.Consu
 		return nil, fmt.Errorf("%w: nothing to replay: the stream holds sequences %d..%d", errNotFound, first, end)
 	}
 	cfg := jetstream.ConsumerConfig{
-		Durable:       handlers.ReplayConsumer(a.function),
+		Durable:       change.ReplayConsumer(a.function),
 		Description:   "jetsync replay of " + a.function,
 		FilterSubject: filter,
 		DeliverPolicy: jetstream.DeliverByStartSequencePolicy,
@@ -192,10 +192,10 @@ func (r replayer) create(ctx context.Context, a replayArgs, live jetstream.Consu
 		AckWait:       live.AckWait,
 		MaxAckPending: live.MaxAckPending,
 		Metadata: map[string]string{
-			handlers.MetaReplayOf:       a.function,
-			handlers.MetaReplayStart:    strconv.FormatUint(start, 10),
-			handlers.MetaReplayEnd:      strconv.FormatUint(end, 10),
-			handlers.MetaReplayTruncate: strconv.FormatBool(a.truncate),
+			change.MetaReplayOf:       a.function,
+			change.MetaReplayStart:    strconv.FormatUint(start, 10),
+			change.MetaReplayEnd:      strconv.FormatUint(end, 10),
+			change.MetaReplayTruncate: strconv.FormatBool(a.truncate),
 		},
 	}
 	cons, err := s.CreateConsumer(ctx, cfg)

@@ -15,13 +15,6 @@ import (
 
 	"github.com/jetsync/jetsync/bridge/change"
 	"github.com/jetsync/jetsync/bridge/streams"
-	"github.com/jetsync/jetsync/handlers"
-)
-
-// Consumer metadata the function runtime writes (see handlers.Runner).
-const (
-	metaVersion = "jetsync_version"
-	metaPrefix  = "jetsync_prefix"
 )
 
 // streamStatus is the change stream as `jetsync status` shows it.
@@ -139,15 +132,15 @@ func readStatus(ctx context.Context, js jetstream.JetStream, stream string) (sta
 	consumers := s.ListConsumers(ctx)
 	for ci := range consumers.Info() {
 		md := ci.Config.Metadata
-		if of := md[handlers.MetaReplayOf]; of != "" {
+		if of := md[change.MetaReplayOf]; of != "" {
 			replays[of] = replayProgress(ci)
 			continue
 		}
-		if _, ok := md[metaVersion]; !ok {
+		if _, ok := md[change.MetaVersion]; !ok {
 			continue // not a jetsync function's consumer
 		}
 		fs := functionStatus{
-			Name: ci.Name, Version: md[metaVersion], Prefix: md[metaPrefix],
+			Name: ci.Name, Version: md[change.MetaVersion], Prefix: md[change.MetaPrefix],
 			Pending: ci.NumPending, AckPending: ci.NumAckPending, Redelivered: ci.NumRedelivered,
 			LastDelivered: ci.Delivered.Stream, AckFloor: ci.AckFloor.Stream,
 		}
@@ -170,9 +163,9 @@ func readStatus(ctx context.Context, js jetstream.JetStream, stream string) (sta
 // from start that are acked, out of end - start + 1.
 func replayProgress(ci *jetstream.ConsumerInfo) *replayStatus {
 	md := ci.Config.Metadata
-	rs := &replayStatus{Error: md[handlers.MetaReplayError]}
-	fmt.Sscan(md[handlers.MetaReplayStart], &rs.Start)
-	fmt.Sscan(md[handlers.MetaReplayEnd], &rs.End)
+	rs := &replayStatus{Error: md[change.MetaReplayError]}
+	fmt.Sscan(md[change.MetaReplayStart], &rs.Start)
+	fmt.Sscan(md[change.MetaReplayEnd], &rs.End)
 	if rs.End >= rs.Start && rs.Start > 0 {
 		rs.Total = rs.End - rs.Start + 1
 		floor := min(max(ci.AckFloor.Stream, rs.Start-1), rs.End)

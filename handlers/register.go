@@ -1,0 +1,95 @@
+package handlers
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/jetsync/jetsync/bridge/change"
+	"github.com/jetsync/jetsync/infra/platform"
+)
+
+// Registration: the function's durable consumer, the version that owns it,
+// and the stream it consumes.
+
+// ErrOlderVersion is returned by Run when a newer version of the function
+// has taken over its consumer.
+var ErrOlderVersion = errors.New("a newer version of this function owns its consumer")
+
+// forgetEarlierStream drops the sink's sequence guards when they come from
+// an earlier stream: sequences never go back, so a checkpoint above the
+// stream's last sequence means the stream was deleted and created again
+// (its sequences restarted), and every change would look stale.
+func (r *Runner) forgetEarlierStream(ctx context.Context) error {
+	cp, ok := r.sink.(Checkpointer)
+	f, ok2 := r.sink.(Forgetter)
+	if !ok || !ok2 {
+		return nil
+	}
+	applied, err := cp.Checkpoint(ctx, r.cfg.Name)
+	if err != nil || applied == 0 {
+		return err
+	}
+	s, err := r.js.Stream(ctx, r.cfg.Stream)
+	if err != nil {
+		return fmt.Errorf("stream %s: %w", r.cfg.Stream, err)
+	}
+	if last := s.CachedInfo().State.LastSeq; applied > last {
+		r.log.Warn("the stream was created again: its sequences restarted below this function's checkpoint; forgetting the applied sequences so that its changes apply",
+			"stream", r.cfg.Stream, "checkpoint", applied, "last_seq", last)
+		return f.Forget(ctx, r.cfg.Name)
+	}
+	return nil
+}
+
+// register creates or updates the function's durable consumer, after
+// checking that no newer version owns it. It waits for the stream (the
+// bridge creates it) and for NATS.
+func (r *Runner) register(ctx context.Context) (jetstream.Consumer, error) {
+	mine, _ := parseVersion(r.cfg.Version) // Validate checked it
+	backoff := platform.Backoff{Min: 200 * time.Millisecond, Max: 5 * time.Second}
+	waiting := false
+	for {
+		existing, err := r.js.Consumer(ctx, r.cfg.Stream, r.cfg.Name)
+		if err == nil {
+			theirs := existing.CachedInfo().Config.Metadata[change.MetaVersion]
+			if v, perr := parseVersion(theirs); perr == nil && compareVersions(mine, v) < 0 && !r.versionCheckOff {
+				return nil, fmt.Errorf("%w: function %q version %s refuses to start because version %s has taken over consumer %s/%s; deploy version %s or newer",
+					ErrOlderVersion, r.cfg.Name, r.cfg.Version, theirs, r.cfg.Stream, r.cfg.Name, theirs)
+			}
+		}
+		if err == nil || errors.Is(err, jetstream.ErrConsumerNotFound) {
+			cons, cerr := r.js.CreateOrUpdateConsumer(ctx, r.cfg.Stream, jetstream.ConsumerConfig{
+				Durable:       r.cfg.Name,
+				Description:   "jetsync function " + r.cfg.Name,
+				FilterSubject: change.Filter(r.cfg.Prefix),
+				DeliverPolicy: jetstream.DeliverAllPolicy,
+				AckPolicy:     jetstream.AckExplicitPolicy,
+				AckWait:       r.cfg.AckWait,
+				MaxAckPending: max(1000, 4*r.cfg.BatchSize),
+				Metadata:      map[string]string{change.MetaVersion: r.cfg.Version, change.MetaPrefix: r.cfg.Prefix},
+			})
+			if cerr == nil {
+				return cons, nil
+			}
+			err = cerr
+		}
+		if ctx.Err() != nil {
+			return nil, ctx.Err()
+		}
+		if errors.Is(err, jetstream.ErrStreamNotFound) {
+			if !waiting {
+				r.log.Warn("waiting for the stream; is the bridge running?", "stream", r.cfg.Stream)
+				waiting = true
+			}
+		} else {
+			r.log.Warn("cannot register the consumer yet; retrying", "stream", r.cfg.Stream, "err", err)
+		}
+		if !backoff.Wait(ctx) {
+			return nil, ctx.Err()
+		}
+	}
+}
