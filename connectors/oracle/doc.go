@@ -3,7 +3,7 @@
 // The driver needs cgo and, at run time, Oracle Instant Client, so the
 // connector is compiled only in builds tagged oracle:
 //
-//	CGO_ENABLED=1 go build -tags oracle ./functions/table
+//	CGO_ENABLED=1 go build -tags oracle ./functions/table/cmd/jetsync-table
 //
 // The default build is static and cgo-free; in it Available is false and
 // Open says how to build the Oracle variant. The SQL this connector sends is

@@ -1,4 +1,7 @@
-package main
+// Package fanout is an example custom function: each person:<id> hash
+// becomes a persons row and a person_emails row, in one transaction
+// (FanOut); cmd/fanout is its main.
+package fanout
 
 import (
 	"context"

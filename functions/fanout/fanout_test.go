@@ -1,4 +1,4 @@
-package main
+package fanout
 
 import (
 	"context"
@@ -77,7 +77,7 @@ func TestFanOutProcess(t *testing.T) {
 	prefix := w.Prefix("person")
 	persons, emails := tables(w)
 	w.StartBridge(prefix)
-	cmd := exec.Command(testenv.Build(t, "."))
+	cmd := exec.Command(testenv.Build(t, "./cmd/fanout"))
 	cmd.Env = []string{
 		"JETSYNC_PREFIX=" + prefix, "JETSYNC_STREAM=" + w.Stream, "JETSYNC_NATS_URL=" + w.NATSURL,
 		"JETSYNC_PERSONS_TABLE=" + persons, "JETSYNC_EMAILS_TABLE=" + emails,

@@ -1,4 +1,7 @@
-package main
+// Package filter is an example custom function: it writes person:<id>
+// hashes into persons like the table function, but skips test users
+// (NoTestUsers); cmd/filter is its main.
+package filter
 
 import (
 	"context"

@@ -1,4 +1,4 @@
-package main
+package table
 
 import (
 	"context"
@@ -119,7 +119,7 @@ func TestConnectorSelection(t *testing.T) {
 		}, ""},
 		{"postgres validated", func(c *Config) { c.Connector = "postgres" }, "JETSYNC_POSTGRES_ADDR"},
 		{"cassandra validated", func(c *Config) { c.Connector = "cassandra" }, "JETSYNC_CASSANDRA_HOSTS"},
-		{"unknown", func(c *Config) { c.Connector = "mongo" }, "use mysql, postgres, sqlite, cassandra or oracle"},
+		{"unknown", func(c *Config) { c.Connector = "mongo" }, "use cassandra, mysql, oracle, postgres, sqlite"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

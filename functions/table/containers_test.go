@@ -1,4 +1,4 @@
-package main
+package table
 
 // The container files (infra/docker, infra/compose, infra/k8s) are checked
 // here because this is the one package that sees the table function's
@@ -622,7 +622,7 @@ func TestContainerConfigurationsValidate(t *testing.T) {
 		if err := envconfig.Process("jetsync", &cfg); err != nil {
 			t.Fatal(err)
 		}
-		if _, _, err := build(cfg); err != nil {
+		if _, _, err := Build(cfg); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -678,7 +678,7 @@ func TestComposeServicesAsProcesses(t *testing.T) {
 	t.Parallel()
 	bins := map[string]string{
 		"/jetsync-bridge": testenv.Build(t, "../../bridge/cmd/jetsync-bridge"),
-		"/jetsync-table":  testenv.Build(t, "."),
+		"/jetsync-table":  testenv.Build(t, "./cmd/jetsync-table"),
 		"/jetsync":        testenv.Build(t, "../../infra/cmd/jetsync"),
 	}
 	w := newWorld(t)

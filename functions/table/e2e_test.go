@@ -1,4 +1,4 @@
-package main
+package table
 
 import (
 	"context"
@@ -288,7 +288,7 @@ func TestBadConfigStops(t *testing.T) {
 			cfg := w.tableConfig(testenv.Name("persons"), "person", tt.table, tt.key, tt.mappings, testenv.MySQLAddr())
 			ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 			defer cancel()
-			err := run(ctx, cfg, testenv.Logger(t))
+			err := Run(ctx, cfg, testenv.Logger(t))
 			if err == nil || ctx.Err() != nil {
 				t.Fatalf("run returned %v (context %v); want a configuration error", err, ctx.Err())
 			}
@@ -312,7 +312,7 @@ func TestKeyCollationAny(t *testing.T) {
 	defer cancel()
 	for _, collation := range []string{"exact", "any"} {
 		cfg.KeyCollation = collation
-		_, open, err := build(cfg)
+		_, open, err := Build(cfg)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -1,4 +1,4 @@
-package main
+package table
 
 import (
 	"context"
@@ -45,7 +45,7 @@ func (h *hookedSink) Write(ctx context.Context, w handlers.Write) error {
 
 // runTable runs the table function of cfg in-process with its sink wrapped.
 func (w *world) runTable(ctx context.Context, cfg Config, log *slog.Logger, wrap func(handlers.Sink) handlers.Sink) error {
-	fn, open, err := build(cfg)
+	fn, open, err := Build(cfg)
 	if err != nil {
 		return err
 	}
@@ -304,7 +304,7 @@ func credentialRotation(t *testing.T, control bool) {
 	if control {
 		mysql.WithPasswordReadOnce(&cfg.MySQL)
 	}
-	w.Start("function", func(ctx context.Context) error { return run(ctx, cfg, log) })
+	w.Start("function", func(ctx context.Context) error { return Run(ctx, cfg, log) })
 
 	w.Redis.HSet(ctx, prefix+":1", "age", "1")
 	w.waitRows(table, map[string]int{"1": 1}, 10*time.Second)

@@ -1,4 +1,4 @@
-package main
+package table
 
 import (
 	"context"
@@ -31,7 +31,7 @@ func (w *world) tableConfig(name, prefix, table, key, mappings, mysqlAddr string
 // startFunction runs the table function in-process until stop is called.
 func (w *world) startFunction(cfg Config) (stop func()) {
 	return w.Start(cfg.Name, func(ctx context.Context) error {
-		return run(ctx, cfg, w.Logger().With("component", cfg.Name))
+		return Run(ctx, cfg, w.Logger().With("component", cfg.Name))
 	})
 }
 

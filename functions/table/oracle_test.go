@@ -1,6 +1,6 @@
 //go:build !oracle
 
-package main
+package table
 
 import (
 	"strings"

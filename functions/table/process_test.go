@@ -1,4 +1,4 @@
-package main
+package table
 
 import (
 	"bytes"
@@ -77,7 +77,7 @@ func TestKilledFunctionResumes(t *testing.T) {
 		}
 		t.Run(name, func(t *testing.T) {
 			t.Parallel()
-			bin := testenv.Build(t, ".", "testhooks")
+			bin := testenv.Build(t, "./cmd/jetsync-table", "testhooks")
 			w := newWorld(t)
 			ctx := context.Background()
 			prefix, table, history := w.Prefix("person"), w.personsTable(), w.Table("history", historySchema)
@@ -162,7 +162,7 @@ func TestKilledFunctionResumes(t *testing.T) {
 // gets wrong and checks the exit status and the message.
 func TestProcessStopsOnBadConfig(t *testing.T) {
 	t.Parallel()
-	bin := testenv.Build(t, ".")
+	bin := testenv.Build(t, "./cmd/jetsync-table")
 	w := newWorld(t)
 	table := w.personsTable()
 	good := envOf(w.tableConfig(testenv.Name("persons"), "person", table, "person_id", "age:age", testenv.MySQLAddr()))

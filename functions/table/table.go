@@ -1,9 +1,16 @@
-package main
+// Package table is the generic table function: it writes the hashes of one
+// key prefix into one table, mapping hash fields to columns, configured by
+// JETSYNC_* variables (Config). Build turns a configuration into the
+// function and the opener of its checked sink; cmd/jetsync-table is its
+// main.
+package table
 
 import (
 	"context"
 	"fmt"
 	"log/slog"
+	"maps"
+	"slices"
 	"strings"
 
 	"github.com/jetsync/jetsync/connectors/cassandra"
@@ -71,28 +78,16 @@ func (c Config) Validate() error {
 			return fmt.Errorf("JETSYNC_MAPPINGS maps field %q to column %q: names starting with jetsync_ are jetsync's", fc.Field, fc.Column)
 		}
 	}
-	switch c.Connector {
-	case "mysql":
-		return c.MySQL.Validate()
-	case "postgres":
-		return c.Postgres.Validate()
-	case "sqlite":
-		return c.SQLite.Validate()
-	case "cassandra":
-		return c.Cassandra.Validate()
-	case "oracle":
-		if !oracle.Available {
-			return fmt.Errorf("JETSYNC_CONNECTOR=oracle: this build has no Oracle connector; build it with CGO_ENABLED=1 go build -tags oracle ./functions/table (it needs Oracle Instant Client at run time)")
-		}
-		return c.Oracle.Validate()
-	default:
-		return fmt.Errorf("JETSYNC_CONNECTOR=%q: use mysql, postgres, sqlite, cassandra or oracle", c.Connector)
+	conn, ok := registry[c.Connector]
+	if !ok {
+		return fmt.Errorf("JETSYNC_CONNECTOR=%q: use %s", c.Connector, strings.Join(slices.Sorted(maps.Keys(registry)), ", "))
 	}
+	return conn.validate(c)
 }
 
-// checkedSink is a sink that can check its table at start; every connector
+// CheckedSink is a sink that can check its table at start; every connector
 // has one.
-type checkedSink interface {
+type CheckedSink interface {
 	handlers.Sink
 	CheckTable(ctx context.Context, table string, key, columns []string) error
 }
@@ -103,20 +98,50 @@ type keyChecker interface {
 	CheckKeyExact(ctx context.Context, table, column string) error
 }
 
-// openConnector opens the configured connector's sink.
-func openConnector(ctx context.Context, cfg Config, log *slog.Logger) (checkedSink, error) {
-	switch cfg.Connector {
-	case "postgres":
-		return postgres.Open(ctx, cfg.Postgres, log)
-	case "sqlite":
-		return sqlite.Open(ctx, cfg.SQLite, log)
-	case "cassandra":
-		return cassandra.Open(ctx, cfg.Cassandra, log)
-	case "oracle":
-		return oracle.Open(ctx, cfg.Oracle, log)
-	default:
-		return mysql.Open(ctx, cfg.MySQL, log)
-	}
+// connector is one target of JETSYNC_CONNECTOR: how its part of the
+// configuration is checked and how its sink is opened.
+type connector struct {
+	validate func(Config) error
+	open     func(context.Context, Config, *slog.Logger) (CheckedSink, error)
+}
+
+// registry holds every connector, by its JETSYNC_CONNECTOR name.
+var registry = map[string]connector{
+	"mysql": {
+		func(c Config) error { return c.MySQL.Validate() },
+		func(ctx context.Context, c Config, log *slog.Logger) (CheckedSink, error) {
+			return mysql.Open(ctx, c.MySQL, log)
+		},
+	},
+	"postgres": {
+		func(c Config) error { return c.Postgres.Validate() },
+		func(ctx context.Context, c Config, log *slog.Logger) (CheckedSink, error) {
+			return postgres.Open(ctx, c.Postgres, log)
+		},
+	},
+	"sqlite": {
+		func(c Config) error { return c.SQLite.Validate() },
+		func(ctx context.Context, c Config, log *slog.Logger) (CheckedSink, error) {
+			return sqlite.Open(ctx, c.SQLite, log)
+		},
+	},
+	"cassandra": {
+		func(c Config) error { return c.Cassandra.Validate() },
+		func(ctx context.Context, c Config, log *slog.Logger) (CheckedSink, error) {
+			return cassandra.Open(ctx, c.Cassandra, log)
+		},
+	},
+	"oracle": {
+		func(c Config) error {
+			if !oracle.Available {
+				return fmt.Errorf("JETSYNC_CONNECTOR=oracle: this build has no Oracle connector; build it with CGO_ENABLED=1 go build -tags oracle ./functions/table/cmd/jetsync-table (it needs Oracle Instant Client at run time)")
+			}
+			return c.Oracle.Validate()
+		},
+		func(ctx context.Context, c Config, log *slog.Logger) (CheckedSink, error) {
+			return oracle.Open(ctx, c.Oracle, log)
+		},
+	},
 }
 
 // Table writes each change of a prefix into one table. In upsert mode, an
@@ -167,9 +192,9 @@ func (t Table) Handle(_ context.Context, b *handlers.Batch) error {
 	return nil
 }
 
-// build checks the configuration and returns the function and how to open
+// Build checks the configuration and returns the function and how to open
 // its sink: the connector, after which the table is checked.
-func build(cfg Config) (Table, handlers.Opener, error) {
+func Build(cfg Config) (Table, handlers.Opener, error) {
 	if err := cfg.Validate(); err != nil {
 		return Table{}, nil, err
 	}
@@ -181,7 +206,7 @@ func build(cfg Config) (Table, handlers.Opener, error) {
 		key, columns = nil, append(append([]string{cfg.KeyColumn}, historyColumns...), columns...)
 	}
 	open := func(ctx context.Context, log *slog.Logger) (handlers.Sink, error) {
-		sink, err := openConnector(ctx, cfg, log)
+		sink, err := registry[cfg.Connector].open(ctx, cfg, log)
 		if err != nil {
 			return nil, err
 		}
@@ -200,9 +225,10 @@ func build(cfg Config) (Table, handlers.Opener, error) {
 	return fn, open, nil
 }
 
-// run is main without the process: for tests.
-func run(ctx context.Context, cfg Config, log *slog.Logger) error {
-	fn, open, err := build(cfg)
+// Run runs the table function of cfg until ctx ends: the command's body
+// without the process (signals, exit status), for programs that embed it.
+func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
+	fn, open, err := Build(cfg)
 	if err != nil {
 		return err
 	}

@@ -1,4 +1,4 @@
-package main
+package table
 
 import (
 	"context"
@@ -128,7 +128,7 @@ func TestWriteThrough(t *testing.T) {
 // and the row arrive only afterwards.
 func TestWriteThroughAnswersAfterCommit(t *testing.T) {
 	t.Parallel()
-	bin := testenv.Build(t, ".", "testhooks")
+	bin := testenv.Build(t, "./cmd/jetsync-table", "testhooks")
 	for _, control := range []bool{false, true} {
 		name := "committed before return"
 		hooks := "JETSYNC_TEST_HOOKS=write-pause=2s"

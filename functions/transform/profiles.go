@@ -1,4 +1,7 @@
-package main
+// Package transform is an example custom function: it writes person:<id>
+// hashes into person_profiles with derived and converted columns
+// (Profiles); cmd/transform is its main.
+package transform
 
 import (
 	"context"

@@ -26,7 +26,7 @@ func Build(ctx context.Context, dir string) (Binaries, error) {
 	for path, pkg := range map[string]string{
 		b.NATSServer: "github.com/nats-io/nats-server/v2",
 		b.Bridge:     "github.com/jetsync/jetsync/bridge/cmd/jetsync-bridge",
-		b.Table:      "github.com/jetsync/jetsync/functions/table",
+		b.Table:      "github.com/jetsync/jetsync/functions/table/cmd/jetsync-table",
 	} {
 		cmd := exec.CommandContext(ctx, "go", "build", "-o", path, pkg)
 		cmd.Env = append(cmd.Environ(), "CGO_ENABLED=0")

@@ -6,15 +6,16 @@ package main
 import (
 	"github.com/kelseyhightower/envconfig"
 
+	"github.com/jetsync/jetsync/functions/table"
 	"github.com/jetsync/jetsync/handlers"
 )
 
 func main() {
-	var cfg Config
+	var cfg table.Config
 	if err := envconfig.Process("jetsync", &cfg); err != nil {
 		handlers.Exit(err)
 	}
-	fn, open, err := build(cfg)
+	fn, open, err := table.Build(cfg)
 	if err != nil {
 		handlers.Exit(err)
 	}

@@ -6,6 +6,7 @@ import (
 	"github.com/kelseyhightower/envconfig"
 
 	"github.com/jetsync/jetsync/connectors/mysql"
+	"github.com/jetsync/jetsync/functions/transform"
 	"github.com/jetsync/jetsync/handlers"
 )
 
@@ -18,5 +19,5 @@ func main() {
 	if err := envconfig.Process("jetsync", &cfg); err != nil {
 		handlers.Exit(err)
 	}
-	handlers.Serve(cfg.Config, Profiles{Table: cfg.Table}, mysql.Opener(cfg.MySQL))
+	handlers.Serve(cfg.Config, transform.Profiles{Table: cfg.Table}, mysql.Opener(cfg.MySQL))
 }

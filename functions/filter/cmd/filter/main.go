@@ -6,6 +6,7 @@ import (
 	"github.com/kelseyhightower/envconfig"
 
 	"github.com/jetsync/jetsync/connectors/mysql"
+	"github.com/jetsync/jetsync/functions/filter"
 	"github.com/jetsync/jetsync/handlers"
 )
 
@@ -19,5 +20,5 @@ func main() {
 	if err := envconfig.Process("jetsync", &cfg); err != nil {
 		handlers.Exit(err)
 	}
-	handlers.Serve(cfg.Config, NoTestUsers{Table: cfg.Table, SkipIDPrefix: cfg.SkipIDPrefix}, mysql.Opener(cfg.MySQL))
+	handlers.Serve(cfg.Config, filter.NoTestUsers{Table: cfg.Table, SkipIDPrefix: cfg.SkipIDPrefix}, mysql.Opener(cfg.MySQL))
 }

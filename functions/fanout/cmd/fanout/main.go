@@ -6,6 +6,7 @@ import (
 	"github.com/kelseyhightower/envconfig"
 
 	"github.com/jetsync/jetsync/connectors/mysql"
+	"github.com/jetsync/jetsync/functions/fanout"
 	"github.com/jetsync/jetsync/handlers"
 )
 
@@ -19,5 +20,5 @@ func main() {
 	if err := envconfig.Process("jetsync", &cfg); err != nil {
 		handlers.Exit(err)
 	}
-	handlers.Serve(cfg.Config, FanOut{Persons: cfg.PersonsTable, Emails: cfg.EmailsTable}, mysql.Opener(cfg.MySQL))
+	handlers.Serve(cfg.Config, fanout.FanOut{Persons: cfg.PersonsTable, Emails: cfg.EmailsTable}, mysql.Opener(cfg.MySQL))
 }
