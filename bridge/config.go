@@ -88,6 +88,7 @@ type testHooks struct {
 	noSizeCheck               bool          // read every key of a batch, whatever its size
 	noFence                   bool          // publish without an epoch
 	noReclaim                 bool          // leave entries another bridge read and never acknowledged
+	unsharded                 bool          // deal keys round robin to the workers, the first lagging before it publishes
 	stuckIdle                 time.Duration // instead of stuckIdle, so tests need not wait
 }
 
