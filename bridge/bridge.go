@@ -482,6 +482,9 @@ const (
 )
 
 func (b *Bridge) requestResync(prefix string) {
+	if b.cfg.hooks.noResync {
+		return
+	}
 	select {
 	case b.resync[prefix] <- struct{}{}:
 	default: // one is already pending

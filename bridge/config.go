@@ -89,6 +89,7 @@ type testHooks struct {
 	noFence                   bool          // publish without an epoch
 	noReclaim                 bool          // leave entries another bridge read and never acknowledged
 	unsharded                 bool          // deal keys round robin to the workers, the first lagging before it publishes
+	noResync                  bool          // never scan a prefix: only what is notified is carried
 	stuckIdle                 time.Duration // instead of stuckIdle, so tests need not wait
 }
 
