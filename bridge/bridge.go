@@ -206,7 +206,7 @@ func (b *Bridge) Run(ctx context.Context) error {
 		return err
 	}
 	defer stopHTTP()
-	if !b.cfg.HALease {
+	if !b.cfg.HALease || b.cfg.hooks.ignoreLease {
 		b.active.Store(true)
 		return b.runActive(ctx, context.Background())
 	}

@@ -92,6 +92,7 @@ type testHooks struct {
 	noResync                  bool          // never scan a prefix: only what is notified is carried
 	carriedMastersOnly        bool          // readiness counts the subscribed cluster masters only
 	noTopologyWatch           bool          // subscribe to the first cluster masters, never look again
+	ignoreLease               bool          // active at once, whoever holds the lease
 	stuckIdle                 time.Duration // instead of stuckIdle, so tests need not wait
 }
 
