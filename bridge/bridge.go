@@ -206,7 +206,7 @@ func (b *Bridge) Run(ctx context.Context) error {
 		return err
 	}
 	defer stopHTTP()
-	if !b.cfg.HALease {
+	if !b.cfg.HALease || b.cfg.hooks.ignoreLease {
 		b.active.Store(true)
 		return b.runActive(ctx, context.Background())
 	}
@@ -269,6 +269,9 @@ func (b *Bridge) maxQueued() int { return 32 * b.cfg.Batch }
 // over are found by the next start's resync.
 func (b *Bridge) runActive(ctx, fenced context.Context) error {
 	sh := newShards(b.cfg.Workers, 4*b.cfg.Batch)
+	if b.cfg.hooks.unsharded {
+		sh.dealt = new(atomic.Uint64)
+	}
 	b.shards.Store(sh)
 	stopWaiting := context.AfterFunc(ctx, sh.stop) // a full queue stops no one from stopping
 	defer stopWaiting()
@@ -479,6 +482,9 @@ const (
 )
 
 func (b *Bridge) requestResync(prefix string) {
+	if b.cfg.hooks.noResync {
+		return
+	}
 	select {
 	case b.resync[prefix] <- struct{}{}:
 	default: // one is already pending

@@ -205,24 +205,50 @@ func TestBridgePublishes(t *testing.T) {
 			}
 		}
 	})
+	// Per-key order runs on bridges of its own, with its control: keys
+	// dealt round robin to the workers, the first of which lags before it
+	// publishes, must see a key's older state stored after a newer one.
 	t.Run("per-key order", func(t *testing.T) {
-		key := prefix + ":counter"
-		for range 300 {
-			rdb.HIncrBy(ctx, key, "n", 1)
-		}
-		rec.waitFor(t, key, func(last change.Change, all []change.Change) error {
-			if last.Fields["n"] != "300" {
-				return fmt.Errorf("last n=%s", last.Fields["n"])
+		withControl(t, "sharded by key", "dealt round robin", func(t *testing.T, control bool) {
+			prefix := testenv.Name("p")
+			testenv.DeletePrefix(t, rdb, prefix)
+			cfg := testConfig(testenv.RedisAddr(), testenv.NATS(t), prefix)
+			cfg.hooks.unsharded = control
+			rec := runBridge(t, cfg)
+			key := prefix + ":counter"
+			for range 300 {
+				rdb.HIncrBy(ctx, key, "n", 1)
 			}
-			prev := 0
-			for _, c := range all {
-				n, _ := strconv.Atoi(c.Fields["n"])
-				if n < prev {
-					return fmt.Errorf("n went back from %d to %d", prev, n)
+			// wentBack says where n, stored in stream order, went back.
+			wentBack := func(all []change.Change) error {
+				prev := 0
+				for _, c := range all {
+					n, _ := strconv.Atoi(c.Fields["n"])
+					if n < prev {
+						return fmt.Errorf("n went back from %d to %d", prev, n)
+					}
+					prev = n
 				}
-				prev = n
+				return nil
 			}
-			return nil
+			rec.waitFor(t, key, func(last change.Change, _ []change.Change) error {
+				if last.Fields["n"] != "300" {
+					return fmt.Errorf("last n=%s", last.Fields["n"])
+				}
+				return nil
+			})
+			time.Sleep(3 * time.Second) // an older state published late is stored by now
+			err := wentBack(rec.changes(t, key))
+			if control {
+				if err == nil {
+					t.Fatal("control: every change of the key stored in order; the test cannot tell the sharding keeps the order")
+				}
+				t.Logf("control: %v", err)
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
 		})
 	})
 	t.Run("expiry is not a delete by default", func(t *testing.T) {
@@ -478,66 +504,158 @@ func TestJournalRereadsPendingEntries(t *testing.T) {
 	})
 }
 
+// TestWritesWhileStoppedArrive: keys written while no bridge runs (a new
+// key, and a new value of a key carried before) are found by the resync
+// that follows the next bridge's subscription. The control never resyncs
+// and must see those writes never arrive, while a write made after the start
+// does. (Deletes made while no bridge runs are not found by a resync: that
+// is the journal's guarantee.)
+func TestWritesWhileStoppedArrive(t *testing.T) {
+	t.Parallel()
+	withControl(t, "resynced", "no resync", func(t *testing.T, control bool) {
+		ctx := context.Background()
+		rdb := testenv.Redis(t)
+		prefix := testenv.Name("p")
+		testenv.DeletePrefix(t, rdb, prefix)
+		cfg := testConfig(testenv.RedisAddr(), testenv.NATS(t), prefix)
+		cfg.hooks.noResync = control
+		bctx, stop := context.WithCancel(ctx)
+		b, err := New(bctx, cfg, testenv.Logger(t)) // creates the stream
+		if err != nil {
+			t.Fatal(err)
+		}
+		rec := recordStream(t, cfg)
+		carried := func(key, v string) func() error {
+			return func() error {
+				all := rec.changes(t, key)
+				if len(all) == 0 || all[len(all)-1].Fields["n"] != v {
+					return fmt.Errorf("%s=%s not carried", key, v)
+				}
+				return nil
+			}
+		}
+
+		done := make(chan error, 1)
+		go func() { done <- b.Run(bctx) }()
+		testenv.Eventually(t, 10*time.Second, b.Ready)
+		rdb.HSet(ctx, prefix+":old", "n", "1")
+		testenv.Eventually(t, 10*time.Second, carried(prefix+":old", "1"))
+		stop()
+		if err := <-done; err != nil {
+			t.Fatal(err)
+		}
+
+		// No bridge runs.
+		rdb.HSet(ctx, prefix+":old", "n", "2")
+		rdb.HSet(ctx, prefix+":new", "n", "1")
+
+		startBridge(t, cfg)
+		rdb.HSet(ctx, prefix+":later", "n", "1")
+		testenv.Eventually(t, 10*time.Second, carried(prefix+":later", "1"))
+		if control {
+			time.Sleep(2 * time.Second) // a resync's publishes would be stored by now
+			for _, err := range []error{carried(prefix+":old", "2")(), carried(prefix+":new", "1")()} {
+				if err == nil {
+					t.Fatal("control: a write made while no bridge ran arrived without a resync; the test cannot tell the resync is what carries it")
+				}
+				t.Logf("control: %v", err)
+			}
+			return
+		}
+		testenv.Eventually(t, 10*time.Second, carried(prefix+":old", "2"))
+		testenv.Eventually(t, 10*time.Second, carried(prefix+":new", "1"))
+	})
+}
+
 // TestGapsAreResynced: a subscriber that falls behind is disconnected by
 // Redis (here a tiny pub/sub output buffer on a server of the test's own),
 // and a killed pub/sub connection loses notifications too; both are counted
-// as gaps and resynced, so every key still ends with its last value.
+// as gaps and resynced, so every key still ends with its last value. The
+// control never resyncs and must see keys whose last value never arrives
+// after the subscriber fell behind.
 func TestGapsAreResynced(t *testing.T) {
 	t.Parallel()
-	ctx := context.Background()
-	addr := testenv.RedisServer(t, "--client-output-buffer-limit", "pubsub 16kb 8kb 1")
-	rdb := redis.NewClient(&redis.Options{Addr: addr})
-	defer rdb.Close()
-	prefix := "p"
-	cfg := testConfig(addr, testenv.NATS(t), prefix)
-	cfg.HTTPAddr = fmt.Sprintf("127.0.0.1:%d", testenv.FreePort(t))
-	rec := runBridge(t, cfg)
-	testenv.Eventually(t, 5*time.Second, func() error {
-		if code, body := testenv.HTTPGet("http://" + cfg.HTTPAddr + "/readyz"); code != 200 {
-			return fmt.Errorf("%d %s", code, body)
-		}
-		return nil
-	})
-	gaps := func() float64 {
-		_, body := testenv.HTTPGet("http://" + cfg.HTTPAddr + "/metrics")
-		return testenv.MetricValue(body, `jetsync_bridge_gaps_total{why="pubsub reconnect"}`)
-	}
-
-	// Falling behind: a burst far larger than the 16 kB buffer.
-	pipe := rdb.Pipeline()
-	for i := range 20000 {
-		pipe.HSet(ctx, fmt.Sprintf("%s:%d", prefix, i%2000), "n", strconv.Itoa(i))
-	}
-	if _, err := pipe.Exec(ctx); err != nil {
-		t.Fatal(err)
-	}
-	testenv.Eventually(t, 20*time.Second, func() error {
-		if g := gaps(); g < 1 {
-			return fmt.Errorf("%v gaps counted", g)
-		}
-		for i := 18000; i < 20000; i += 97 {
-			key := fmt.Sprintf("%s:%d", prefix, i%2000)
-			all := rec.changes(t, key)
-			if len(all) == 0 || all[len(all)-1].Fields["n"] != strconv.Itoa(i) {
-				return fmt.Errorf("%s not at its last value %d yet", key, i)
+	withControl(t, "resynced", "no resync", func(t *testing.T, control bool) {
+		ctx := context.Background()
+		addr := testenv.RedisServer(t, "--client-output-buffer-limit", "pubsub 16kb 8kb 1")
+		rdb := redis.NewClient(&redis.Options{Addr: addr})
+		defer rdb.Close()
+		prefix := "p"
+		cfg := testConfig(addr, testenv.NATS(t), prefix)
+		cfg.HTTPAddr = fmt.Sprintf("127.0.0.1:%d", testenv.FreePort(t))
+		cfg.hooks.noResync = control
+		rec := runBridge(t, cfg)
+		testenv.Eventually(t, 5*time.Second, func() error {
+			if code, body := testenv.HTTPGet("http://" + cfg.HTTPAddr + "/readyz"); code != 200 {
+				return fmt.Errorf("%d %s", code, body)
 			}
+			return nil
+		})
+		gaps := func() float64 {
+			_, body := testenv.HTTPGet("http://" + cfg.HTTPAddr + "/metrics")
+			return testenv.MetricValue(body, `jetsync_bridge_gaps_total{why="pubsub reconnect"}`)
 		}
-		return nil
-	})
 
-	// A killed connection: writes made before the bridge resubscribes are
-	// found by the resync.
-	before := gaps()
-	if err := rdb.ClientKillByFilter(ctx, "TYPE", "pubsub").Err(); err != nil {
-		t.Fatal(err)
-	}
-	rdb.HSet(ctx, prefix+":after-kill", "n", "1")
-	rec.waitFor(t, prefix+":after-kill", func(change.Change, []change.Change) error { return nil })
-	testenv.Eventually(t, 10*time.Second, func() error {
-		if g := gaps(); g <= before {
-			return fmt.Errorf("gaps %v, want more than %v after the kill", g, before)
+		// Falling behind: a burst far larger than the 16 kB buffer.
+		pipe := rdb.Pipeline()
+		for i := range 20000 {
+			pipe.HSet(ctx, fmt.Sprintf("%s:%d", prefix, i%2000), "n", strconv.Itoa(i))
 		}
-		return nil
+		if _, err := pipe.Exec(ctx); err != nil {
+			t.Fatal(err)
+		}
+		if control {
+			testenv.Eventually(t, 20*time.Second, func() error {
+				if g := gaps(); g < 1 {
+					return fmt.Errorf("control: %v gaps counted", g)
+				}
+				return nil
+			})
+			// The bridge hears again, and has published what it heard.
+			rdb.HSet(ctx, prefix+":after-gap", "n", "1")
+			rec.waitFor(t, prefix+":after-gap", func(change.Change, []change.Change) error { return nil })
+			time.Sleep(2 * time.Second)
+			last := rec.last(t)
+			stale := 0
+			for i := 18000; i < 20000; i++ {
+				if c, ok := last[fmt.Sprintf("%s:%d", prefix, i%2000)]; !ok || c.Fields["n"] != strconv.Itoa(i) {
+					stale++
+				}
+			}
+			if stale == 0 {
+				t.Fatal("control: every key carried its last value without a resync; the test cannot tell the resync is what recovers the gap")
+			}
+			t.Logf("control: %d of 2000 keys never carried their last value after the gap", stale)
+			return
+		}
+		testenv.Eventually(t, 20*time.Second, func() error {
+			if g := gaps(); g < 1 {
+				return fmt.Errorf("%v gaps counted", g)
+			}
+			for i := 18000; i < 20000; i += 97 {
+				key := fmt.Sprintf("%s:%d", prefix, i%2000)
+				all := rec.changes(t, key)
+				if len(all) == 0 || all[len(all)-1].Fields["n"] != strconv.Itoa(i) {
+					return fmt.Errorf("%s not at its last value %d yet", key, i)
+				}
+			}
+			return nil
+		})
+
+		// A killed connection: writes made before the bridge resubscribes are
+		// found by the resync.
+		before := gaps()
+		if err := rdb.ClientKillByFilter(ctx, "TYPE", "pubsub").Err(); err != nil {
+			t.Fatal(err)
+		}
+		rdb.HSet(ctx, prefix+":after-kill", "n", "1")
+		rec.waitFor(t, prefix+":after-kill", func(change.Change, []change.Change) error { return nil })
+		testenv.Eventually(t, 10*time.Second, func() error {
+			if g := gaps(); g <= before {
+				return fmt.Errorf("gaps %v, want more than %v after the kill", g, before)
+			}
+			return nil
+		})
 	})
 }
 

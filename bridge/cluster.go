@@ -110,13 +110,21 @@ func (b *Bridge) watchCluster(ctx context.Context) error {
 			return true
 		})
 		// Every master counts, carried or not.
-		b.expected.Store(int32(len(current) * len(b.kinds)))
+		masters := len(current)
+		if b.cfg.hooks.carriedMastersOnly {
+			masters = len(subs)
+		}
+		b.expected.Store(int32(masters * len(b.kinds)))
 		if changed && !first {
 			for prefix := range b.kinds {
 				b.gap(prefix, "cluster topology changed")
 			}
 		}
 		first = false
+		if b.cfg.hooks.noTopologyWatch {
+			<-ctx.Done()
+			return nil
+		}
 		select {
 		case <-ctx.Done():
 			return nil

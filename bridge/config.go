@@ -88,6 +88,11 @@ type testHooks struct {
 	noSizeCheck               bool          // read every key of a batch, whatever its size
 	noFence                   bool          // publish without an epoch
 	noReclaim                 bool          // leave entries another bridge read and never acknowledged
+	unsharded                 bool          // deal keys round robin to the workers, the first lagging before it publishes
+	noResync                  bool          // never scan a prefix: only what is notified is carried
+	carriedMastersOnly        bool          // readiness counts the subscribed cluster masters only
+	noTopologyWatch           bool          // subscribe to the first cluster masters, never look again
+	ignoreLease               bool          // active at once, whoever holds the lease
 	stuckIdle                 time.Duration // instead of stuckIdle, so tests need not wait
 }
 

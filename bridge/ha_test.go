@@ -133,6 +133,112 @@ func TestHighAvailability(t *testing.T) {
 	}
 }
 
+// TestOneBridgeActive is TestHighAvailability in one process, with its
+// control: of two bridges in one lease group one is active and the other
+// stands by, so every change is stored once; when the active one stops, the
+// standby takes over and carries on. The control ignores the lease (both
+// bridges active) and must see every change stored twice.
+func TestOneBridgeActive(t *testing.T) {
+	t.Parallel()
+	withControl(t, "one active", "lease ignored", func(t *testing.T, control bool) {
+		ctx := context.Background()
+		rdb := testenv.Redis(t)
+		prefix := testenv.Name("p")
+		testenv.DeletePrefix(t, rdb, prefix)
+		cfg := testConfig(testenv.RedisAddr(), testenv.NATS(t), prefix)
+		cfg.HALease, cfg.HATTL, cfg.HAGroup = true, 2*time.Second, prefix
+		cfg.hooks.ignoreLease = control
+
+		fctx, stop := context.WithCancel(ctx)
+		first, err := New(fctx, cfg, testenv.Logger(t))
+		if err != nil {
+			t.Fatal(err)
+		}
+		done := make(chan error, 1)
+		go func() { done <- first.Run(fctx) }()
+		stopFirst := sync.OnceValue(func() error { stop(); return <-done })
+		t.Cleanup(func() { _ = stopFirst() })
+		waitActive(t, first, 20*time.Second, "the first bridge is not active yet")
+		// Its first resync is done: it cannot publish what comes next twice.
+		testenv.Eventually(t, 10*time.Second, func() error {
+			mfs, err := first.Registry().Gather()
+			if err != nil {
+				return err
+			}
+			for _, mf := range mfs {
+				if mf.GetName() == "jetsync_bridge_resyncs_total" && mf.GetMetric()[0].GetCounter().GetValue() >= 1 {
+					return nil
+				}
+			}
+			return fmt.Errorf("the first bridge's first resync is not done")
+		})
+		second := startBridge(t, cfg)
+		rec := recordStream(t, cfg)
+
+		const keys = 50
+		for i := range keys {
+			rdb.HSet(ctx, fmt.Sprintf("%s:%d", prefix, i), "n", "1")
+		}
+		// stored counts the changes stored for each key.
+		stored := func() map[string]int {
+			n := map[string]int{}
+			for key := range rec.last(t) {
+				n[key] = len(rec.changes(t, key))
+			}
+			return n
+		}
+		if control {
+			testenv.Eventually(t, 10*time.Second, func() error {
+				n := stored()
+				for i := range keys {
+					if key := fmt.Sprintf("%s:%d", prefix, i); n[key] < 2 {
+						return fmt.Errorf("control: %s stored %d times; the test cannot tell the lease is what keeps one bridge publishing", key, n[key])
+					}
+				}
+				return nil
+			})
+			total := 0
+			for _, c := range stored() {
+				total += c
+			}
+			t.Logf("control: both bridges active (%v, %v): %d messages stored for %d changes, each at least twice", first.active.Load(), second.active.Load(), total, keys)
+			return
+		}
+		testenv.Eventually(t, 10*time.Second, func() error {
+			if n := len(rec.last(t)); n < keys {
+				return fmt.Errorf("%d of %d keys carried", n, keys)
+			}
+			return nil
+		})
+		time.Sleep(2 * time.Second) // a second publisher's changes would be stored by now
+		for key, c := range stored() {
+			if c != 1 {
+				t.Fatalf("%s stored %d times, want once: more than one bridge publishes", key, c)
+			}
+		}
+		if second.active.Load() {
+			t.Fatal("the second bridge is active while the first holds the lease")
+		}
+
+		// The active bridge goes away; the standby takes over.
+		if err := stopFirst(); err != nil {
+			t.Fatal(err)
+		}
+		waitActive(t, second, 20*time.Second, "the standby has not taken over")
+		for i := range keys {
+			rdb.HSet(ctx, fmt.Sprintf("%s:%d", prefix, i), "n", "2")
+		}
+		for i := range keys {
+			rec.waitFor(t, fmt.Sprintf("%s:%d", prefix, i), func(last change.Change, _ []change.Change) error {
+				if last.Fields["n"] != "2" {
+					return fmt.Errorf("last n=%s, want 2", last.Fields["n"])
+				}
+				return nil
+			})
+		}
+	})
+}
+
 // TestLeaseKeepsItsOwnUpdate: a renewal that landed although its reply was
 // lost (NATS restarting) leaves the bridge's revision behind; the next
 // renewal is refused, and the bridge must see that the lease is still its

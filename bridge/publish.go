@@ -68,11 +68,18 @@ func (b *Bridge) work(ctx context.Context, q *dirtyQueue) {
 			q.requeue(p) // over the batch's byte budget: next time
 		}
 		outs = append(outs, big...)
+		if b.cfg.hooks.unsharded && q == b.shards.Load().queues[0] {
+			time.Sleep(unshardedLag) // what it read is older than what the others publish meanwhile
+		}
 		unpublished := b.publish(ctx, outs)
 		b.ackJournal(ctx, outs, unpublished)
 		q.finished()
 	}
 }
+
+// unshardedLag is how long the first worker waits before it publishes under
+// the unsharded test hook.
+const unshardedLag = time.Second
 
 // outgoing is what one dirty key turned into: a message (a change or a dead
 // letter; nil when there is nothing to publish) and the journal entries to

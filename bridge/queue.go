@@ -3,6 +3,7 @@ package bridge
 import (
 	"hash/maphash"
 	"sync"
+	"sync/atomic"
 )
 
 // dirtyQueue is one worker's set of keys waiting to be read and published,
@@ -161,6 +162,9 @@ func (q *dirtyQueue) len() int {
 type shards struct {
 	seed   maphash.Seed
 	queues []*dirtyQueue
+	// dealt, when set, deals keys round robin instead: the unsharded test
+	// hook, under which one key can be in several queues at once.
+	dealt *atomic.Uint64
 }
 
 func newShards(n, highWater int) *shards {
@@ -172,6 +176,9 @@ func newShards(n, highWater int) *shards {
 }
 
 func (s *shards) queue(key string) *dirtyQueue {
+	if s.dealt != nil {
+		return s.queues[s.dealt.Add(1)%uint64(len(s.queues))]
+	}
 	return s.queues[maphash.String(s.seed, key)%uint64(len(s.queues))]
 }
 
