@@ -94,6 +94,7 @@ type testHooks struct {
 	noTopologyWatch           bool          // subscribe to the first cluster masters, never look again
 	ignoreLease               bool          // active at once, whoever holds the lease
 	stuckIdle                 time.Duration // instead of stuckIdle, so tests need not wait
+	noCallOrder               bool          // complete write-through calls in answer order, not call order
 }
 
 // RedisConfig is how the bridge reaches Redis.

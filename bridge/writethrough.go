@@ -32,6 +32,17 @@ type stagedWrite struct {
 	token, op string
 	fields    []string // field, value, field, value ...
 	sent      bool     // published with a change
+	// answer is the function's answer, held until every earlier staged
+	// write of the key is completed, so that jetsync_wt_commit writes the
+	// key in call order.
+	answer *heldAnswer
+}
+
+// heldAnswer is a function's answer to a staged write and the messages
+// that carried it (acknowledged once the write is completed).
+type heldAnswer struct {
+	status, reason string
+	msgs           []jetstream.Msg
 }
 
 // staging holds the staged writes of each key, oldest first, until answered.
@@ -80,6 +91,36 @@ func (s *staging) apply(key string, fields map[string]string) (map[string]string
 		}
 	}
 	return fields, deleted, tokens
+}
+
+// answer records the function's answer to token (carried by m) and returns
+// the staged writes whose turn to be completed has come: those of token's
+// key, from the oldest, as long as each has its answer. The answer to a
+// token staging does not hold (read before a restart, or completed already)
+// is returned alone.
+func (s *staging) answer(token, status, reason string, m jetstream.Msg) []*stagedWrite {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, ws := range s.byKey {
+		for _, w := range ws {
+			if w.token != token {
+				continue
+			}
+			if w.answer == nil {
+				w.answer = &heldAnswer{status: status, reason: reason}
+			}
+			w.answer.msgs = append(w.answer.msgs, m)
+			var ready []*stagedWrite
+			for _, w := range ws {
+				if w.answer == nil {
+					break
+				}
+				ready = append(ready, w)
+			}
+			return ready
+		}
+	}
+	return []*stagedWrite{{token: token, answer: &heldAnswer{status: status, reason: reason, msgs: []jetstream.Msg{m}}}}
 }
 
 // answered forgets the staged write of token.
@@ -159,13 +200,26 @@ func (b *Bridge) replyLoop(ctx context.Context) {
 				_ = m.Ack()
 				continue
 			}
-			if err := b.rdb.FCall(ctx, "jetsync_wt_commit", nil, token, answer.Status, answer.Error).Err(); err != nil {
-				b.log.Warn("write-through: cannot complete a write yet", "token", token, "err", err)
-				_ = m.NakWithDelay(time.Second)
-				continue
+			// Calls on one key complete in call order: an answer waits
+			// (its message unacknowledged) for the earlier calls' answers.
+			ready := b.wt.answer(token, answer.Status, answer.Error, m)
+			if b.cfg.hooks.noCallOrder {
+				ready = []*stagedWrite{{token: token, answer: &heldAnswer{status: answer.Status, reason: answer.Error, msgs: []jetstream.Msg{m}}}}
 			}
-			b.wt.answered(token)
-			_ = m.Ack()
+			for _, w := range ready {
+				if err := b.rdb.FCall(ctx, "jetsync_wt_commit", nil, w.token, w.answer.status, w.answer.reason).Err(); err != nil {
+					b.log.Warn("write-through: cannot complete a write yet", "token", w.token, "err", err)
+					for _, m := range w.answer.msgs {
+						_ = m.NakWithDelay(time.Second)
+					}
+					w.answer.msgs = nil
+					break
+				}
+				b.wt.answered(w.token)
+				for _, m := range w.answer.msgs {
+					_ = m.Ack()
+				}
+			}
 		}
 		cancel()
 	}

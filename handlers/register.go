@@ -93,3 +93,37 @@ func (r *Runner) register(ctx context.Context) (jetstream.Consumer, error) {
 		}
 	}
 }
+
+// consumerPoll is how often a running function reads its consumer's info.
+const consumerPoll = 2 * time.Second
+
+// watchConsumer reads the consumer's info every consumerPoll until ctx
+// ends: it exports the changes waiting (also while writes fail and no batch
+// is fetched), and stops the function through stop, with ErrOlderVersion,
+// when a newer version has taken the consumer over: the older one then
+// finishes the batch in hand and exits instead of writing on beside it.
+func (r *Runner) watchConsumer(ctx context.Context, cons jetstream.Consumer, stop context.CancelCauseFunc) {
+	mine, _ := parseVersion(r.cfg.Version) // Validate checked it
+	t := time.NewTicker(consumerPoll)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		info, err := cons.Info(ctx)
+		if err != nil {
+			continue // NATS away: the fetcher reports it
+		}
+		r.m.lag.Set(float64(info.NumPending))
+		theirs := info.Config.Metadata[change.MetaVersion]
+		if v, err := parseVersion(theirs); err == nil && compareVersions(mine, v) < 0 && !r.versionCheckOff {
+			err := fmt.Errorf("%w: function %q version %s stops because version %s has taken over consumer %s/%s",
+				ErrOlderVersion, r.cfg.Name, r.cfg.Version, theirs, r.cfg.Stream, r.cfg.Name)
+			r.log.Error("a newer version took over; finishing the batch in hand and stopping", "err", err)
+			stop(err)
+			return
+		}
+	}
+}

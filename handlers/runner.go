@@ -143,24 +143,32 @@ func (r *Runner) Run(ctx context.Context) error {
 		return err
 	}
 	r.consuming.Store(true)
+	// run ends with ctx, or when a newer version takes the consumer over.
+	run, stopRun := context.WithCancelCause(ctx)
+	defer stopRun(nil)
 	work, cancelWork := context.WithCancel(context.WithoutCancel(ctx))
 	defer cancelWork()
-	context.AfterFunc(ctx, func() {
+	context.AfterFunc(run, func() {
 		t := time.AfterFunc(r.cfg.ShutdownGrace, cancelWork)
 		context.AfterFunc(work, func() { t.Stop() })
 	})
 
 	r.log.Info("function started", "version", r.cfg.Version, "prefix", r.cfg.Prefix, "stream", r.cfg.Stream)
-	var replays sync.WaitGroup
-	replays.Go(func() { r.watchReplays(ctx, work) })
-	replays.Go(func() { r.pruneLoop(ctx) })
-	defer replays.Wait()
+	var loops sync.WaitGroup
+	defer loops.Wait()
+	loops.Go(func() { r.watchReplays(run, work) })
+	loops.Go(func() { r.pruneLoop(run) })
+	loops.Go(func() { r.watchConsumer(run, cons, stopRun) })
 	// The next batch is fetched while this one is written.
 	batches := make(chan []jetstream.Msg)
-	go r.fetchAhead(ctx, cons, batches)
+	go r.fetchAhead(run, cons, batches)
 	for msgs := range batches {
 		// A batch in hand is finished even during shutdown, within the grace.
 		r.process(work, msgs, true)
+	}
+	if err := context.Cause(run); errors.Is(err, ErrOlderVersion) {
+		stopRun(nil)
+		return err
 	}
 	r.log.Info("function stopped")
 	return nil

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -412,4 +413,72 @@ func withControl(t *testing.T, name, control string, f func(t *testing.T, contro
 			f(t, off)
 		})
 	}
+}
+
+// TestRunningOlderVersionStops: when a newer version takes a function's
+// consumer over, a running instance of the older version finishes its batch
+// and stops (Run returns ErrOlderVersion naming both versions); the newer
+// one applies every later change. Control, without the version check: the
+// older instance keeps applying changes beside the newer one.
+func TestRunningOlderVersionStops(t *testing.T) {
+	withControl(t, "stops", "no version check", func(t *testing.T, control bool) {
+		r := newRig(t)
+		if control {
+			r.hook = handlers.WithoutVersionCheck
+		}
+		var olderApplied atomic.Int64
+		fn := r.function()
+		r.fn = handlers.FunctionFunc(func(ctx context.Context, b *handlers.Batch) error {
+			olderApplied.Add(int64(len(b.Changes)))
+			return fn.Handle(ctx, b)
+		})
+		older := r.start(r.cfg) // version 1
+		r.publish("0", map[string]string{"name": "a"})
+		testenv.Eventually(t, 10*time.Second, func() error {
+			if r.count() != 1 {
+				return errors.New("no row yet")
+			}
+			return nil
+		})
+		r.fn = nil
+		v2 := r.cfg
+		v2.Version = "2"
+		r.start(v2)
+		if control {
+			select {
+			case err := <-older:
+				t.Fatalf("control: version 1 stopped (%v) without the version check", err)
+			case <-time.After(8 * time.Second): // four consumer polls
+			}
+		} else {
+			select {
+			case err := <-older:
+				if !errors.Is(err, handlers.ErrOlderVersion) || !strings.Contains(err.Error(), "version 1 stops because version 2 has taken over") {
+					t.Fatalf("version 1: %v, want ErrOlderVersion naming both versions", err)
+				}
+			case <-time.After(20 * time.Second):
+				t.Fatal("version 1 still runs 20s after version 2 took its consumer over")
+			}
+		}
+		before := olderApplied.Load()
+		for i := 1; i <= 100; i++ {
+			r.publish(fmt.Sprint(i), map[string]string{"name": "b"})
+			time.Sleep(10 * time.Millisecond)
+		}
+		testenv.Eventually(t, 20*time.Second, func() error {
+			if n := r.count(); n != 101 {
+				return fmt.Errorf("%d of 101 rows", n)
+			}
+			return nil
+		})
+		applied := olderApplied.Load() - before
+		switch {
+		case !control && applied != 0:
+			t.Fatalf("version 1 applied %d changes after version 2 took over", applied)
+		case control && applied == 0:
+			t.Fatal("control: version 1 applied none of 100 changes beside version 2; the test cannot see an older version writing on")
+		case control:
+			t.Logf("control: version 1 applied %d of 100 changes after version 2 took over", applied)
+		}
+	})
 }

@@ -9,6 +9,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/redis/go-redis/v9"
+
+	"github.com/jetsync/jetsync/bridge"
 	"github.com/jetsync/jetsync/bridge/writethrough"
 	"github.com/jetsync/jetsync/infra/testenv"
 )
@@ -16,13 +19,16 @@ import (
 // wtWorld runs a bridge with write-through on a fresh prefix and the table
 // function into a table with first VARCHAR(8), behind a proxy that can cut
 // MariaDB.
-func wtWorld(t *testing.T) (*world, string, string, *testenv.Proxy) {
+func wtWorld(t *testing.T, opts ...func(*bridge.Config)) (*world, string, string, *testenv.Proxy) {
 	t.Helper()
 	w := newWorld(t)
 	prefix := w.Prefix("person")
 	table := w.Table("persons", "person_id VARBINARY(255) PRIMARY KEY, first VARCHAR(8), last VARCHAR(255), age INT")
 	cfg := w.BridgeConfig(prefix)
 	cfg.WriteThrough = []string{prefix}
+	for _, o := range opts {
+		o(&cfg)
+	}
 	w.StartBridgeWith(cfg)
 	proxy := testenv.NewProxy(t, testenv.MySQLAddr())
 	w.startFunction(w.tableConfig(testenv.Name("persons"), prefix, table, "person_id", "first_name:first,last_name:last,age:age", proxy.Addr))
@@ -216,4 +222,78 @@ func BenchmarkWriteThrough(b *testing.B) {
 	b.ReportMetric(float64(lat[len(lat)/2].Microseconds())/1000, "p50_ms")
 	b.ReportMetric(float64(lat[len(lat)*99/100].Microseconds())/1000, "p99_ms")
 	b.ReportMetric(float64(b.N)/elapsed.Seconds(), "calls/s")
+}
+
+// TestWriteThroughCallOrder: write-through calls on one key apply in call
+// order. On each of 50 keys a write-through HSET is staged and, before it
+// is answered, a write-through delete: both are answered done, and the key
+// and its row end deleted (the second call's outcome), never with the
+// first call's data. Control: completing each call as its answer arrives
+// (bridge.WithoutCallOrder) leaves keys holding the first call's data.
+func TestWriteThroughCallOrder(t *testing.T) {
+	t.Parallel()
+	for _, control := range []bool{false, true} {
+		name := "call order"
+		var opts []func(*bridge.Config)
+		if control {
+			name, opts = "control: answer order", []func(*bridge.Config){bridge.WithoutCallOrder}
+		}
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			wrong := writeThenDelete(t, opts...)
+			switch {
+			case !control && len(wrong) > 0:
+				t.Fatalf("%d keys or rows of 50 end with the first call's data: %v", len(wrong), wrong[:min(len(wrong), 6)])
+			case control && len(wrong) == 0:
+				t.Fatal("control: every key ended deleted although calls completed in answer order; the test cannot see calls applied out of order")
+			case control:
+				t.Logf("control: %d keys or rows of 50 end with the first call's data", len(wrong))
+			}
+		})
+	}
+}
+
+// writeThenDelete stages a write-through HSET and then a write-through
+// delete on each of 50 keys, waits for their answers (all done) and returns
+// the keys and rows that did not end deleted.
+func writeThenDelete(t *testing.T, opts ...func(*bridge.Config)) []string {
+	w, prefix, table, _ := wtWorld(t, opts...)
+	ctx := context.Background()
+	const keys = 50
+	var tokens []string
+	for i := range keys {
+		key := fmt.Sprintf("%s:%d", prefix, i)
+		set, del := fmt.Sprintf("set%d%s", i, testenv.Name("")), fmt.Sprintf("del%d%s", i, testenv.Name(""))
+		if err := w.Redis.FCall(ctx, "jetsync_write_through", []string{key}, set, "first_name", "First", "age", "1").Err(); err != nil {
+			t.Fatal(err)
+		}
+		if err := w.Redis.FCall(ctx, "jetsync_write_through_del", []string{key}, del).Err(); err != nil {
+			t.Fatal(err)
+		}
+		tokens = append(tokens, set, del)
+	}
+	for _, token := range tokens {
+		res, err := w.Redis.XRead(ctx, &redis.XReadArgs{Streams: []string{"jetsync:reply:" + token, "0"}, Count: 1, Block: 30 * time.Second}).Result()
+		if err != nil {
+			t.Fatalf("answer of %s: %v", token, err)
+		}
+		if v := res[0].Messages[0].Values; v["status"] != "done" {
+			t.Fatalf("answer of %s: %v", token, v)
+		}
+	}
+	var wrong []string
+	for i := range keys {
+		key := fmt.Sprintf("%s:%d", prefix, i)
+		if n := w.Redis.Exists(ctx, key).Val(); n != 0 {
+			wrong = append(wrong, key+" still in Redis")
+		}
+		rows, err := w.Rows("SELECT first FROM "+table+" WHERE person_id = ?", fmt.Sprint(i))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(rows) != 0 {
+			wrong = append(wrong, fmt.Sprintf("%s's row %q still there", key, rows))
+		}
+	}
+	return wrong
 }
