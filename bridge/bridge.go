@@ -155,7 +155,7 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (*Bridge, error) {
 		rdb.Close()
 		return nil, err
 	}
-	if len(cfg.Journal) > 0 || len(cfg.WriteThrough) > 0 {
+	if len(cfg.Journal) > 0 || cfg.answers() {
 		if err := loadLibrary(ctx, rdb, cfg.Redis.where()); err != nil {
 			rdb.Close()
 			return nil, err
@@ -180,7 +180,7 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (*Bridge, error) {
 	if err == nil {
 		dlq, err = streams.EnsureDeadLetterStream(ctx, js, cfg.StreamConfig.Name, cfg.Replicas)
 	}
-	if err == nil && len(cfg.WriteThrough) > 0 {
+	if err == nil && cfg.answers() {
 		_, err = streams.EnsureReplyStream(ctx, js, cfg.StreamConfig.Name, cfg.Replicas)
 	}
 	if err != nil {
@@ -305,7 +305,7 @@ func (b *Bridge) runActive(ctx, fenced context.Context) error {
 			loop(func() { b.stagedLoop(ctx, prefix) })
 		}
 	}
-	if len(b.cfg.WriteThrough) > 0 {
+	if b.cfg.answers() {
 		loop(func() { b.replyLoop(ctx) })
 	}
 

@@ -34,6 +34,11 @@ type Config struct {
 	// WriteThrough names the prefixes that accept write-through calls
 	// (FCALL jetsync_write_through ...); "*" for all.
 	WriteThrough []string `split_words:"true"`
+	// Rgsync names the hash prefixes whose field '#' is rgsync's in-band
+	// operation ('=', '~', '+', '-', each with an optional id acknowledged
+	// on {<key>}<id>); "*" for all. Off by default: elsewhere '#' is an
+	// ordinary field.
+	Rgsync []string `split_words:"true"`
 	// OnExpired and OnEvicted say what an expired or evicted key does to its
 	// row: "ignore" (a cache eviction is not a deletion of the data) or "delete".
 	OnExpired string `split_words:"true" default:"ignore"`
@@ -166,7 +171,7 @@ func (c Config) Validate() error {
 		}
 		seen[p.name] = true
 	}
-	for name, list := range map[string][]string{"JETSYNC_JOURNAL": c.Journal, "JETSYNC_WRITE_THROUGH": c.WriteThrough} {
+	for name, list := range map[string][]string{"JETSYNC_JOURNAL": c.Journal, "JETSYNC_WRITE_THROUGH": c.WriteThrough, "JETSYNC_RGSYNC": c.Rgsync} {
 		for _, j := range list {
 			if j != "*" && !seen[j] {
 				return fmt.Errorf("%s names %q, which is not in JETSYNC_PREFIXES", name, j)
@@ -225,8 +230,13 @@ func (c Config) Validate() error {
 	if c.Redis.Cluster && c.Redis.DB != 0 {
 		return fmt.Errorf("JETSYNC_REDIS_DB=%d: a Redis Cluster has only database 0", c.Redis.DB)
 	}
-	if c.Redis.Cluster && (len(c.Journal) > 0 || len(c.WriteThrough) > 0) {
-		return fmt.Errorf("JETSYNC_JOURNAL and JETSYNC_WRITE_THROUGH need a standalone (or Sentinel) Redis: in a cluster their streams would live in another slot than the key")
+	if c.Redis.Cluster && (len(c.Journal) > 0 || len(c.WriteThrough) > 0 || len(c.Rgsync) > 0) {
+		return fmt.Errorf("JETSYNC_JOURNAL, JETSYNC_WRITE_THROUGH and JETSYNC_RGSYNC need a standalone (or Sentinel) Redis: in a cluster their streams would live in another slot than the key")
+	}
+	for _, entry := range c.Prefixes {
+		if p, err := parsePrefix(entry); err == nil && c.rgsync(p.name) && p.kind != typeHash {
+			return fmt.Errorf("JETSYNC_RGSYNC names %q, a %s prefix: rgsync's '#' field needs hashes", p.name, p.kind)
+		}
 	}
 	if c.Redis.DB < 0 {
 		return fmt.Errorf("JETSYNC_REDIS_DB=%d: must not be negative", c.Redis.DB)
@@ -300,6 +310,13 @@ func (c Config) journaled(prefix string) bool { return listed(c.Journal, prefix)
 
 // writesThrough reports whether prefix accepts write-through calls.
 func (c Config) writesThrough(prefix string) bool { return listed(c.WriteThrough, prefix) }
+
+// rgsync reports whether prefix speaks rgsync's '#' protocol.
+func (c Config) rgsync(prefix string) bool { return listed(c.Rgsync, prefix) }
+
+// answers reports whether the bridge completes functions' answers: to
+// write-through calls, and to rgsync's acknowledged operations.
+func (c Config) answers() bool { return len(c.WriteThrough) > 0 || len(c.Rgsync) > 0 }
 
 func listed(list []string, prefix string) bool {
 	for _, j := range list {

@@ -28,6 +28,9 @@ func TestConfigValidate(t *testing.T) {
 		{"negative max age", func(c *Config) { c.MaxAge = -1 }, "JETSYNC_STREAM_MAX_AGE"},
 		{"bad nats url", func(c *Config) { c.NATS.URL = "" }, "JETSYNC_NATS_URL"},
 		{"bad log format", func(c *Config) { c.Format = "xml" }, "JETSYNC_LOG_FORMAT"},
+		{"rgsync on an unknown prefix", func(c *Config) { c.Rgsync = []string{"nope"} }, `JETSYNC_RGSYNC names "nope", which is not in JETSYNC_PREFIXES`},
+		{"rgsync on a json prefix", func(c *Config) { c.Prefixes, c.Rgsync = []string{"s:json"}, []string{"s"} }, `JETSYNC_RGSYNC names "s", a json prefix`},
+		{"rgsync on a cluster", func(c *Config) { c.Redis.Cluster, c.Rgsync = true, []string{"*"} }, "JETSYNC_RGSYNC need a standalone"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -151,3 +151,118 @@ redis.register_function('jetsync_wt_commit', function(keys, args)
   redis.call('EXPIRE', reply, 600)
   return status
 end)
+
+-- rgsync's in-band protocol, for the prefixes in JETSYNC_RGSYNC: a hash
+-- field '#' holds the write's operation, '=' (replicate), '~' (delete the
+-- key and replicate the delete), '+' (keep in Redis only) or '-' (delete in
+-- Redis only), each optionally followed by an id that is acknowledged on
+-- the stream {<key>}<id> (status done, or failed with error), as rgsync
+-- does, kept 3600 s.
+--
+-- FCALL jetsync_rgsync_read 2 <key> jetsync:rgsync:<key>: the bridge's
+-- read of such a key. Atomically with the read it removes '#', deletes the
+-- key for '~' and '-', acknowledges '+' and '-' at once, and records in the
+-- marker key what it kept local ('+': a digest of the hash; '~', '-':
+-- deleted), so that the notifications of its own changes, and later reads
+-- of the same state, publish nothing. It returns one of:
+--   {'skip'}                    nothing to publish
+--   {'gone'}                    no key (a deletion if an event said so)
+--   {'type', <type>}            not a hash
+--   {'hash', {f, v, ...}}       no '#': the hash as it is
+--   {'=', <token>, {f, v, ...}} replicate; the token answers the id ('' none)
+--   {'~', <token>}              replicate the delete
+--   {'bad', <op>}               '#' is not an rgsync operation
+local function rgsync_digest(h)
+  local pairs_ = {}
+  for i = 1, #h, 2 do
+    pairs_[#pairs_ + 1] = h[i] .. '\0' .. h[i + 1]
+  end
+  table.sort(pairs_)
+  return redis.sha1hex(table.concat(pairs_, '\0'))
+end
+
+local function rgsync_ack_now(key, id)
+  if id ~= '' then
+    local stream = '{' .. key .. '}' .. id
+    redis.call('XADD', stream, '*', 'status', 'done')
+    redis.call('EXPIRE', stream, 3600)
+  end
+end
+
+redis.register_function('jetsync_rgsync_read', function(keys, args)
+  local key, marker = keys[1], keys[2]
+  local t = redis.call('TYPE', key)['ok']
+  if t == 'none' then
+    if redis.call('GET', marker) == 'deleted' then
+      return {'skip'}
+    end
+    redis.call('DEL', marker)
+    return {'gone'}
+  end
+  if t ~= 'hash' then
+    redis.call('DEL', marker)
+    return {'type', t}
+  end
+  local op = redis.call('HGET', key, '#')
+  if not op then
+    local h = redis.call('HGETALL', key)
+    if redis.call('GET', marker) == rgsync_digest(h) then
+      return {'skip'}
+    end
+    redis.call('DEL', marker)
+    return {'hash', h}
+  end
+  local kind, id = string.sub(op, 1, 1), string.sub(op, 2)
+  if kind ~= '=' and kind ~= '~' and kind ~= '+' and kind ~= '-' then
+    return {'bad', op}
+  end
+  redis.call('HDEL', key, '#')
+  local token = ''
+  if id ~= '' and (kind == '=' or kind == '~') then
+    token = 'rg-' .. redis.sha1hex(key .. '\0' .. id)
+    redis.call('SET', 'jetsync:rgsync:ack:' .. token, '{' .. key .. '}' .. id, 'EX', 3600)
+  end
+  if kind == '~' or kind == '-' then
+    redis.call('DEL', key)
+    redis.call('SET', marker, 'deleted', 'EX', 3600)
+    if kind == '-' then
+      rgsync_ack_now(key, id)
+      return {'skip'}
+    end
+    return {'~', token}
+  end
+  local h = redis.call('HGETALL', key)
+  if #h == 0 then
+    -- '#' was the only field: removing it removed the key, which is no
+    -- deletion of the data.
+    redis.call('SET', marker, 'deleted', 'EX', 3600)
+  elseif kind == '+' then
+    redis.call('SET', marker, rgsync_digest(h))
+  else
+    redis.call('DEL', marker)
+  end
+  if kind == '+' then
+    rgsync_ack_now(key, id)
+    return {'skip'}
+  end
+  return {'=', token, h}
+end)
+
+-- FCALL jetsync_rgsync_ack 0 <token> done|failed [reason]: called by the
+-- bridge once a function answered a change read by jetsync_rgsync_read:
+-- writes rgsync's acknowledgement to {<key>}<id>.
+redis.register_function('jetsync_rgsync_ack', function(keys, args)
+  local token, status, reason = args[1], args[2], args[3] or ''
+  local ref = 'jetsync:rgsync:ack:' .. token
+  local stream = redis.call('GET', ref)
+  if stream then
+    if status == 'done' then
+      redis.call('XADD', stream, '*', 'status', 'done')
+    else
+      redis.call('XADD', stream, '*', 'status', 'failed', 'error', reason)
+    end
+    redis.call('EXPIRE', stream, 3600)
+    redis.call('DEL', ref)
+  end
+  return status
+end)

@@ -204,7 +204,9 @@ func (b *Bridge) read(ctx context.Context, batch []pending) ([]outgoing, error) 
 	pipe := b.rdb.Pipeline()
 	cmds := make([]redis.Cmder, len(batch))
 	for i, p := range batch {
-		if b.kindOf(p.key) == typeHash {
+		if b.speaksRGSync(p.key) {
+			cmds[i] = pipe.FCall(ctx, "jetsync_rgsync_read", []string{p.key, rgsyncMarker + p.key})
+		} else if b.kindOf(p.key) == typeHash {
 			cmds[i] = pipe.HGetAll(ctx, p.key)
 		} else {
 			cmds[i] = pipe.Get(ctx, p.key)
@@ -229,9 +231,20 @@ func (b *Bridge) read(ctx context.Context, batch []pending) ([]outgoing, error) 
 	}()
 	for i, p := range batch {
 		outs[i].key, outs[i].acks = p.key, p.acks
-		fields, err := b.value(p.key, cmds[i])
+		var fields map[string]string
+		var err error
+		rg := rgsyncRead{}
+		if rc, ok := cmds[i].(*redis.Cmd); ok {
+			rg, err = parseRGSyncRead(p.key, rc)
+			if rg.skip {
+				continue
+			}
+			fields = rg.fields
+		} else {
+			fields, err = b.value(p.key, cmds[i])
+		}
 		if err != nil {
-			if errors.Is(err, errWrongType) {
+			if errors.Is(err, errWrongType) && !b.speaksRGSync(p.key) {
 				kind, _ := b.rdb.Type(ctx, p.key).Result()
 				err = fmt.Errorf("key %q holds a %s, not a %s: %w", p.key, kind, b.kindOf(p.key), err)
 			}
@@ -239,9 +252,12 @@ func (b *Bridge) read(ctx context.Context, batch []pending) ([]outgoing, error) 
 			continue
 		}
 		fields, stagedDelete, tokens := b.wt.apply(p.key, fields)
+		if rg.token != "" {
+			tokens = append(tokens, rg.token)
+		}
 		op := change.Upsert
 		if fields == nil {
-			if !p.deletion && !stagedDelete {
+			if !p.deletion && !stagedDelete && !rg.delete {
 				continue // gone, but not by a deletion (e.g. an ignored expiry)
 			}
 			op = change.Delete

@@ -207,7 +207,11 @@ func (b *Bridge) replyLoop(ctx context.Context) {
 				ready = []*stagedWrite{{token: token, answer: &heldAnswer{status: answer.Status, reason: answer.Error, msgs: []jetstream.Msg{m}}}}
 			}
 			for _, w := range ready {
-				if err := b.rdb.FCall(ctx, "jetsync_wt_commit", nil, w.token, w.answer.status, w.answer.reason).Err(); err != nil {
+				complete := "jetsync_wt_commit"
+				if strings.HasPrefix(w.token, rgsyncTokenPrefix) {
+					complete = "jetsync_rgsync_ack"
+				}
+				if err := b.rdb.FCall(ctx, complete, nil, w.token, w.answer.status, w.answer.reason).Err(); err != nil {
 					b.log.Warn("write-through: cannot complete a write yet", "token", w.token, "err", err)
 					for _, m := range w.answer.msgs {
 						_ = m.NakWithDelay(time.Second)

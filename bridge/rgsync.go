@@ -1,0 +1,83 @@
+package bridge
+
+import (
+	"fmt"
+	"strings"
+
+	"github.com/redis/go-redis/v9"
+)
+
+// rgsync's in-band protocol (JETSYNC_RGSYNC): the field '#' of a hash write
+// names its operation and an id to acknowledge; jetsync_rgsync_read
+// (journal.lua) reads the key, applies the operation in Redis and says what
+// to publish. The acknowledgement of a replicated operation is a reply
+// token like a write-through call's: the function answers it after its
+// commit, and the bridge writes rgsync's {<key>}<id> stream
+// (jetsync_rgsync_ack).
+
+// rgsyncMarker prefixes the key in which jetsync_rgsync_read records what a
+// key's last operation kept local.
+const rgsyncMarker = "jetsync:rgsync:"
+
+// rgsyncTokenPrefix starts the reply tokens of rgsync acknowledgements.
+const rgsyncTokenPrefix = "rg-"
+
+// speaksRGSync reports whether key's prefix is in JETSYNC_RGSYNC.
+func (b *Bridge) speaksRGSync(key string) bool {
+	prefix, _, _ := strings.Cut(key, ":")
+	return b.cfg.rgsync(prefix)
+}
+
+// rgsyncRead is what jetsync_rgsync_read found: nothing to publish (skip),
+// the hash's fields (nil: no key), a replicated delete, and the reply token
+// of the operation's id.
+type rgsyncRead struct {
+	skip, delete bool
+	fields       map[string]string
+	token        string
+}
+
+// parseRGSyncRead reads jetsync_rgsync_read's answer.
+func parseRGSyncRead(key string, cmd *redis.Cmd) (rgsyncRead, error) {
+	v, err := cmd.Slice()
+	if err != nil {
+		return rgsyncRead{}, err
+	}
+	kind, _ := v[0].(string)
+	str := func(i int) string {
+		if i < len(v) {
+			s, _ := v[i].(string)
+			return s
+		}
+		return ""
+	}
+	hash := func(i int) map[string]string {
+		flat, _ := v[i].([]any)
+		fields := make(map[string]string, len(flat)/2)
+		for j := 0; j+1 < len(flat); j += 2 {
+			fields[fmt.Sprint(flat[j])] = fmt.Sprint(flat[j+1])
+		}
+		return fields
+	}
+	switch kind {
+	case "skip":
+		return rgsyncRead{skip: true}, nil
+	case "gone":
+		return rgsyncRead{}, nil
+	case "type":
+		return rgsyncRead{}, fmt.Errorf("%w: key %q holds a %s, not a hash", errWrongType, key, str(1))
+	case "hash":
+		f := hash(1)
+		if len(f) == 0 {
+			f = nil
+		}
+		return rgsyncRead{fields: f}, nil
+	case "=":
+		return rgsyncRead{fields: hash(2), token: str(1)}, nil
+	case "~":
+		return rgsyncRead{delete: true, token: str(1)}, nil
+	case "bad":
+		return rgsyncRead{}, fmt.Errorf("key %q: field # = %q is not an rgsync operation (=, ~, + or -, then an optional id)", key, str(1))
+	}
+	return rgsyncRead{}, fmt.Errorf("jetsync_rgsync_read of %q answered %v", key, v)
+}
