@@ -357,6 +357,10 @@ func (b *Bridge) subscribeNode(ctx context.Context, node *redis.Client) error {
 	if b.heartbeats() {
 		patterns = append(patterns, chanPrefix+beat)
 	}
+	stagePattern := chanPrefix + rgsyncStagePrefix + "*"
+	if b.cfg.rgsyncWriteThrough() {
+		patterns = append(patterns, stagePattern)
+	}
 	w := &nodeWatch{addr: node.Options().Addr}
 	if !b.cfg.Redis.Cluster {
 		w.addr = b.cfg.Redis.where()
@@ -426,6 +430,9 @@ func (b *Bridge) subscribeNode(ctx context.Context, node *redis.Client) error {
 				return nil // read all Redis sent before the bridge began to stop
 			}
 		case *redis.Subscription:
+			if m.Kind == "psubscribe" && m.Channel == stagePattern {
+				go b.stageWaiting(ctx, node) // written while not subscribed
+			}
 			if m.Kind == "psubscribe" {
 				if prefix, ok := byPattern[m.Channel]; ok {
 					if reconnected && !reasserted && !b.cfg.hooks.noNotifyWatch {
@@ -454,6 +461,12 @@ func (b *Bridge) subscribeNode(ctx context.Context, node *redis.Client) error {
 			key := strings.TrimPrefix(m.Channel, chanPrefix)
 			if key == beat {
 				b.heard(w)
+				continue
+			}
+			if strings.HasPrefix(key, rgsyncStagePrefix) {
+				if b.cfg.classify(m.Payload) == writeEvent {
+					b.stageRGSync(ctx, node, key)
+				}
 				continue
 			}
 			kind := b.cfg.classify(m.Payload)

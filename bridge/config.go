@@ -314,6 +314,18 @@ func (c Config) writesThrough(prefix string) bool { return listed(c.WriteThrough
 // rgsync reports whether prefix speaks rgsync's '#' protocol.
 func (c Config) rgsync(prefix string) bool { return listed(c.Rgsync, prefix) }
 
+// rgsyncWriteThrough reports whether some prefix takes rgsync's
+// write-through form (HSET __{<key>} ...): it must speak rgsync and accept
+// write-through calls.
+func (c Config) rgsyncWriteThrough() bool {
+	for _, entry := range c.Prefixes {
+		if p, err := parsePrefix(entry); err == nil && c.rgsync(p.name) && c.writesThrough(p.name) {
+			return true
+		}
+	}
+	return false
+}
+
 // answers reports whether the bridge completes functions' answers: to
 // write-through calls, and to rgsync's acknowledged operations.
 func (c Config) answers() bool { return len(c.WriteThrough) > 0 || len(c.Rgsync) > 0 }

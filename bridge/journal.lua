@@ -124,6 +124,22 @@ redis.register_function('jetsync_write_through_del', function(keys, args)
   return stage(keys, args, 'del')
 end)
 
+-- rgsync_ack writes rgsync's acknowledgement of token, if it has one: the
+-- stream {<key>}<id> recorded when the operation was read or staged.
+local function rgsync_ack(token, status, reason)
+  local ref = 'jetsync:rgsync:ack:' .. token
+  local stream = redis.call('GET', ref)
+  if stream then
+    if status == 'done' then
+      redis.call('XADD', stream, '*', 'status', 'done')
+    else
+      redis.call('XADD', stream, '*', 'status', 'failed', 'error', reason)
+    end
+    redis.call('EXPIRE', stream, 3600)
+    redis.call('DEL', ref)
+  end
+end
+
 -- FCALL jetsync_wt_commit 0 <token> done|failed [reason]: called by the
 -- bridge once the database answered. done writes the staged change into the
 -- key; failed leaves the key as it is. Either way the caller is answered.
@@ -149,6 +165,7 @@ redis.register_function('jetsync_wt_commit', function(keys, args)
   local reply = 'jetsync:reply:' .. token
   redis.call('XADD', reply, '*', 'status', status, 'error', reason)
   redis.call('EXPIRE', reply, 600)
+  rgsync_ack(token, status, reason)
   return status
 end)
 
@@ -252,17 +269,62 @@ end)
 -- bridge once a function answered a change read by jetsync_rgsync_read:
 -- writes rgsync's acknowledgement to {<key>}<id>.
 redis.register_function('jetsync_rgsync_ack', function(keys, args)
-  local token, status, reason = args[1], args[2], args[3] or ''
-  local ref = 'jetsync:rgsync:ack:' .. token
-  local stream = redis.call('GET', ref)
-  if stream then
-    if status == 'done' then
-      redis.call('XADD', stream, '*', 'status', 'done')
-    else
-      redis.call('XADD', stream, '*', 'status', 'failed', 'error', reason)
-    end
-    redis.call('EXPIRE', stream, 3600)
-    redis.call('DEL', ref)
+  rgsync_ack(args[1], args[2], args[3] or '')
+  return args[2]
+end)
+
+-- FCALL jetsync_rgsync_stage 1 __{<key>}: rgsync's write-through form. The
+-- application wrote the hash __{<key>} (fields, and '#' = '=' or '~' with an
+-- optional id); the bridge calls this at the notification: it takes the
+-- hash (deleting it) and stages it as a write-through call on <key>
+-- (jetsync_write_through, or _del for '~'), whose completion also
+-- acknowledges {<key>}<id>. Another operation is acknowledged failed.
+redis.register_function('jetsync_rgsync_stage', function(keys, args)
+  local temp = keys[1]
+  local key = string.match(temp, '^__{(.+)}$')
+  if key == nil then
+    return redis.error_reply('ERR ' .. temp .. ' is not __{<key>}')
   end
-  return status
+  local h = redis.call('HGETALL', temp)
+  if #h == 0 then
+    return 'EMPTY'
+  end
+  redis.call('DEL', temp)
+  local op, id, fields = '=', '', {}
+  for i = 1, #h, 2 do
+    if h[i] == '#' then
+      op, id = string.sub(h[i + 1], 1, 1), string.sub(h[i + 1], 2)
+    else
+      fields[#fields + 1] = h[i]
+      fields[#fields + 1] = h[i + 1]
+    end
+  end
+  if op ~= '=' and op ~= '~' then
+    if id ~= '' then
+      local stream = '{' .. key .. '}' .. id
+      redis.call('XADD', stream, '*', 'status', 'failed', 'error', 'write-through takes # = or ~, not ' .. op)
+      redis.call('EXPIRE', stream, 3600)
+    end
+    return 'BADOP'
+  end
+  local token = 'rgwt-' .. redis.sha1hex(key .. '\0' .. id .. '\0' .. redis.call('INCR', 'jetsync:rgsync:calls'))
+  local args_ = {token}
+  local kind = 'del'
+  if op == '=' then
+    kind = 'hset'
+    for _, v in ipairs(fields) do
+      args_[#args_ + 1] = v
+    end
+    if #fields == 0 then
+      return 'EMPTY'
+    end
+  end
+  local staged = stage({key}, args_, kind)
+  if type(staged) == 'table' and staged.err then
+    return staged
+  end
+  if id ~= '' then
+    redis.call('SET', 'jetsync:rgsync:ack:' .. token, '{' .. key .. '}' .. id, 'EX', 86400)
+  end
+  return 'STAGED'
 end)

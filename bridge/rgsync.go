@@ -1,6 +1,7 @@
 package bridge
 
 import (
+	"context"
 	"fmt"
 	"strings"
 
@@ -80,4 +81,40 @@ func parseRGSyncRead(key string, cmd *redis.Cmd) (rgsyncRead, error) {
 		return rgsyncRead{}, fmt.Errorf("key %q: field # = %q is not an rgsync operation (=, ~, + or -, then an optional id)", key, str(1))
 	}
 	return rgsyncRead{}, fmt.Errorf("jetsync_rgsync_read of %q answered %v", key, v)
+}
+
+// rgsyncStagePrefix starts the keys of rgsync's write-through form: the
+// application writes the hash __{<key>} and waits for {<key>}<id>.
+const rgsyncStagePrefix = "__{"
+
+// stageRGSync stages the write-through call written as temp (__{<key>}) on
+// a prefix that speaks rgsync and accepts write-through calls; the call
+// then goes the way of jetsync_write_through. It runs in the subscriber, so
+// the calls on one key are staged in the order they were written.
+func (b *Bridge) stageRGSync(ctx context.Context, node redis.Cmdable, temp string) {
+	key := strings.TrimSuffix(strings.TrimPrefix(temp, rgsyncStagePrefix), "}")
+	prefix, _, _ := strings.Cut(key, ":")
+	if !strings.HasSuffix(temp, "}") || !b.cfg.rgsync(prefix) || !b.cfg.writesThrough(prefix) {
+		return // not rgsync's write-through form on a prefix that takes it
+	}
+	res, err := node.FCall(ctx, "jetsync_rgsync_stage", []string{temp}).Text()
+	if err != nil {
+		b.log.Warn("rgsync write-through: cannot stage the call yet; it is staged at the next subscription", "key", temp, "err", err)
+		return
+	}
+	if res == "BADOP" {
+		b.log.Error("rgsync write-through: '#' must be = or ~; answered failed", "key", temp)
+	}
+}
+
+// stageWaiting stages the rgsync write-through calls written while the
+// bridge was not subscribed.
+func (b *Bridge) stageWaiting(ctx context.Context, node *redis.Client) {
+	iter := node.Scan(ctx, 0, rgsyncStagePrefix+"*", 1000).Iterator()
+	for iter.Next(ctx) {
+		b.stageRGSync(ctx, node, iter.Val())
+	}
+	if err := iter.Err(); err != nil && ctx.Err() == nil {
+		b.log.Warn("rgsync write-through: scanning for waiting calls failed", "err", err)
+	}
 }

@@ -155,3 +155,83 @@ func TestRGSyncProtocol(t *testing.T) {
 		}
 	})
 }
+
+// TestRGSyncWriteThroughForm: rgsync's write-through form, HSET
+// __{<key>} ... [# =<id>], on a prefix in both JETSYNC_RGSYNC and
+// JETSYNC_WRITE_THROUGH: the database is written first, then the key, then
+// {<key>}<id> is acknowledged (done; failed with the reason and the key
+// unchanged when the database refuses it); '~' deletes both.
+func TestRGSyncWriteThroughForm(t *testing.T) {
+	t.Parallel()
+	w := newWorld(t)
+	prefix := w.Prefix("person")
+	table := w.Table("persons", "person_id VARBINARY(255) PRIMARY KEY, first VARCHAR(8), last VARCHAR(255), age INT")
+	cfg := w.BridgeConfig(prefix)
+	cfg.Rgsync, cfg.WriteThrough = []string{prefix}, []string{prefix}
+	w.StartBridgeWith(cfg)
+	w.startFunction(w.tableConfig(testenv.Name("persons"), prefix, table, "person_id", "first_name:first,last_name:last,age:age", testenv.MySQLAddr()))
+	ctx := context.Background()
+	ack := func(t *testing.T, key, id string) map[string]any {
+		t.Helper()
+		res, err := w.Redis.XRead(ctx, &redis.XReadArgs{Streams: []string{"{" + key + "}" + id, "0-0"}, Count: 1, Block: 20 * time.Second}).Result()
+		if err != nil {
+			t.Fatalf("no acknowledgement on {%s}%s: %v", key, id, err)
+		}
+		return res[0].Messages[0].Values
+	}
+	row := func(t *testing.T, id string) []string {
+		t.Helper()
+		rows, err := w.Rows("SELECT first, last, COALESCE(age, 'NULL') FROM "+table+" WHERE person_id = ?", id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return rows
+	}
+	key := prefix + ":1"
+	t.Run("database, then key, then ack", func(t *testing.T) {
+		w.Redis.HSet(ctx, "__{"+key+"}", "first_name", "foo", "last_name", "bar", "age", "22", "#", "=11")
+		if v := ack(t, key, "11"); v["status"] != "done" {
+			t.Fatalf("ack %v", v)
+		}
+		if got := row(t, "1"); len(got) != 1 || got[0] != "foo|bar|22" {
+			t.Fatalf("row when acknowledged: %q", got)
+		}
+		if got := w.Redis.HGetAll(ctx, key).Val(); len(got) != 3 || got["age"] != "22" {
+			t.Fatalf("key when acknowledged: %v", got)
+		}
+		if w.Redis.Exists(ctx, "__{"+key+"}").Val() != 0 {
+			t.Fatal("the staging hash is still there")
+		}
+	})
+	t.Run("a partial write merges", func(t *testing.T) {
+		w.Redis.HSet(ctx, "__{"+key+"}", "age", "23", "#", "=12")
+		if v := ack(t, key, "12"); v["status"] != "done" {
+			t.Fatalf("ack %v", v)
+		}
+		if got := row(t, "1"); len(got) != 1 || got[0] != "foo|bar|23" {
+			t.Fatalf("row: %q", got)
+		}
+	})
+	t.Run("refused: failed, key unchanged", func(t *testing.T) {
+		w.Redis.HSet(ctx, "__{"+key+"}", "first_name", "far too long for eight", "#", "=13")
+		v := ack(t, key, "13")
+		if v["status"] != "failed" || v["error"] == "" {
+			t.Fatalf("ack %v, want failed with the reason", v)
+		}
+		if got := w.Redis.HGet(ctx, key, "first_name").Val(); got != "foo" {
+			t.Fatalf("first_name %q after a refused write, want foo", got)
+		}
+	})
+	t.Run("~ deletes the row and the key", func(t *testing.T) {
+		w.Redis.HSet(ctx, "__{"+key+"}", "#", "~14")
+		if v := ack(t, key, "14"); v["status"] != "done" {
+			t.Fatalf("ack %v", v)
+		}
+		if got := row(t, "1"); len(got) != 0 {
+			t.Fatalf("row after ~: %q", got)
+		}
+		if w.Redis.Exists(ctx, key).Val() != 0 {
+			t.Fatal("key after ~")
+		}
+	})
+}
