@@ -479,6 +479,9 @@ func (b *Bridge) subscribeNode(ctx context.Context, node *redis.Client) error {
 				b.m.events.WithLabelValues("skip").Inc()
 				continue
 			}
+			if kind == writeEvent && b.speaksRGSync(key) && !b.cfg.hooks.noRGSyncTake {
+				b.takeRGSync(ctx, node, key)
+			}
 			w.blocked.Store(true)
 			b.shards.Load().markNotified(key, kind == deletionEvent, b.maxQueued())
 			w.blocked.Store(false)

@@ -100,6 +100,8 @@ type testHooks struct {
 	ignoreLease               bool          // active at once, whoever holds the lease
 	stuckIdle                 time.Duration // instead of stuckIdle, so tests need not wait
 	noCallOrder               bool          // complete write-through calls in answer order, not call order
+	noRGSyncTake              bool          // leave rgsync's '#' to the worker's read instead of taking it at the notification
+	readLag                   time.Duration // a worker waits this long before each read: a busy bridge
 }
 
 // RedisConfig is how the bridge reaches Redis.

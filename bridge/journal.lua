@@ -174,21 +174,13 @@ end)
 -- key and replicate the delete), '+' (keep in Redis only) or '-' (delete in
 -- Redis only), each optionally followed by an id that is acknowledged on
 -- the stream {<key>}<id> (status done, or failed with error), as rgsync
--- does, kept 3600 s.
---
--- FCALL jetsync_rgsync_read 2 <key> jetsync:rgsync:<key>: the bridge's
--- read of such a key. Atomically with the read it removes '#', deletes the
--- key for '~' and '-', acknowledges '+' and '-' at once, and records in the
--- marker key what it kept local ('+': a digest of the hash; '~', '-':
--- deleted), so that the notifications of its own changes, and later reads
--- of the same state, publish nothing. It returns one of:
---   {'skip'}                    nothing to publish
---   {'gone'}                    no key (a deletion if an event said so)
---   {'type', <type>}            not a hash
---   {'hash', {f, v, ...}}       no '#': the hash as it is
---   {'=', <token>, {f, v, ...}} replicate; the token answers the id ('' none)
---   {'~', <token>}              replicate the delete
---   {'bad', <op>}               '#' is not an rgsync operation
+-- does, kept 3600 s. Three keys per key: the key, its marker
+-- (jetsync:rgsync:<key>: what the last operation kept local, '+' a digest
+-- of the hash, '~' and '-' deleted, so that the notifications of these
+-- changes and later reads of the same state publish nothing) and its
+-- tokens (jetsync:rgsync:tokens:<key>: the reply tokens of the '=' and '~'
+-- ids taken since the last read, answered after the function's commit).
+
 local function rgsync_digest(h)
   local pairs_ = {}
   for i = 1, #h, 2 do
@@ -206,63 +198,88 @@ local function rgsync_ack_now(key, id)
   end
 end
 
-redis.register_function('jetsync_rgsync_read', function(keys, args)
-  local key, marker = keys[1], keys[2]
-  local t = redis.call('TYPE', key)['ok']
-  if t == 'none' then
-    if redis.call('GET', marker) == 'deleted' then
-      return {'skip'}
-    end
-    redis.call('DEL', marker)
-    return {'gone'}
-  end
-  if t ~= 'hash' then
-    redis.call('DEL', marker)
-    return {'type', t}
+-- rgsync_take takes the operation out of the key's '#' and applies it in
+-- Redis; it returns the operation's first character, '' when there was
+-- none, or '!' and the value when it is not an rgsync operation (then '#'
+-- stays, and the read dead-letters the key).
+local function rgsync_take(key, marker, tokens)
+  if redis.call('TYPE', key)['ok'] ~= 'hash' then
+    return ''
   end
   local op = redis.call('HGET', key, '#')
   if not op then
-    local h = redis.call('HGETALL', key)
-    if redis.call('GET', marker) == rgsync_digest(h) then
-      return {'skip'}
-    end
-    redis.call('DEL', marker)
-    return {'hash', h}
+    return ''
   end
   local kind, id = string.sub(op, 1, 1), string.sub(op, 2)
   if kind ~= '=' and kind ~= '~' and kind ~= '+' and kind ~= '-' then
-    return {'bad', op}
+    return '!' .. op
   end
   redis.call('HDEL', key, '#')
-  local token = ''
   if id ~= '' and (kind == '=' or kind == '~') then
-    token = 'rg-' .. redis.sha1hex(key .. '\0' .. id)
-    redis.call('SET', 'jetsync:rgsync:ack:' .. token, '{' .. key .. '}' .. id, 'EX', 3600)
+    local token = 'rg-' .. redis.sha1hex(key .. '\0' .. id)
+    redis.call('SET', 'jetsync:rgsync:ack:' .. token, '{' .. key .. '}' .. id, 'EX', 86400)
+    redis.call('RPUSH', tokens, token)
   end
   if kind == '~' or kind == '-' then
     redis.call('DEL', key)
-    redis.call('SET', marker, 'deleted', 'EX', 3600)
     if kind == '-' then
+      redis.call('SET', marker, 'deleted', 'EX', 3600)
       rgsync_ack_now(key, id)
-      return {'skip'}
+    else
+      redis.call('DEL', marker)
     end
-    return {'~', token}
-  end
-  local h = redis.call('HGETALL', key)
-  if #h == 0 then
-    -- '#' was the only field: removing it removed the key, which is no
-    -- deletion of the data.
-    redis.call('SET', marker, 'deleted', 'EX', 3600)
   elseif kind == '+' then
-    redis.call('SET', marker, rgsync_digest(h))
+    local h = redis.call('HGETALL', key)
+    if #h == 0 then
+      redis.call('SET', marker, 'deleted', 'EX', 3600)
+    else
+      redis.call('SET', marker, rgsync_digest(h))
+    end
+    rgsync_ack_now(key, id)
   else
     redis.call('DEL', marker)
   end
-  if kind == '+' then
-    rgsync_ack_now(key, id)
+  return kind
+end
+
+-- FCALL jetsync_rgsync_take 3 <key> <marker> <tokens>: the bridge's
+-- subscriber calls it at each write notification of such a key, so that
+-- each write's operation is taken before the next write replaces it.
+redis.register_function('jetsync_rgsync_take', function(keys, args)
+  return rgsync_take(keys[1], keys[2], keys[3])
+end)
+
+-- FCALL jetsync_rgsync_read 3 <key> <marker> <tokens>: the bridge's read of
+-- such a key. It takes an operation still in '#', then returns one of:
+--   {'skip'}                        nothing to publish
+--   {'gone', {token...}}            no key (a delete if tokens or an event say so)
+--   {'type', <type>}                not a hash
+--   {'hash', {token...}, {f, v...}} the hash to publish
+--   {'bad', <op>}                   '#' is not an rgsync operation
+redis.register_function('jetsync_rgsync_read', function(keys, args)
+  local key, marker, tokens = keys[1], keys[2], keys[3]
+  local taken = rgsync_take(key, marker, tokens)
+  if string.sub(taken, 1, 1) == '!' then
+    return {'bad', string.sub(taken, 2)}
+  end
+  local answer = redis.call('LRANGE', tokens, 0, -1)
+  redis.call('DEL', tokens)
+  local t = redis.call('TYPE', key)['ok']
+  if t == 'none' then
+    if #answer == 0 and redis.call('GET', marker) == 'deleted' then
+      return {'skip'}
+    end
+    return {'gone', answer}
+  end
+  if t ~= 'hash' then
+    return {'type', t}
+  end
+  local h = redis.call('HGETALL', key)
+  if #answer == 0 and redis.call('GET', marker) == rgsync_digest(h) then
     return {'skip'}
   end
-  return {'=', token, h}
+  redis.call('DEL', marker)
+  return {'hash', answer, h}
 end)
 
 -- FCALL jetsync_rgsync_ack 0 <token> done|failed [reason]: called by the

@@ -45,6 +45,7 @@ func (b *Bridge) work(ctx context.Context, q *dirtyQueue) {
 		if len(batch) == 0 || ctx.Err() != nil {
 			return
 		}
+		time.Sleep(b.cfg.hooks.readLag)
 		now, later, big, err := b.sizeUp(ctx, batch)
 		var outs []outgoing
 		if err == nil {
@@ -205,7 +206,7 @@ func (b *Bridge) read(ctx context.Context, batch []pending) ([]outgoing, error) 
 	cmds := make([]redis.Cmder, len(batch))
 	for i, p := range batch {
 		if b.speaksRGSync(p.key) {
-			cmds[i] = pipe.FCall(ctx, "jetsync_rgsync_read", []string{p.key, rgsyncMarker + p.key})
+			cmds[i] = pipe.FCall(ctx, "jetsync_rgsync_read", rgsyncKeys(p.key))
 		} else if b.kindOf(p.key) == typeHash {
 			cmds[i] = pipe.HGetAll(ctx, p.key)
 		} else {
@@ -252,9 +253,7 @@ func (b *Bridge) read(ctx context.Context, batch []pending) ([]outgoing, error) 
 			continue
 		}
 		fields, stagedDelete, tokens := b.wt.apply(p.key, fields)
-		if rg.token != "" {
-			tokens = append(tokens, rg.token)
-		}
+		tokens = append(tokens, rg.tokens...)
 		op := change.Upsert
 		if fields == nil {
 			if !p.deletion && !stagedDelete && !rg.delete {

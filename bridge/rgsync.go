@@ -9,16 +9,19 @@ import (
 )
 
 // rgsync's in-band protocol (JETSYNC_RGSYNC): the field '#' of a hash write
-// names its operation and an id to acknowledge; jetsync_rgsync_read
-// (journal.lua) reads the key, applies the operation in Redis and says what
-// to publish. The acknowledgement of a replicated operation is a reply
-// token like a write-through call's: the function answers it after its
-// commit, and the bridge writes rgsync's {<key>}<id> stream
-// (jetsync_rgsync_ack).
+// names its operation and an id to acknowledge. At each write notification
+// the subscriber takes the operation out of the hash and applies it in
+// Redis (jetsync_rgsync_take, journal.lua), so that the next write cannot
+// replace it unseen; the worker's read (jetsync_rgsync_read) says what to
+// publish. The acknowledgement of a replicated operation is a reply token
+// like a write-through call's: the function answers it after its commit,
+// and the bridge writes rgsync's {<key>}<id> stream (jetsync_rgsync_ack).
 
-// rgsyncMarker prefixes the key in which jetsync_rgsync_read records what a
-// key's last operation kept local.
-const rgsyncMarker = "jetsync:rgsync:"
+// rgsyncKeys are the keys jetsync_rgsync_take and _read work on: the key,
+// its marker (what its last operation kept local) and its pending tokens.
+func rgsyncKeys(key string) []string {
+	return []string{key, "jetsync:rgsync:" + key, "jetsync:rgsync:tokens:" + key}
+}
 
 // rgsyncTokenPrefix starts the reply tokens of rgsync acknowledgements.
 const rgsyncTokenPrefix = "rg-"
@@ -30,12 +33,12 @@ func (b *Bridge) speaksRGSync(key string) bool {
 }
 
 // rgsyncRead is what jetsync_rgsync_read found: nothing to publish (skip),
-// the hash's fields (nil: no key), a replicated delete, and the reply token
-// of the operation's id.
+// the hash's fields (nil: no key), a replicated delete, and the reply
+// tokens of the operations' ids taken since the last read.
 type rgsyncRead struct {
 	skip, delete bool
 	fields       map[string]string
-	token        string
+	tokens       []string
 }
 
 // parseRGSyncRead reads jetsync_rgsync_read's answer.
@@ -52,6 +55,16 @@ func parseRGSyncRead(key string, cmd *redis.Cmd) (rgsyncRead, error) {
 		}
 		return ""
 	}
+	tokens := func(i int) []string {
+		var out []string
+		if i < len(v) {
+			list, _ := v[i].([]any)
+			for _, t := range list {
+				out = append(out, fmt.Sprint(t))
+			}
+		}
+		return out
+	}
 	hash := func(i int) map[string]string {
 		flat, _ := v[i].([]any)
 		fields := make(map[string]string, len(flat)/2)
@@ -64,19 +77,13 @@ func parseRGSyncRead(key string, cmd *redis.Cmd) (rgsyncRead, error) {
 	case "skip":
 		return rgsyncRead{skip: true}, nil
 	case "gone":
-		return rgsyncRead{}, nil
+		// Gone with tokens: a '~' to acknowledge, a delete to publish.
+		t := tokens(1)
+		return rgsyncRead{delete: len(t) > 0, tokens: t}, nil
 	case "type":
 		return rgsyncRead{}, fmt.Errorf("%w: key %q holds a %s, not a hash", errWrongType, key, str(1))
 	case "hash":
-		f := hash(1)
-		if len(f) == 0 {
-			f = nil
-		}
-		return rgsyncRead{fields: f}, nil
-	case "=":
-		return rgsyncRead{fields: hash(2), token: str(1)}, nil
-	case "~":
-		return rgsyncRead{delete: true, token: str(1)}, nil
+		return rgsyncRead{tokens: tokens(1), fields: hash(2)}, nil
 	case "bad":
 		return rgsyncRead{}, fmt.Errorf("key %q: field # = %q is not an rgsync operation (=, ~, + or -, then an optional id)", key, str(1))
 	}
@@ -116,5 +123,14 @@ func (b *Bridge) stageWaiting(ctx context.Context, node *redis.Client) {
 	}
 	if err := iter.Err(); err != nil && ctx.Err() == nil {
 		b.log.Warn("rgsync write-through: scanning for waiting calls failed", "err", err)
+	}
+}
+
+// takeRGSync takes the operation out of key's '#' at its write notification
+// (see jetsync_rgsync_take). A failure leaves it to the worker's read,
+// which takes it then (a later write before that replaces it).
+func (b *Bridge) takeRGSync(ctx context.Context, node redis.Cmdable, key string) {
+	if err := node.FCall(ctx, "jetsync_rgsync_take", rgsyncKeys(key)).Err(); err != nil && ctx.Err() == nil {
+		b.log.Warn("rgsync: cannot take the operation at its notification; the read takes it", "key", key, "err", err)
 	}
 }
