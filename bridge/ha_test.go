@@ -21,6 +21,91 @@ import (
 	"github.com/jetsync/jetsync/infra/testenv"
 )
 
+// haProc is one bridge process of an HA pair.
+type haProc struct {
+	cmd  *exec.Cmd
+	addr string
+	out  *bytes.Buffer
+}
+
+// startHA starts a bridge process of bin carrying prefix in the HA group
+// prefix (lease TTL 2 s); it is killed when tb ends.
+func startHA(tb testing.TB, bin, prefix string, cfg Config) *haProc {
+	tb.Helper()
+	p := &haProc{addr: fmt.Sprintf("127.0.0.1:%d", testenv.FreePort(tb)), out: &bytes.Buffer{}}
+	p.cmd = exec.Command(bin)
+	p.cmd.Env = []string{
+		"PATH=" + os.Getenv("PATH"),
+		"JETSYNC_PREFIXES=" + prefix, "JETSYNC_STREAM=" + cfg.StreamConfig.Name,
+		"JETSYNC_NATS_URL=" + cfg.NATS.URL, "JETSYNC_REDIS_ADDR=" + testenv.RedisAddr(),
+		"JETSYNC_HA_TTL=2s", "JETSYNC_HA_GROUP=" + prefix, "JETSYNC_HTTP_ADDR=" + p.addr,
+		"JETSYNC_LOG_FORMAT=text",
+	}
+	p.cmd.Stdout, p.cmd.Stderr = p.out, p.out
+	if err := p.cmd.Start(); err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() {
+		_ = p.cmd.Process.Kill()
+		_ = p.cmd.Wait()
+		if tb.Failed() {
+			tb.Logf("bridge %s:\n%s", p.addr, p.out.String())
+		}
+	})
+	return p
+}
+
+// active is the process's jetsync_bridge_active.
+func (p *haProc) active() float64 {
+	_, body := testenv.HTTPGet("http://" + p.addr + "/metrics")
+	return testenv.MetricValue(body, "jetsync_bridge_active")
+}
+
+// startProcessPair starts two bridge processes of one HA group and returns the one that
+// became active and the one standing by.
+func startProcessPair(tb testing.TB, bin, prefix string, cfg Config) (active, standby *haProc) {
+	tb.Helper()
+	a, b := startHA(tb, bin, prefix, cfg), startHA(tb, bin, prefix, cfg)
+	testenv.Eventually(tb, 10*time.Second, func() error {
+		switch {
+		case a.active() == 1 && b.active() == 0:
+			active, standby = a, b
+		case b.active() == 1 && a.active() == 0:
+			active, standby = b, a
+		default:
+			return fmt.Errorf("active: a=%v b=%v; want exactly one", a.active(), b.active())
+		}
+		return nil
+	})
+	return active, standby
+}
+
+// BenchmarkTakeover is how long after a SIGKILL of the active bridge
+// process its standby is active (lease TTL 2 s):
+//
+//	go test -run '^$' -bench Takeover -benchtime 3x ./bridge/
+func BenchmarkTakeover(b *testing.B) {
+	bin := testenv.Build(b, "./cmd/jetsync-bridge")
+	var total time.Duration
+	for range b.N {
+		prefix := testenv.Name("p")
+		cfg := testConfig(testenv.RedisAddr(), testenv.NATS(b), prefix)
+		first, standby := startProcessPair(b, bin, prefix, cfg)
+		if err := first.cmd.Process.Signal(syscall.SIGKILL); err != nil {
+			b.Fatal(err)
+		}
+		killed := time.Now()
+		for standby.active() != 1 {
+			if time.Since(killed) > 30*time.Second {
+				b.Fatal("the standby has not taken over 30s after the SIGKILL")
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+		total += time.Since(killed)
+	}
+	b.ReportMetric(total.Seconds()/float64(b.N), "takeover-s")
+}
+
 // TestHighAvailability runs two bridge processes for one Redis: one is
 // active, the other stands by. The active one is killed with SIGKILL while
 // writes go on; the standby takes over within a few seconds and resyncs, so
@@ -34,52 +119,7 @@ func TestHighAvailability(t *testing.T) {
 	testenv.DeletePrefix(t, rdb, prefix)
 	cfg := testConfig(testenv.RedisAddr(), testenv.NATS(t), prefix)
 
-	type proc struct {
-		cmd  *exec.Cmd
-		addr string
-		out  *bytes.Buffer
-	}
-	start := func() *proc {
-		p := &proc{addr: fmt.Sprintf("127.0.0.1:%d", testenv.FreePort(t)), out: &bytes.Buffer{}}
-		p.cmd = exec.Command(bin)
-		p.cmd.Env = []string{
-			"PATH=" + os.Getenv("PATH"),
-			"JETSYNC_PREFIXES=" + prefix, "JETSYNC_STREAM=" + cfg.StreamConfig.Name,
-			"JETSYNC_NATS_URL=" + cfg.NATS.URL, "JETSYNC_REDIS_ADDR=" + testenv.RedisAddr(),
-			"JETSYNC_HA_TTL=2s", "JETSYNC_HA_GROUP=" + prefix, "JETSYNC_HTTP_ADDR=" + p.addr,
-			"JETSYNC_LOG_FORMAT=text",
-		}
-		p.cmd.Stdout, p.cmd.Stderr = p.out, p.out
-		if err := p.cmd.Start(); err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() {
-			_ = p.cmd.Process.Kill()
-			_ = p.cmd.Wait()
-			if t.Failed() {
-				t.Logf("bridge %s:\n%s", p.addr, p.out.String())
-			}
-		})
-		return p
-	}
-	active := func(p *proc) float64 {
-		_, body := testenv.HTTPGet("http://" + p.addr + "/metrics")
-		return testenv.MetricValue(body, "jetsync_bridge_active")
-	}
-
-	a, b := start(), start()
-	var first, standby *proc
-	testenv.Eventually(t, 10*time.Second, func() error {
-		switch {
-		case active(a) == 1 && active(b) == 0:
-			first, standby = a, b
-		case active(b) == 1 && active(a) == 0:
-			first, standby = b, a
-		default:
-			return fmt.Errorf("active: a=%v b=%v; want exactly one", active(a), active(b))
-		}
-		return nil
-	})
+	first, standby := startProcessPair(t, bin, prefix, cfg)
 	rec := recordStream(t, cfg)
 
 	// Writes go on while the active bridge dies.
@@ -112,7 +152,7 @@ func TestHighAvailability(t *testing.T) {
 	// It takes over (a generous bound: a loaded machine is slow; how fast is
 	// logged, not asserted).
 	testenv.Eventually(t, 30*time.Second, func() error {
-		if active(standby) != 1 {
+		if standby.active() != 1 {
 			return fmt.Errorf("the standby has not taken over")
 		}
 		return nil

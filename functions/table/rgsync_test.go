@@ -35,25 +35,8 @@ func TestRGSyncProtocol(t *testing.T) {
 	w.startFunction(w.tableConfig(testenv.Name("persons"), prefix, table, "person_id", "first_name:first,last_name:last,age:age", testenv.MySQLAddr()))
 	w.startFunction(w.tableConfig(testenv.Name("plain"), plain, plainTable, "person_id", "first_name:first,#:hash_op", testenv.MySQLAddr()))
 	ctx := context.Background()
-	ack := func(t *testing.T, key, id string) map[string]any {
-		t.Helper()
-		res, err := w.Redis.XRead(ctx, &redis.XReadArgs{Streams: []string{"{" + key + "}" + id, "0-0"}, Count: 1, Block: 20 * time.Second}).Result()
-		if err != nil {
-			t.Fatalf("no acknowledgement on {%s}%s: %v", key, id, err)
-		}
-		if ttl := w.Redis.TTL(ctx, "{"+key+"}"+id).Val(); ttl <= 0 || ttl > time.Hour {
-			t.Fatalf("{%s}%s expires in %s, want rgsync's 3600 s", key, id, ttl)
-		}
-		return res[0].Messages[0].Values
-	}
-	row := func(t *testing.T, id string) []string {
-		t.Helper()
-		rows, err := w.Rows("SELECT first, last, COALESCE(age, 'NULL') FROM "+table+" WHERE person_id = ?", id)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return rows
-	}
+	ack := func(t *testing.T, key, id string) map[string]any { return rgsyncAck(t, w, key, id) }
+	row := func(t *testing.T, id string) []string { return personRow(t, w, table, id) }
 	// settled waits until a later ordinary write of key id "sync" landed, so
 	// that what the writes before it did is in the table.
 	n := 0
@@ -171,22 +154,8 @@ func TestRGSyncWriteThroughForm(t *testing.T) {
 	w.StartBridgeWith(cfg)
 	w.startFunction(w.tableConfig(testenv.Name("persons"), prefix, table, "person_id", "first_name:first,last_name:last,age:age", testenv.MySQLAddr()))
 	ctx := context.Background()
-	ack := func(t *testing.T, key, id string) map[string]any {
-		t.Helper()
-		res, err := w.Redis.XRead(ctx, &redis.XReadArgs{Streams: []string{"{" + key + "}" + id, "0-0"}, Count: 1, Block: 20 * time.Second}).Result()
-		if err != nil {
-			t.Fatalf("no acknowledgement on {%s}%s: %v", key, id, err)
-		}
-		return res[0].Messages[0].Values
-	}
-	row := func(t *testing.T, id string) []string {
-		t.Helper()
-		rows, err := w.Rows("SELECT first, last, COALESCE(age, 'NULL') FROM "+table+" WHERE person_id = ?", id)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return rows
-	}
+	ack := func(t *testing.T, key, id string) map[string]any { return rgsyncAck(t, w, key, id) }
+	row := func(t *testing.T, id string) []string { return personRow(t, w, table, id) }
 	key := prefix + ":1"
 	t.Run("database, then key, then ack", func(t *testing.T) {
 		w.Redis.HSet(ctx, "__{"+key+"}", "first_name", "foo", "last_name", "bar", "age", "22", "#", "=11")
@@ -234,4 +203,29 @@ func TestRGSyncWriteThroughForm(t *testing.T) {
 			t.Fatal("key after ~")
 		}
 	})
+}
+
+// rgsyncAck reads the first acknowledgement on {<key>}<id> as an rgsync
+// application does (XREAD BLOCK), and checks rgsync's expiry.
+func rgsyncAck(t *testing.T, w *world, key, id string) map[string]any {
+	t.Helper()
+	ctx := context.Background()
+	res, err := w.Redis.XRead(ctx, &redis.XReadArgs{Streams: []string{"{" + key + "}" + id, "0-0"}, Count: 1, Block: 20 * time.Second}).Result()
+	if err != nil {
+		t.Fatalf("no acknowledgement on {%s}%s: %v", key, id, err)
+	}
+	if ttl := w.Redis.TTL(ctx, "{"+key+"}"+id).Val(); ttl <= 0 || ttl > time.Hour {
+		t.Fatalf("{%s}%s expires in %s, want rgsync's 3600 s", key, id, ttl)
+	}
+	return res[0].Messages[0].Values
+}
+
+// personRow reads first|last|age of the row id of a persons-like table.
+func personRow(t *testing.T, w *world, table, id string) []string {
+	t.Helper()
+	rows, err := w.Rows("SELECT first, last, COALESCE(age, 'NULL') FROM "+table+" WHERE person_id = ?", id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return rows
 }

@@ -40,13 +40,7 @@ func TestWriteThrough(t *testing.T) {
 	w, prefix, table, proxy := wtWorld(t)
 	ctx := context.Background()
 	wt := writethrough.New(w.Redis)
-	row := func(id string) []string {
-		rows, err := w.Rows("SELECT first, last, COALESCE(age, 'NULL') FROM "+table+" WHERE person_id = ?", id)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return rows
-	}
+	row := func(id string) []string { return personRow(t, w, table, id) }
 
 	t.Run("committed before return", func(t *testing.T) {
 		if err := wt.HSet(ctx, prefix+":1", "first_name", "Marek", "age", "27"); err != nil {
@@ -107,6 +101,33 @@ func TestWriteThrough(t *testing.T) {
 			}
 			return nil
 		})
+	})
+	t.Run("a retry after a timeout applies after the call it retries", func(t *testing.T) {
+		key := prefix + ":6"
+		proxy.Cut()
+		for _, name := range []string{"First", "Retry"} {
+			short, cancel := context.WithTimeout(ctx, 500*time.Millisecond)
+			err := wt.HSet(short, key, "first_name", name)
+			cancel()
+			if !errors.Is(err, writethrough.ErrPending) {
+				t.Fatalf("HSet %s with the database down = %v, want ErrPending", name, err)
+			}
+		}
+		proxy.Restore()
+		w.WaitRows(30*time.Second, []string{"Retry"}, "SELECT first FROM "+table+" WHERE person_id = '6'")
+		testenv.Eventually(t, 10*time.Second, func() error {
+			if v := w.Redis.HGet(ctx, key, "first_name").Val(); v != "Retry" {
+				return fmt.Errorf("cached %q, want the retry's value", v)
+			}
+			return nil
+		})
+		time.Sleep(500 * time.Millisecond) // a late completion of the first call would land now
+		if v := w.Redis.HGet(ctx, key, "first_name").Val(); v != "Retry" {
+			t.Fatalf("cached %q after both completed, want the retry's value", v)
+		}
+		if got := row("6"); len(got) != 1 || got[0][:6] != "Retry|" {
+			t.Fatalf("row %q, want the retry's value", got)
+		}
 	})
 	t.Run("order kept with write-behind", func(t *testing.T) {
 		key := prefix + ":5"
