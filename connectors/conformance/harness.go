@@ -59,6 +59,9 @@ type Harness struct {
 	// spec's columns (All) in order as text: integers in decimal, NULL as
 	// Null.
 	Read func(t *testing.T, table string, spec Table) [][]string
+	// Refused, when set, returns an op on row "e" of table that the target
+	// refuses for good; by default an INT column given "not a number".
+	Refused func(t *testing.T, table string) handlers.Op
 	// Addr is the server's host:port, for the outage test through a
 	// testenv.Proxy; empty when the target has no server (then Outage).
 	Addr string
@@ -88,6 +91,9 @@ type Capabilities struct {
 	Timestamps bool
 	// LengthLimit: the target refuses a String longer than its Size.
 	LengthLimit bool
+	// Untyped: the target stores every value as text (Redis), so nothing
+	// is refused for its type; its atomicity is proven by its own tests.
+	Untyped bool
 	// Identifiers are column names that need quoting, replacing the
 	// suite's default set when the target cannot store some of them.
 	Identifiers []string

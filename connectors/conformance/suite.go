@@ -385,9 +385,9 @@ func testExactlyOnce(t *testing.T, h Harness) {
 
 	// A write that fails part way writes nothing: no row, no sequence, no checkpoint.
 	err := w.writeSeq([]handlers.KeySeq{{Key: "p:d", Seq: 4}, {Key: "p:e", Seq: 5}},
-		up(tb, "d", col("age", "4")), up(tb, "e", col("age", "not a number")))
+		up(tb, "d", col("age", "4")), refusedOp(t, h, tb))
 	if !handlers.IsPermanent(err) {
-		t.Fatalf("write with a wrong-typed value: %v, want a permanent error", err)
+		t.Fatalf("write with an op the target refuses: %v, want a permanent error", err)
 	}
 	checkpoint("after a failed write", 3)
 	expectRows(t, h, tb, people, "after a failed write", "a|NULL|1|NULL", "b|NULL|2|NULL", "c|NULL|3|NULL")
@@ -446,7 +446,7 @@ func testErrorClasses(t *testing.T, h Harness) {
 		skip      string
 	}{
 		{"too long", up(tb, "long", col("name", strings.Repeat("x", 17))), true, map[bool]string{false: "the target has no length limit"}[h.Caps.LengthLimit]},
-		{"wrong type", up(tb, "type", col("age", "twenty")), true, ""},
+		{"wrong type", up(tb, "type", col("age", "twenty")), true, map[bool]string{true: "the target stores text: no column types"}[h.Caps.Untyped]},
 		{"fine", up(tb, "fine", col("name", strings.Repeat("x", 16)), col("age", "-2147483648")), false, ""},
 	}
 	for _, tt := range tests {
@@ -462,13 +462,21 @@ func testErrorClasses(t *testing.T, h Harness) {
 	}
 	if h.Caps.Guards {
 		// A permanent error rolls back the whole write.
-		err := w.write(up(tb, "ok", col("name", "ok")), up(tb, "bad", col("age", "twenty")))
+		err := w.write(up(tb, "ok", col("name", "ok")), refusedOp(t, h, tb))
 		if !handlers.IsPermanent(err) {
 			t.Fatalf("write with a bad op: %v, want permanent", err)
 		}
 	}
 	want := []string{"fine|xxxxxxxxxxxxxxxx|-2147483648|NULL"}
 	expectRows(t, h, tb, people, "after the errors", want...)
+}
+
+// refusedOp is an op on row "e" of table that the target refuses for good.
+func refusedOp(t *testing.T, h Harness, table string) handlers.Op {
+	if h.Refused != nil {
+		return h.Refused(t, table)
+	}
+	return up(table, "e", col("age", "not a number"))
 }
 
 func testOutage(t *testing.T, h Harness) {

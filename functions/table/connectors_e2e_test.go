@@ -9,7 +9,10 @@ import (
 	"testing"
 	"time"
 
+	goredis "github.com/redis/go-redis/v9"
+
 	"github.com/jetsync/jetsync/connectors/postgres"
+	"github.com/jetsync/jetsync/connectors/redis"
 	"github.com/jetsync/jetsync/connectors/sqlite"
 	"github.com/jetsync/jetsync/infra/testenv"
 )
@@ -119,7 +122,7 @@ func TestConnectorSelection(t *testing.T) {
 		}, ""},
 		{"postgres validated", func(c *Config) { c.Connector = "postgres" }, "JETSYNC_POSTGRES_ADDR"},
 		{"cassandra validated", func(c *Config) { c.Connector = "cassandra" }, "JETSYNC_CASSANDRA_HOSTS"},
-		{"unknown", func(c *Config) { c.Connector = "mongo" }, "use cassandra, mysql, oracle, postgres, sqlite"},
+		{"unknown", func(c *Config) { c.Connector = "mongo" }, "use cassandra, mysql, oracle, postgres, redis, sqlite"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -131,4 +134,38 @@ func TestConnectorSelection(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestRedisConnector runs the table function into a second Redis
+// (JETSYNC_CONNECTOR=redis): each key of the prefix becomes a hash of the
+// mapped columns under the key template; a field removed is a field
+// removed, a deleted key a deleted key.
+func TestRedisConnector(t *testing.T) {
+	t.Parallel()
+	w := newWorld(t)
+	target := goredis.NewClient(&goredis.Options{Addr: testenv.RedisServer(t)})
+	t.Cleanup(func() { target.Close() })
+	cfg := w.tableConfig(testenv.Name("persons"), w.Prefix("person"), "persons", "person_id", "first_name:first,last_name:last,age:age", "")
+	cfg.Connector, cfg.MySQL = "redis", w.MySQLConfig("nowhere")
+	cfg.Redis = redis.Config{Addr: target.Options().Addr, Key: "copy:{table}:{key}", Timeout: 2 * time.Second}
+	w.StartBridge(cfg.Prefix)
+	w.startFunction(cfg)
+	ctx := context.Background()
+	key := cfg.Prefix + ":5"
+	check := func(step string, want map[string]string) {
+		t.Helper()
+		testenv.Eventually(t, 15*time.Second, func() error {
+			got := target.HGetAll(ctx, "copy:persons:5").Val()
+			if fmt.Sprint(got) != fmt.Sprint(want) {
+				return fmt.Errorf("%s: target hash %v, want %v", step, got, want)
+			}
+			return nil
+		})
+	}
+	w.Redis.HSet(ctx, key, "first_name", "Marek", "last_name", "Michalski", "age", "27", "unmapped", "x")
+	check("HSET", map[string]string{"person_id": "5", "first": "Marek", "last": "Michalski", "age": "27"})
+	w.Redis.HDel(ctx, key, "last_name")
+	check("HDEL", map[string]string{"person_id": "5", "first": "Marek", "age": "27"})
+	w.Redis.Del(ctx, key)
+	check("DEL", map[string]string{})
 }

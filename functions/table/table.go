@@ -17,6 +17,7 @@ import (
 	"github.com/jetsync/jetsync/connectors/mysql"
 	"github.com/jetsync/jetsync/connectors/oracle"
 	"github.com/jetsync/jetsync/connectors/postgres"
+	"github.com/jetsync/jetsync/connectors/redis"
 	"github.com/jetsync/jetsync/connectors/sqlite"
 	"github.com/jetsync/jetsync/handlers"
 )
@@ -34,8 +35,8 @@ type Config struct {
 	// (one row per change: a history table with the stream sequence, op and
 	// time in jetsync_seq, jetsync_op and jetsync_seen).
 	Mode string `split_words:"true" default:"upsert"`
-	// Connector is the target: mysql, postgres, sqlite, cassandra, or
-	// oracle (in the build tagged oracle). Only its configuration is
+	// Connector is the target: mysql, postgres, sqlite, cassandra, redis,
+	// or oracle (in the build tagged oracle). Only its configuration is
 	// validated and used.
 	// KeyCollation is "exact" (the default, also when empty: at start, an
 	// upsert table whose key column would make distinct Redis keys one row —
@@ -48,6 +49,7 @@ type Config struct {
 	SQLite       sqlite.Config    `envconfig:"SQLITE"`
 	Cassandra    cassandra.Config `envconfig:"CASSANDRA"`
 	Oracle       oracle.Config    `envconfig:"ORACLE"`
+	Redis        redis.Config     `envconfig:"TARGET_REDIS"`
 }
 
 // Validate reports the first setting a person has to fix.
@@ -129,6 +131,12 @@ var registry = map[string]connector{
 		func(c Config) error { return c.Cassandra.Validate() },
 		func(ctx context.Context, c Config, log *slog.Logger) (CheckedSink, error) {
 			return cassandra.Open(ctx, c.Cassandra, log)
+		},
+	},
+	"redis": {
+		func(c Config) error { return c.Redis.Validate() },
+		func(ctx context.Context, c Config, log *slog.Logger) (CheckedSink, error) {
+			return redis.Open(ctx, c.Redis, log)
 		},
 	},
 	"oracle": {
