@@ -122,7 +122,7 @@ func TestConnectorSelection(t *testing.T) {
 		}, ""},
 		{"postgres validated", func(c *Config) { c.Connector = "postgres" }, "JETSYNC_POSTGRES_ADDR"},
 		{"cassandra validated", func(c *Config) { c.Connector = "cassandra" }, "JETSYNC_CASSANDRA_HOSTS"},
-		{"unknown", func(c *Config) { c.Connector = "mongo" }, "use cassandra, mysql, oracle, postgres, redis, sqlite"},
+		{"unknown", func(c *Config) { c.Connector = "mongo" }, "use cassandra, mssql, mysql, oracle, postgres, redis, sqlite"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -14,6 +14,7 @@ import (
 	"strings"
 
 	"github.com/jetsync/jetsync/connectors/cassandra"
+	"github.com/jetsync/jetsync/connectors/mssql"
 	"github.com/jetsync/jetsync/connectors/mysql"
 	"github.com/jetsync/jetsync/connectors/oracle"
 	"github.com/jetsync/jetsync/connectors/postgres"
@@ -35,8 +36,8 @@ type Config struct {
 	// (one row per change: a history table with the stream sequence, op and
 	// time in jetsync_seq, jetsync_op and jetsync_seen).
 	Mode string `split_words:"true" default:"upsert"`
-	// Connector is the target: mysql, postgres, sqlite, cassandra, redis,
-	// or oracle (in the build tagged oracle). Only its configuration is
+	// Connector is the target: mysql, postgres, sqlite, mssql, cassandra,
+	// redis, or oracle (in the build tagged oracle). Only its configuration is
 	// validated and used.
 	// KeyCollation is "exact" (the default, also when empty: at start, an
 	// upsert table whose key column would make distinct Redis keys one row —
@@ -50,6 +51,7 @@ type Config struct {
 	Cassandra    cassandra.Config `envconfig:"CASSANDRA"`
 	Oracle       oracle.Config    `envconfig:"ORACLE"`
 	Redis        redis.Config     `envconfig:"TARGET_REDIS"`
+	MSSQL        mssql.Config     `envconfig:"MSSQL"`
 }
 
 // Validate reports the first setting a person has to fix.
@@ -131,6 +133,12 @@ var registry = map[string]connector{
 		func(c Config) error { return c.Cassandra.Validate() },
 		func(ctx context.Context, c Config, log *slog.Logger) (CheckedSink, error) {
 			return cassandra.Open(ctx, c.Cassandra, log)
+		},
+	},
+	"mssql": {
+		func(c Config) error { return c.MSSQL.Validate() },
+		func(ctx context.Context, c Config, log *slog.Logger) (CheckedSink, error) {
+			return mssql.Open(ctx, c.MSSQL, log)
 		},
 	},
 	"redis": {
