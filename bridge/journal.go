@@ -193,14 +193,17 @@ func (b *Bridge) reclaim(ctx context.Context, stream string, handle func(redis.X
 // acknowledged. seen identifies the removal already counted (the stream's
 // entries-added then); it returns the one now.
 func (b *Bridge) checkTrimmed(ctx context.Context, stream string, seen int64) int64 {
-	info, err := b.rdb.XInfoStream(ctx, stream).Result()
-	if err != nil {
+	// Both read in one MULTI: an entry added between two separate reads
+	// would count in the group's lag but not in the length, a false gap.
+	var infoCmd *redis.XInfoStreamCmd
+	var groupsCmd *redis.XInfoGroupsCmd
+	if _, err := b.rdb.TxPipelined(ctx, func(p redis.Pipeliner) error {
+		infoCmd, groupsCmd = p.XInfoStream(ctx, stream), p.XInfoGroups(ctx, stream)
+		return nil
+	}); err != nil {
 		return seen // no stream yet, or Redis busy: checked again later
 	}
-	groups, err := b.rdb.XInfoGroups(ctx, stream).Result()
-	if err != nil {
-		return seen
-	}
+	info, groups := infoCmd.Val(), groupsCmd.Val()
 	for _, g := range groups {
 		if g.Name == journalGroup && g.Lag > info.Length-g.Pending && info.EntriesAdded != seen {
 			b.log.Error("journal entries were removed before the bridge read them; their deletions may be lost",
