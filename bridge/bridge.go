@@ -81,13 +81,9 @@ func (b *Bridge) Ready() error {
 	return nil
 }
 
-// New connects to Redis and NATS, checks the keyspace notification setting
-// and creates or updates the stream. Every error it returns is one a person
-// has to act on.
-func New(ctx context.Context, cfg Config, log *slog.Logger) (*Bridge, error) {
-	if err := cfg.Validate(); err != nil {
-		return nil, err
-	}
+// newRedisClient is the client of cfg's Redis: standalone, Sentinel or
+// Cluster, the password read for every new connection.
+func newRedisClient(cfg Config, log *slog.Logger) redis.UniversalClient {
 	tlsCfg, _ := cfg.Redis.tlsConfig() // Validate checked it
 	pw := cfg.Redis.password()
 	creds := func() (string, string) {
@@ -115,6 +111,17 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (*Bridge, error) {
 			TLSConfig: tlsCfg, PoolSize: cfg.Workers + 4,
 		})
 	}
+	return rdb
+}
+
+// New connects to Redis and NATS, checks the keyspace notification setting
+// and creates or updates the stream. Every error it returns is one a person
+// has to act on.
+func New(ctx context.Context, cfg Config, log *slog.Logger) (*Bridge, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	rdb := newRedisClient(cfg, log)
 	b := &Bridge{cfg: cfg, log: log, rdb: rdb, resync: map[string]chan struct{}{}, runID: newRunID()}
 	b.active.Store(!cfg.HALease)
 	b.kinds = map[string]string{}

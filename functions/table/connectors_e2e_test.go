@@ -123,6 +123,13 @@ func TestConnectorSelection(t *testing.T) {
 		{"postgres validated", func(c *Config) { c.Connector = "postgres" }, "JETSYNC_POSTGRES_ADDR"},
 		{"cassandra validated", func(c *Config) { c.Connector = "cassandra" }, "JETSYNC_CASSANDRA_HOSTS"},
 		{"unknown", func(c *Config) { c.Connector = "mongo" }, "use cassandra, mssql, mysql, oracle, postgres, redis, sqlite"},
+		// The README's default version holds: no JETSYNC_FUNCTION_VERSION is version 1.
+		{"no version", func(c *Config) {
+			c.Config.Version, c.SQLite = "", sqlite.Config{Path: "x.db", Synchronous: "full"}
+			c.Connector = "sqlite"
+		}, ""},
+		{"redis validated", func(c *Config) { c.Connector, c.Redis.Addr, c.Redis.Key = "redis", "127.0.0.1:6380", "{table}" }, "JETSYNC_TARGET_REDIS_KEY"},
+		{"mssql validated", func(c *Config) { c.Connector = "mssql" }, "JETSYNC_MSSQL_ADDR"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -7,12 +7,18 @@ package table
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"maps"
 	"slices"
 	"strings"
+	"time"
 
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/jetsync/jetsync/bridge/change"
 	"github.com/jetsync/jetsync/connectors/cassandra"
 	"github.com/jetsync/jetsync/connectors/mssql"
 	"github.com/jetsync/jetsync/connectors/mysql"
@@ -56,6 +62,9 @@ type Config struct {
 
 // Validate reports the first setting a person has to fix.
 func (c Config) Validate() error {
+	if c.Config.Version == "" {
+		c.Config.Version = "1" // the runtime's default for a function that is not Named
+	}
 	if err := c.Config.Validate(); err != nil {
 		return err
 	}
@@ -249,4 +258,57 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 		return err
 	}
 	return handlers.Run(ctx, cfg.Config, fn, open, log)
+}
+
+// Check is `jetsync-table check`: it validates cfg, opens the connector
+// (which reaches the database and checks the table, its columns, its key
+// and the key's collation), reaches NATS and looks up the stream and the
+// function's consumer, writes one line per finding to out, and returns an
+// error when anything would stop the function. It writes nothing.
+func Check(ctx context.Context, cfg Config, out io.Writer, log *slog.Logger) error {
+	fail := func(what string, err error) error {
+		fmt.Fprintf(out, "FAIL %s: %v\n", what, err)
+		return fmt.Errorf("%s: %w", what, err)
+	}
+	_, open, err := Build(cfg)
+	if err != nil {
+		return fail("configuration", err)
+	}
+	fmt.Fprintf(out, "ok   configuration: function %s, prefix %s → %s table %s (key %s)\n", cfg.Name, cfg.Prefix, cfg.Connector, cfg.Table, cfg.KeyColumn)
+	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	sink, err := open(ctx, log)
+	if err != nil {
+		return fail("database", err)
+	}
+	sink.Close()
+	fmt.Fprintf(out, "ok   database: table %s has the mapped columns and a unique key on %s\n", cfg.Table, cfg.KeyColumn)
+	nc, err := cfg.NATS.Connect("jetsync-table-check", log)
+	if err != nil {
+		return fail("NATS at "+cfg.NATS.URL, err)
+	}
+	defer nc.Close()
+	fmt.Fprintf(out, "ok   NATS at %s: server %s\n", nc.ConnectedUrlRedacted(), nc.ConnectedServerVersion())
+	js, err := jetstream.New(nc)
+	if err != nil {
+		return fail("JetStream", err)
+	}
+	if _, err := js.Stream(ctx, cfg.Stream); err != nil {
+		if errors.Is(err, jetstream.ErrStreamNotFound) {
+			fmt.Fprintf(out, "ok   stream %s does not exist yet: the function waits for the bridge to create it\n", cfg.Stream)
+			return nil
+		}
+		return fail("stream "+cfg.Stream, err)
+	}
+	cons, err := js.Consumer(ctx, cfg.Stream, cfg.Name)
+	switch {
+	case errors.Is(err, jetstream.ErrConsumerNotFound):
+		fmt.Fprintf(out, "ok   consumer %s does not exist yet: the function starts at the beginning of the stream\n", cfg.Name)
+	case err != nil:
+		return fail("consumer "+cfg.Name, err)
+	default:
+		info := cons.CachedInfo()
+		fmt.Fprintf(out, "ok   consumer %s: version %s, %d pending\n", cfg.Name, info.Config.Metadata[change.MetaVersion], info.NumPending)
+	}
+	return nil
 }

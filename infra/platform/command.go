@@ -1,0 +1,115 @@
+package platform
+
+import (
+	"fmt"
+	"io"
+	"os"
+	"runtime/debug"
+	"strings"
+	"text/tabwriter"
+
+	"github.com/kelseyhightower/envconfig"
+)
+
+// Mode is what a jetsync process was asked to do by its arguments.
+type Mode int
+
+const (
+	// Run the process (no arguments).
+	Run Mode = iota
+	// Check the configuration and what it reaches, then exit.
+	Check
+)
+
+// Command reads a jetsync binary's arguments before its configuration:
+// --help (-h, help) prints summary and every variable of spec (prefix
+// JETSYNC) with its default, taken from the struct so that it cannot drift
+// from the code, and exits 0; --version (version) prints the build and
+// exits 0; "check" returns Check; no argument returns Run; anything else
+// prints the usage and exits 2.
+func Command(name, summary string, spec any, args []string) Mode {
+	if len(args) == 0 {
+		return Run
+	}
+	switch args[0] {
+	case "-h", "-help", "--help", "help":
+		Usage(os.Stdout, name, summary, spec)
+		os.Exit(0)
+	case "--version", "-version", "version":
+		fmt.Println(name, Version())
+		os.Exit(0)
+	case "check":
+		if len(args) == 1 {
+			return Check
+		}
+	}
+	fmt.Fprintf(os.Stderr, "%s: unknown arguments %q\n\n", name, args)
+	Usage(os.Stderr, name, summary, spec)
+	os.Exit(2)
+	return Run
+}
+
+// Usage prints what the command does, how to call it and every variable
+// of spec with its default.
+func Usage(w io.Writer, name, summary string, spec any) {
+	fmt.Fprintf(w, "%s: %s\n\nUsage:\n  %s          run (configured by the environment)\n  %s check    check the configuration and what it reaches, then exit (0: all good)\n  %s --version\n  %s --help\n\nEnvironment (the README says what each one means):\n",
+		name, summary, name, name, name, name)
+	tw := tabwriter.NewWriter(w, 2, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "  VARIABLE\tDEFAULT")
+	for _, v := range Variables(spec) {
+		def := v.Default
+		if v.Required {
+			def = "(required)"
+		}
+		fmt.Fprintf(tw, "  %s\t%s\n", v.Name, def)
+	}
+	tw.Flush()
+}
+
+// Variable is one environment variable of a configuration struct.
+type Variable struct {
+	Name, Default  string
+	Required, Bool bool
+}
+
+// Variables lists the JETSYNC_* variables of spec as envconfig reads them.
+func Variables(spec any) []Variable {
+	var out []Variable
+	r, w := io.Pipe()
+	go func() {
+		err := envconfig.Usagef("jetsync", spec, w, "{{range .}}{{usage_key .}}\x1f{{usage_default .}}\x1f{{usage_required .}}\x1f{{usage_type .}}\n{{end}}")
+		w.CloseWithError(err)
+	}()
+	b, _ := io.ReadAll(r)
+	for _, line := range strings.Split(string(b), "\n") {
+		var v Variable
+		parts := strings.Split(line, "\x1f")
+		if len(parts) != 4 {
+			continue
+		}
+		v.Name, v.Default, v.Required, v.Bool = parts[0], parts[1], parts[2] == "true", parts[3] == "True or False"
+		out = append(out, v)
+	}
+	return out
+}
+
+// Version is the module version and VCS revision the binary was built
+// from.
+func Version() string {
+	bi, ok := debug.ReadBuildInfo()
+	if !ok {
+		return "(unknown build)"
+	}
+	v := bi.Main.Version
+	for _, s := range bi.Settings {
+		switch s.Key {
+		case "vcs.revision":
+			v += " " + s.Value
+		case "vcs.modified":
+			if s.Value == "true" {
+				v += " (modified)"
+			}
+		}
+	}
+	return v + " " + bi.GoVersion
+}
