@@ -402,3 +402,53 @@ func TestBlackholedDatabaseIsReported(t *testing.T) {
 		})
 	})
 }
+
+// TestLagKeepsMoving: while the database is cut, the function's lag in
+// seconds keeps rising (it is read from the consumer every 2 s, not at
+// batches, which stop), and falls back to 0 once the changes are applied;
+// the dead-letter gauge counts the function's dead letters.
+func TestLagKeepsMoving(t *testing.T) {
+	t.Parallel()
+	r := newRig(t)
+	proxy := testenv.NewProxy(t, testenv.MySQLAddr())
+	r.mysqlAddr = proxy.Addr
+	r.start(r.cfg)
+	testenv.Eventually(t, 10*time.Second, r.runner.Ready)
+	gauge := func(name string) float64 {
+		mfs, err := r.runner.Registry().Gather()
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, mf := range mfs {
+			if mf.GetName() == name {
+				return mf.GetMetric()[0].GetGauge().GetValue()
+			}
+		}
+		t.Fatalf("no metric %s", name)
+		return 0
+	}
+	proxy.Cut()
+	for i := range 20 {
+		r.publish(fmt.Sprint(i), map[string]string{"name": "n"})
+	}
+	testenv.Eventually(t, 20*time.Second, func() error {
+		if lag := gauge("jetsync_function_lag_seconds"); lag < 3 {
+			return fmt.Errorf("lag %.1fs while the database is cut, want it rising past 3s", lag)
+		}
+		return nil
+	})
+	proxy.Restore()
+	testenv.Eventually(t, 20*time.Second, func() error {
+		if lag := gauge("jetsync_function_lag_seconds"); lag != 0 {
+			return fmt.Errorf("lag %.1fs after the database is back, want 0", lag)
+		}
+		return nil
+	})
+	r.publish("bad", map[string]string{"name": "far too long for VARCHAR(8)"})
+	testenv.Eventually(t, 40*time.Second, func() error {
+		if n := gauge("jetsync_function_dead_letters"); n != 1 {
+			return fmt.Errorf("dead-letter gauge %v, want 1", n)
+		}
+		return nil
+	})
+}

@@ -20,6 +20,8 @@ type metrics struct {
 	latency    prometheus.Histogram // bridge saw it → committed
 	commitTime prometheus.Histogram
 	pruned     prometheus.Counter // guard entries pruned
+	lagSeconds prometheus.Gauge   // age of the oldest change not yet applied
+	dead       prometheus.Gauge   // dead letters held for the function
 }
 
 func newMetrics(reg prometheus.Registerer, function string) *metrics {
@@ -64,8 +66,16 @@ func newMetrics(reg prometheus.Registerer, function string) *metrics {
 			Name: "jetsync_function_guard_entries_pruned_total", ConstLabels: labels,
 			Help: "Sequence-guard entries dropped because no change can reach them any more (JETSYNC_PRUNE_INTERVAL).",
 		}),
+		lagSeconds: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "jetsync_function_lag_seconds", ConstLabels: labels,
+			Help: "Age of the oldest change in the stream the function has not yet applied (0: none); read every 2 s, also while writes fail.",
+		}),
+		dead: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "jetsync_function_dead_letters", ConstLabels: labels,
+			Help: "Dead letters of this function in the dead-letter stream (read every 15 s).",
+		}),
 	}
-	reg.MustRegister(m.changes, m.batches, m.errors, m.degraded, m.lag, m.lastSeq, m.latency, m.commitTime, m.pruned)
+	reg.MustRegister(m.changes, m.batches, m.errors, m.degraded, m.lag, m.lastSeq, m.latency, m.commitTime, m.pruned, m.lagSeconds, m.dead)
 	for _, r := range []string{"applied", "coalesced", "stale", "dead_lettered"} {
 		m.changes.WithLabelValues(r)
 	}

@@ -9,6 +9,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/jetsync/jetsync/bridge/change"
+	"github.com/jetsync/jetsync/bridge/streams"
 	"github.com/jetsync/jetsync/infra/platform"
 )
 
@@ -104,6 +105,7 @@ const consumerPoll = 2 * time.Second
 // finishes the batch in hand and exits instead of writing on beside it.
 func (r *Runner) watchConsumer(ctx context.Context, cons jetstream.Consumer, stop context.CancelCauseFunc) {
 	mine, _ := parseVersion(r.cfg.Version) // Validate checked it
+	polls := 0
 	t := time.NewTicker(consumerPoll)
 	defer t.Stop()
 	for {
@@ -117,6 +119,12 @@ func (r *Runner) watchConsumer(ctx context.Context, cons jetstream.Consumer, sto
 			continue // NATS away: the fetcher reports it
 		}
 		r.m.lag.Set(float64(info.NumPending))
+		r.m.lagSeconds.Set(r.oldestUnapplied(ctx, info).Seconds())
+		if polls++; polls%8 == 1 {
+			if n, err := streams.CountDeadLetters(ctx, r.js, r.cfg.Stream, r.cfg.Name); err == nil {
+				r.m.dead.Set(float64(n))
+			}
+		}
 		theirs := info.Config.Metadata[change.MetaVersion]
 		if v, err := parseVersion(theirs); err == nil && compareVersions(mine, v) < 0 && !r.versionCheckOff {
 			err := fmt.Errorf("%w: function %q version %s stops because version %s has taken over consumer %s/%s",
@@ -126,4 +134,22 @@ func (r *Runner) watchConsumer(ctx context.Context, cons jetstream.Consumer, sto
 			return
 		}
 	}
+}
+
+// oldestUnapplied is the age of the oldest change of the function's prefix
+// after the consumer's ack floor (0 when nothing waits): how far the table
+// is behind Redis.
+func (r *Runner) oldestUnapplied(ctx context.Context, info *jetstream.ConsumerInfo) time.Duration {
+	if info.NumPending+uint64(info.NumAckPending) == 0 {
+		return 0
+	}
+	s, err := r.js.Stream(ctx, r.cfg.Stream)
+	if err != nil {
+		return 0
+	}
+	m, err := s.GetMsg(ctx, info.AckFloor.Stream+1, jetstream.WithGetMsgSubject(change.Filter(r.cfg.Prefix)))
+	if err != nil {
+		return 0
+	}
+	return max(0, time.Since(m.Time))
 }

@@ -2,6 +2,7 @@ package streams
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sync"
 	"time"
@@ -138,6 +139,27 @@ func StreamReplicas(ctx context.Context, js jetstream.JetStream, stream string) 
 
 // DeadLetterFilter is the subject filter of function's dead letters.
 func DeadLetterFilter(function string) string { return DeadLetterRoot + "." + function + ".>" }
+
+// CountDeadLetters is how many dead letters of function the dead-letter
+// stream of stream holds (0 when it does not exist yet).
+func CountDeadLetters(ctx context.Context, js jetstream.JetStream, stream, function string) (uint64, error) {
+	s, err := js.Stream(ctx, DeadLetterStream(stream))
+	if errors.Is(err, jetstream.ErrStreamNotFound) {
+		return 0, nil
+	}
+	if err != nil {
+		return 0, err
+	}
+	info, err := s.Info(ctx, jetstream.WithSubjectFilter(DeadLetterFilter(function)))
+	if err != nil {
+		return 0, err
+	}
+	var n uint64
+	for _, c := range info.State.Subjects {
+		n += c
+	}
+	return n, nil
+}
 
 // EachDeadLetter calls f with every dead letter of function in the
 // dead-letter stream s, oldest first; with headersOnly, without their

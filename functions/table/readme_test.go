@@ -91,3 +91,29 @@ func TestReadmeDefaults(t *testing.T) {
 		}
 	}
 }
+
+// TestReadmeMetrics: every metric the processes export is in the README's
+// metric table.
+func TestReadmeMetrics(t *testing.T) {
+	readme, err := os.ReadFile("../../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	name := regexp.MustCompile(`Name:\s*"(jetsync_[a-z_]+)"`)
+	found := 0
+	for _, file := range []string{"../../bridge/metrics.go", "../../handlers/metrics.go", "../../infra/platform/http.go"} {
+		src, err := os.ReadFile(file)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, m := range name.FindAllStringSubmatch(string(src), -1) {
+			found++
+			if !strings.Contains(string(readme), "`"+m[1]) {
+				t.Errorf("%s exports %s, which the README's metric table does not list", file, m[1])
+			}
+		}
+	}
+	if found < 20 {
+		t.Fatalf("found %d metric names in the sources; the pattern no longer matches how metrics are declared", found)
+	}
+}

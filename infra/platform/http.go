@@ -26,6 +26,10 @@ type HTTPConfig struct {
 func NewRegistry() *prometheus.Registry {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	build := prometheus.NewGauge(prometheus.GaugeOpts{Name: "jetsync_build_info", Help: "1, labelled with the build's version (module version, VCS revision, Go).",
+		ConstLabels: prometheus.Labels{"version": Version()}})
+	build.Set(1)
+	reg.MustRegister(build)
 	return reg
 }
 
