@@ -84,6 +84,7 @@ func Run(ctx context.Context, o Options) error {
 		defer ns.Stop(10 * time.Second)
 		natsURL = ns.URL()
 		say("nats-server %s with JetStream, store in %s/nats (log %s/nats.log)", natsURL, state, state)
+		say("in another terminal: JETSYNC_NATS_URL=%s go run ./infra/cmd/jetsync status", natsURL)
 	} else {
 		say("using NATS at JETSYNC_NATS_URL")
 	}
