@@ -2,8 +2,9 @@
 # Starts the local services jetsync's demo and tests use, on loopback:
 # Redis 6379, MariaDB 3306 (root, no password, database test) and
 # PostgreSQL 5432 (trust; databases test and root). Installs them from
-# Debian's packages when they are missing (needs root), and gcc for
-# `go test -race`. Safe to run again: running services are left alone.
+# Debian's packages when they are missing (needs root), gcc for
+# `go test -race` and promtool (package prometheus) for the alert rules'
+# tests. Safe to run again: running services are left alone.
 # NATS is not started here: tests and the demo embed a current nats-server.
 set -euo pipefail
 
@@ -37,6 +38,8 @@ install() {
 
 # gcc: the race detector needs cgo.
 command -v gcc >/dev/null || install gcc libc6-dev
+# promtool (Debian's prometheus package): the alert rules' unit tests.
+command -v promtool >/dev/null || install --no-install-recommends prometheus
 
 # Redis
 if ! port_open 6379; then
