@@ -126,7 +126,7 @@ func TestReplay(t *testing.T) {
 		w.Redis.HSet(ctx, prefix+":12", "age", "120")
 		w.WaitRows(10*time.Second, []string{"12|120"}, query)
 
-		code, out, errOut := w.jetsync(ctx, "replay", fn, "--all", "--truncate")
+		code, out, errOut := w.jetsync(ctx, "replay", fn, "--all", "--truncate", "--yes")
 		t.Logf("jetsync replay --all --truncate:\n%s", out)
 		if code != 0 || !strings.Contains(out, "replay "+fn+": done") {
 			t.Fatalf("replay: %d\n%s\n%s", code, out, errOut)
@@ -154,7 +154,7 @@ func TestReplay(t *testing.T) {
 			w.Redis.HSet(ctx, fmt.Sprintf("%s:%d", prefix, i), "first_name", "q", "age", strconv.Itoa(i))
 		}
 		w.WaitRows(10*time.Second, w.redisRows(ctx, prefix), query)
-		code, out, errOut := w.jetsync(ctx, "replay", fn, "--from-seq", fmt.Sprint(from), "--truncate")
+		code, out, errOut := w.jetsync(ctx, "replay", fn, "--from-seq", fmt.Sprint(from), "--truncate", "--yes")
 		if code != 0 {
 			t.Fatalf("replay: %d\n%s\n%s", code, out, errOut)
 		}
@@ -164,7 +164,7 @@ func TestReplay(t *testing.T) {
 	t.Run("interrupted watching resumes; the function finishes the replay", func(t *testing.T) {
 		stop()
 		watch, cancel := context.WithTimeout(ctx, 1500*time.Millisecond)
-		code, out, errOut := w.jetsync(watch, "replay", fn, "--all", "--truncate")
+		code, out, errOut := w.jetsync(watch, "replay", fn, "--all", "--truncate", "--yes")
 		cancel()
 		if code != 0 || !strings.Contains(out, "stopped watching") {
 			t.Fatalf("interrupted replay: %d\n%s\n%s", code, out, errOut)

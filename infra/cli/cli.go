@@ -6,10 +6,10 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"runtime/debug"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
+	"github.com/spf13/cobra"
 
 	"github.com/jetsync/jetsync/infra/platform"
 )
@@ -38,29 +38,36 @@ const usage = `jetsync — operate jetsync
 
   jetsync status [--json]                    the stream and every function's consumer: version, pending,
                                              ack pending, redeliveries, ack floor, dead letters, replay
-  jetsync replay <function> --all | --from-seq N | --since TIME [--truncate] [--restart]
+  jetsync replay <function> --all | --from-seq N | --since TIME [--truncate --yes] [--restart]
                                              replay history through the function (TIME: RFC 3339 or a
-                                             duration ago, e.g. 90m); --truncate empties its table first;
-                                             shows progress; Ctrl-C stops watching, the replay goes on
+                                             duration ago, e.g. 90m); --truncate empties its table first
+                                             (and needs --yes); shows progress; Ctrl-C stops watching,
+                                             the replay goes on
   jetsync replay <function>                  watch the replay in progress
-  jetsync dlq list <function> [--json]       dead letters of a function: sequence, time, key, reason
+  jetsync dlq list <function> [--json] [--limit N]   dead letters of a function: sequence, time, key, reason
   jetsync dlq show <function> <seq>          one dead letter: headers and body
   jetsync dlq requeue <function> <seq>...    send dead letters back through the function, in order
   jetsync dlq requeue <function> --all
   jetsync dlq requeue <function> --as-new <seq>...   as changes published now (older than the pruning horizon)
-  jetsync dlq purge <function> [<seq>...]    delete dead letters (all of the function's without seqs)
+  jetsync dlq purge <function> [<seq>...] --yes      delete dead letters (all of the function's without seqs)
   jetsync probe <url>                        GET a health endpoint; exit 0 only on 200 (container health checks)
+  jetsync completion bash|zsh|fish|powershell        a shell completion script
   jetsync version
 
-The bridge files keys it cannot read under the function name "bridge".
-NATS: JETSYNC_NATS_URL (default nats://127.0.0.1:4222), _USER, _PASSWORD[_FILE],
-_TOKEN[_FILE], _CREDS_FILE, _CA_FILE. Stream: JETSYNC_STREAM (default JETSYNC).
-Exit status: 0 done, 1 failed, 2 usage, 4 nothing matched (no such stream, function or replay).
+Every command takes --help; flags may come anywhere. The bridge files keys it cannot read under the
+function name "bridge". NATS: --nats-url, --nats-creds, --stream, or JETSYNC_NATS_URL (default
+nats://127.0.0.1:4222), _USER, _PASSWORD[_FILE], _TOKEN[_FILE], _CREDS_FILE, _CA_FILE, JETSYNC_STREAM
+(default JETSYNC). Exit status: 0 done, 1 failed, 2 usage, 4 nothing matched (no such stream,
+function or replay).
 `
 
 // Run runs one command and returns the exit status.
 func Run(ctx context.Context, cfg Config, args []string, stdout, stderr io.Writer) int {
-	err := run(ctx, cfg, args, stdout)
+	root := newRoot(&cfg, stdout)
+	root.SetArgs(args)
+	root.SetOut(stdout)
+	root.SetErr(stderr)
+	err := root.ExecuteContext(ctx)
 	switch {
 	case err == nil:
 		return ExitOK
@@ -76,64 +83,140 @@ func Run(ctx context.Context, cfg Config, args []string, stdout, stderr io.Write
 	}
 }
 
-func run(ctx context.Context, cfg Config, args []string, stdout io.Writer) error {
-	if len(args) == 0 {
-		return fmt.Errorf("%w: no command", errUsage)
+// newRoot is the command tree; cfg is read (and changed by the NATS flags)
+// when a command runs.
+func newRoot(cfg *Config, out io.Writer) *cobra.Command {
+	root := &cobra.Command{
+		Use:           "jetsync",
+		Short:         "operate jetsync: status, replays, dead letters",
+		Long:          usage,
+		SilenceErrors: true,
+		SilenceUsage:  true,
+		Args:          usageArgs(cobra.NoArgs),
+		RunE:          func(*cobra.Command, []string) error { return fmt.Errorf("%w: no command", errUsage) },
 	}
-	switch args[0] {
-	case "version":
-		fmt.Fprintln(stdout, "jetsync", version())
-		return nil
-	case "help", "-h", "--help":
-		fmt.Fprint(stdout, usage)
-		return nil
-	case "probe":
-		return probe(ctx, args[1:], stdout)
-	case "status":
-		js, closeNATS, err := connect(cfg)
-		if err != nil {
-			return err
+	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return fmt.Errorf("%w: %v", errUsage, err) })
+	root.PersistentFlags().StringVar(&cfg.NATS.URL, "nats-url", cfg.NATS.URL, "NATS server URL (JETSYNC_NATS_URL)")
+	root.PersistentFlags().StringVar(&cfg.NATS.CredsFile, "nats-creds", cfg.NATS.CredsFile, "NATS .creds file (JETSYNC_NATS_CREDS_FILE)")
+	root.PersistentFlags().StringVar(&cfg.Stream, "stream", cfg.Stream, "the change stream (JETSYNC_STREAM)")
+	withNATS := func(f func(ctx context.Context, js jetstream.JetStream) error) func(*cobra.Command, []string) error {
+		return func(c *cobra.Command, _ []string) error {
+			js, closeNATS, err := connect(*cfg)
+			if err != nil {
+				return err
+			}
+			defer closeNATS()
+			return f(c.Context(), js)
 		}
-		defer closeNATS()
-		return runStatus(ctx, js, cfg.Stream, args[1:], stdout)
-	case "replay":
-		a, err := parseReplay(args[1:], time.Now())
-		if err != nil {
-			return err
-		}
-		js, closeNATS, err := connect(cfg)
-		if err != nil {
-			return err
-		}
-		defer closeNATS()
-		r := replayer{js: js, stream: cfg.Stream, out: stdout, every: time.Second, tty: isTerminal(stdout)}
-		if r.tty {
-			r.every = 250 * time.Millisecond
-		}
-		return r.run(ctx, a)
-	case "dlq":
-		if len(args) < 3 {
-			return fmt.Errorf("%w: dlq needs a subcommand and a function", errUsage)
-		}
-		js, closeNATS, err := connect(cfg)
-		if err != nil {
-			return err
-		}
-		defer closeNATS()
-		d := dlq{js: js, stream: cfg.Stream, function: args[2], out: stdout}
-		switch args[1] {
-		case "list":
-			return d.list(ctx, args[3:])
-		case "show":
-			return d.show(ctx, args[3:])
-		case "requeue":
-			return d.requeue(ctx, args[3:])
-		case "purge":
-			return d.purge(ctx, args[3:])
-		}
-		return fmt.Errorf("%w: unknown dlq subcommand %q", errUsage, args[1])
 	}
-	return fmt.Errorf("%w: unknown command %q", errUsage, args[0])
+
+	var asJSON bool
+	status := &cobra.Command{Use: "status", Short: "the stream and every function's consumer", Args: usageArgs(cobra.NoArgs)}
+	status.Flags().BoolVar(&asJSON, "json", false, "print JSON")
+	status.RunE = func(c *cobra.Command, args []string) error {
+		return withNATS(func(ctx context.Context, js jetstream.JetStream) error {
+			return runStatus(ctx, js, cfg.Stream, asJSON, out)
+		})(c, args)
+	}
+
+	var rp struct {
+		all, truncate, restart, yes bool
+		fromSeq, since              string
+	}
+	replay := &cobra.Command{Use: "replay <function>", Short: "replay history through a function, or watch the replay in progress", Args: usageArgs(cobra.ExactArgs(1))}
+	replay.Flags().BoolVar(&rp.all, "all", false, "from the start of the stream")
+	replay.Flags().StringVar(&rp.fromSeq, "from-seq", "", "from this stream sequence")
+	replay.Flags().StringVar(&rp.since, "since", "", "from this time (RFC 3339) or this long ago (90m)")
+	replay.Flags().BoolVar(&rp.truncate, "truncate", false, "empty the function's table first (needs --yes)")
+	replay.Flags().BoolVar(&rp.restart, "restart", false, "drop the replay in progress and start over")
+	replay.Flags().BoolVar(&rp.yes, "yes", false, "confirm --truncate")
+	replay.RunE = func(c *cobra.Command, args []string) error {
+		if rp.truncate && !rp.yes {
+			return fmt.Errorf("%w: replay --truncate deletes every row of %s's table first; add --yes to go on", errUsage, args[0])
+		}
+		list := []string{args[0]}
+		for flag, on := range map[string]bool{"--all": rp.all, "--truncate": rp.truncate, "--restart": rp.restart} {
+			if on {
+				list = append(list, flag)
+			}
+		}
+		if rp.fromSeq != "" {
+			list = append(list, "--from-seq", rp.fromSeq)
+		}
+		if rp.since != "" {
+			list = append(list, "--since", rp.since)
+		}
+		a, err := parseReplay(list, time.Now())
+		if err != nil {
+			return err
+		}
+		return withNATS(func(ctx context.Context, js jetstream.JetStream) error {
+			r := replayer{js: js, stream: cfg.Stream, out: out, every: time.Second, tty: isTerminal(out)}
+			if r.tty {
+				r.every = 250 * time.Millisecond
+			}
+			return r.run(ctx, a)
+		})(c, args)
+	}
+
+	dlqCmd := &cobra.Command{Use: "dlq", Short: "dead letters: list, show, requeue, purge",
+		RunE: func(_ *cobra.Command, args []string) error {
+			if len(args) == 0 {
+				return fmt.Errorf("%w: dlq needs a subcommand and a function", errUsage)
+			}
+			return fmt.Errorf("%w: unknown dlq subcommand %q", errUsage, args[0])
+		}}
+	onDLQ := func(f func(ctx context.Context, d dlq, args []string) error) func(*cobra.Command, []string) error {
+		return func(c *cobra.Command, args []string) error {
+			return withNATS(func(ctx context.Context, js jetstream.JetStream) error {
+				return f(ctx, dlq{js: js, stream: cfg.Stream, function: args[0], out: out}, args[1:])
+			})(c, args)
+		}
+	}
+	var limit int
+	var listJSON bool
+	list := &cobra.Command{Use: "list <function>", Short: "dead letters of a function", Args: usageArgs(cobra.ExactArgs(1)),
+		RunE: onDLQ(func(ctx context.Context, d dlq, _ []string) error { return d.list(ctx, listJSON, limit) })}
+	list.Flags().BoolVar(&listJSON, "json", false, "print JSON")
+	list.Flags().IntVar(&limit, "limit", 0, "at most this many, the oldest first (0: all)")
+	show := &cobra.Command{Use: "show <function> <seq>", Short: "one dead letter: headers and body", Args: usageArgs(cobra.ExactArgs(2)),
+		RunE: onDLQ(func(ctx context.Context, d dlq, args []string) error { return d.show(ctx, args) })}
+	var all, asNew bool
+	requeue := &cobra.Command{Use: "requeue <function> <seq>... | --all", Short: "send dead letters back through the function, in order", Args: usageArgs(cobra.MinimumNArgs(1)),
+		RunE: onDLQ(func(ctx context.Context, d dlq, args []string) error { return d.requeue(ctx, args, all, asNew) })}
+	requeue.Flags().BoolVar(&all, "all", false, "every dead letter of the function")
+	requeue.Flags().BoolVar(&asNew, "as-new", false, "as changes published now (older than the pruning horizon)")
+	var yes bool
+	purge := &cobra.Command{Use: "purge <function> [<seq>...] --yes", Short: "delete dead letters (all of the function's without seqs)", Args: usageArgs(cobra.MinimumNArgs(1)),
+		RunE: onDLQ(func(ctx context.Context, d dlq, args []string) error {
+			if !yes {
+				what := "every dead letter of " + d.function
+				if len(args) > 0 {
+					what = fmt.Sprintf("%d dead letters of %s", len(args), d.function)
+				}
+				return fmt.Errorf("%w: dlq purge deletes %s for good; add --yes to go on", errUsage, what)
+			}
+			return d.purge(ctx, args)
+		})}
+	purge.Flags().BoolVar(&yes, "yes", false, "confirm the deletion")
+	dlqCmd.AddCommand(list, show, requeue, purge)
+
+	probeCmd := &cobra.Command{Use: "probe <url>", Short: "GET a health endpoint; exit 0 only on 200", Args: usageArgs(cobra.ExactArgs(1)),
+		RunE: func(c *cobra.Command, args []string) error { return probe(c.Context(), args[0], out) }}
+	versionCmd := &cobra.Command{Use: "version", Short: "the build", Args: usageArgs(cobra.NoArgs),
+		Run: func(*cobra.Command, []string) { fmt.Fprintln(out, "jetsync", platform.Version()) }}
+	root.AddCommand(status, replay, dlqCmd, probeCmd, versionCmd)
+	return root
+}
+
+// usageArgs makes an argument check's error a usage error.
+func usageArgs(check cobra.PositionalArgs) cobra.PositionalArgs {
+	return func(c *cobra.Command, args []string) error {
+		if err := check(c, args); err != nil {
+			return fmt.Errorf("%w: %s: %v", errUsage, c.CommandPath(), err)
+		}
+		return nil
+	}
 }
 
 func connect(cfg Config) (jetstream.JetStream, func(), error) {
@@ -150,18 +233,4 @@ func connect(cfg Config) (jetstream.JetStream, func(), error) {
 		return nil, nil, err
 	}
 	return js, nc.Close, nil
-}
-
-// version is the module version the binary was built from.
-func version() string {
-	if bi, ok := debug.ReadBuildInfo(); ok && bi.Main.Version != "" {
-		v := bi.Main.Version
-		for _, s := range bi.Settings {
-			if s.Key == "vcs.revision" {
-				v += " (" + s.Value + ")"
-			}
-		}
-		return v
-	}
-	return "(devel)"
 }

@@ -90,6 +90,9 @@ func TestDeadLetterTools(t *testing.T) {
 	if code != 0 || !strings.Contains(out, "SEQ") || !strings.Contains(out, prefix+":3") || !strings.Contains(out, "2 dead letters for "+fn) {
 		t.Fatalf("list: %d\n%s", code, out)
 	}
+	if code, out, _ := jetsync(t, w, "dlq", "list", "--limit", "1", fn); code != 0 || !strings.Contains(out, "1 of 2 dead letters for "+fn) {
+		t.Fatalf("list --limit 1: %d\n%s", code, out)
+	}
 	code, out, _ = jetsync(t, w, "dlq", "show", fn, fmt.Sprint(listed[0].Seq))
 	if code != 0 || !strings.Contains(out, "key:     "+prefix+":2") || !strings.Contains(out, `"name": "too long"`) || !strings.Contains(out, "Jetsync-Function: "+fn) {
 		t.Fatalf("show: %d\n%s", code, out)
@@ -123,7 +126,7 @@ func TestDeadLetterTools(t *testing.T) {
 		}
 		return nil
 	})
-	if code, out, _ := jetsync(t, w, "dlq", "purge", fn); code != 0 || !strings.Contains(out, "purged 1 dead letters") {
+	if code, out, _ := jetsync(t, w, "dlq", "purge", fn, "--yes"); code != 0 || !strings.Contains(out, "purged 1 dead letters") {
 		t.Fatalf("purge: %d %s", code, out)
 	}
 
@@ -133,7 +136,8 @@ func TestDeadLetterTools(t *testing.T) {
 		code int
 	}{
 		{[]string{"dlq", "show", fn, "999999"}, cli.ExitNotFound},
-		{[]string{"dlq", "purge", fn}, cli.ExitNotFound},
+		{[]string{"dlq", "purge", fn, "--yes"}, cli.ExitNotFound},
+		{[]string{"dlq", "purge", fn}, cli.ExitUsage}, // no --yes
 		{[]string{"dlq", "requeue", fn, "--all"}, cli.ExitNotFound},
 		{[]string{"dlq", "frob", fn}, cli.ExitUsage},
 		{[]string{"dlq", "show", fn, "x"}, cli.ExitUsage},
@@ -163,7 +167,7 @@ func TestReplayTruncateRefused(t *testing.T) {
 	w.Redis.HSet(ctx, prefix+":1", "name", "one")
 	w.WaitRows(10*time.Second, []string{"1|one"}, "SELECT id, name FROM "+table)
 
-	code, out, errOut := jetsync(t, w, "replay", fn, "--all", "--truncate")
+	code, out, errOut := jetsync(t, w, "replay", fn, "--all", "--truncate", "--yes")
 	if code != cli.ExitFailed || !strings.Contains(errOut, "cannot truncate") {
 		t.Fatalf("replay --truncate of a function without Truncate: %d\n%s\n%s", code, out, errOut)
 	}
@@ -174,4 +178,44 @@ func TestReplayTruncateRefused(t *testing.T) {
 		t.Fatalf("replay --restart without truncation: %d\n%s\n%s", code, out, errOut)
 	}
 	w.WaitRows(10*time.Second, []string{"1|one"}, "SELECT id, name FROM "+table)
+}
+
+// TestCommandLine: --help on every command, flags in any position, the
+// NATS flags, shell completion, and confirmations for what destroys.
+func TestCommandLine(t *testing.T) {
+	t.Parallel()
+	w := e2e.New(t)
+	for _, args := range [][]string{{"--help"}, {"dlq", "--help"}, {"dlq", "list", "--help"}, {"replay", "--help"}, {"status", "-h"}} {
+		code, out, errOut := jetsync(t, w, args...)
+		if code != cli.ExitOK || !strings.Contains(out, "Usage:") {
+			t.Fatalf("%v: exit %d\n%s%s", args, code, out, errOut)
+		}
+	}
+	if code, out, _ := jetsync(t, w, "dlq", "list", "--help"); code != 0 || !strings.Contains(out, "--limit") || !strings.Contains(out, "--nats-url") {
+		t.Fatalf("dlq list --help lacks its flags:\n%s", out)
+	}
+	if code, out, _ := jetsync(t, w, "completion", "bash"); code != 0 || !strings.Contains(out, "bash completion") {
+		t.Fatalf("completion bash: exit %d\n%.200s", code, out)
+	}
+	if code, out, _ := jetsync(t, w, "version"); code != 0 || !strings.HasPrefix(out, "jetsync ") {
+		t.Fatalf("version: exit %d %q", code, out)
+	}
+	// --json before the function is a flag, not the function's name: the
+	// stream has no dead-letter stream yet, so nothing matches.
+	if code, _, errOut := jetsync(t, w, "dlq", "list", "--json", "fn"); code != cli.ExitNotFound || strings.Contains(errOut, `"--json"`) {
+		t.Fatalf("dlq list --json fn: exit %d %s", code, errOut)
+	}
+	// The NATS flag beats the environment: nothing listens on port 1.
+	if code, _, errOut := jetsync(t, w, "--nats-url", "nats://127.0.0.1:1", "status"); code != cli.ExitFailed {
+		t.Fatalf("status through a dead --nats-url: exit %d %s", code, errOut)
+	}
+	for _, args := range [][]string{{"dlq", "purge", "fn"}, {"replay", "fn", "--all", "--truncate"}} {
+		code, _, errOut := jetsync(t, w, args...)
+		if code != cli.ExitUsage || !strings.Contains(errOut, "add --yes") {
+			t.Fatalf("%v without --yes: exit %d %s", args, code, errOut)
+		}
+	}
+	if code, _, _ := jetsync(t, w, "frobnicate"); code != cli.ExitUsage {
+		t.Fatalf("an unknown command: exit %d", code)
+	}
 }

@@ -96,14 +96,14 @@ func (d dlq) read(ctx context.Context) ([]deadLetter, error) {
 	return out, err
 }
 
-func (d dlq) list(ctx context.Context, args []string) error {
-	asJSON := slices.Contains(args, "--json")
-	if len(args) > 1 || len(args) == 1 && !asJSON {
-		return fmt.Errorf("%w: dlq list takes only --json", errUsage)
-	}
+func (d dlq) list(ctx context.Context, asJSON bool, limit int) error {
 	dls, err := d.read(ctx)
 	if err != nil {
 		return err
+	}
+	total := len(dls)
+	if limit > 0 && len(dls) > limit {
+		dls = dls[:limit]
 	}
 	if asJSON {
 		if dls == nil {
@@ -124,6 +124,10 @@ func (d dlq) list(ctx context.Context, args []string) error {
 	}
 	if err := tw.Flush(); err != nil {
 		return err
+	}
+	if len(dls) < total {
+		fmt.Fprintf(d.out, "%d of %d dead letters for %s (--limit %d)\n", len(dls), total, d.function, limit)
+		return nil
 	}
 	fmt.Fprintf(d.out, "%d dead letters for %s\n", len(dls), d.function)
 	return nil
@@ -206,14 +210,11 @@ func (d dlq) show(ctx context.Context, args []string) error {
 // --as-new, they go without it: each is ordered as a change published now,
 // for a change older than the function's guard pruning horizon that should
 // apply.
-func (d dlq) requeue(ctx context.Context, args []string) error {
-	asNew := slices.Contains(args, "--as-new")
-	args = slices.DeleteFunc(slices.Clone(args), func(a string) bool { return a == "--as-new" })
+func (d dlq) requeue(ctx context.Context, args []string, all, asNew bool) error {
 	if d.function == change.BridgeFunction {
 		return fmt.Errorf("%w: the bridge's dead letters are keys it could not read, not changes: fix the key in Redis and it is read again on its next write (then purge them)", errUsage)
 	}
-	all := slices.Contains(args, "--all")
-	if all && len(args) > 1 || !all && len(args) == 0 {
+	if all && len(args) > 0 || !all && len(args) == 0 {
 		return fmt.Errorf("%w: dlq requeue takes sequences or --all", errUsage)
 	}
 	s, err := d.deadLetterStream(ctx)
@@ -243,7 +244,7 @@ func (d dlq) requeue(ctx context.Context, args []string) error {
 	}
 	for _, dl := range dls {
 		if _, err := change.Decode(dl.Data); err != nil {
-			return fmt.Errorf("dead letter %d is not a change that can ever apply (%v); purge it: jetsync dlq purge %s %d", dl.Seq, err, d.function, dl.Seq)
+			return fmt.Errorf("dead letter %d is not a change that can ever apply (%v); purge it: jetsync dlq purge %s %d --yes", dl.Seq, err, d.function, dl.Seq)
 		}
 	}
 	for _, dl := range dls {

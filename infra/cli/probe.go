@@ -10,15 +10,12 @@ import (
 
 // probe GETs a health endpoint and fails unless it answers 200. The images
 // have no shell or curl, so container health checks run `jetsync probe`.
-func probe(ctx context.Context, args []string, out io.Writer) error {
-	if len(args) != 1 {
-		return fmt.Errorf("%w: probe takes one URL, e.g. http://127.0.0.1:8080/readyz", errUsage)
-	}
+func probe(ctx context.Context, url string, out io.Writer) error {
 	ctx, cancel := context.WithTimeout(ctx, 3*time.Second)
 	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, args[0], nil)
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
 	if err != nil {
-		return fmt.Errorf("%w: probe %q: %v", errUsage, args[0], err)
+		return fmt.Errorf("%w: probe %q: %v", errUsage, url, err)
 	}
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
@@ -27,7 +24,7 @@ func probe(ctx context.Context, args []string, out io.Writer) error {
 	defer resp.Body.Close()
 	body, _ := io.ReadAll(io.LimitReader(resp.Body, 1024))
 	if resp.StatusCode != http.StatusOK {
-		return fmt.Errorf("probe %s: %s: %s", args[0], resp.Status, body)
+		return fmt.Errorf("probe %s: %s: %s", url, resp.Status, body)
 	}
 	fmt.Fprintf(out, "%s: %s", resp.Status, body)
 	return nil

@@ -63,16 +63,7 @@ type status struct {
 	Functions []functionStatus `json:"functions"`
 }
 
-func runStatus(ctx context.Context, js jetstream.JetStream, stream string, args []string, out io.Writer) error {
-	asJSON := false
-	for _, a := range args {
-		switch a {
-		case "--json":
-			asJSON = true
-		default:
-			return fmt.Errorf("%w: status takes only --json, not %q", errUsage, a)
-		}
-	}
+func runStatus(ctx context.Context, js jetstream.JetStream, stream string, asJSON bool, out io.Writer) error {
 	st, err := readStatus(ctx, js, stream)
 	if err != nil {
 		return err

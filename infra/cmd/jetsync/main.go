@@ -1,6 +1,8 @@
 // Command jetsync is the operator's tool: jetsync status, jetsync replay,
-// jetsync dlq list|show|requeue|purge, jetsync version. NATS settings come from JETSYNC_NATS_* and the stream from
-// JETSYNC_STREAM; run it without arguments for help.
+// jetsync dlq list|show|requeue|purge, jetsync probe, jetsync version.
+// NATS settings come from JETSYNC_NATS_* (or --nats-url, --nats-creds) and
+// the stream from JETSYNC_STREAM (or --stream); jetsync --help lists the
+// commands.
 package main
 
 import (
