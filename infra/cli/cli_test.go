@@ -219,3 +219,21 @@ func TestCommandLine(t *testing.T) {
 		t.Fatalf("an unknown command: exit %d", code)
 	}
 }
+
+// TestStatusShowsTheActiveBridge: status names each HA lease's holder, the
+// bridge that carries its Redis.
+func TestStatusShowsTheActiveBridge(t *testing.T) {
+	t.Parallel()
+	w := e2e.New(t)
+	prefix := w.Prefix("p")
+	cfg := w.BridgeConfig(prefix)
+	cfg.HALease, cfg.HAGroup, cfg.HATTL = true, testenv.Name("g"), 5*time.Second
+	w.StartBridgeWith(cfg)
+	testenv.Eventually(t, 10*time.Second, func() error {
+		code, out, errOut := jetsync(t, w, "status")
+		if code != cli.ExitOK || !strings.Contains(out, "bridge lease "+cfg.HAGroup+": active ") {
+			return fmt.Errorf("status: exit %d\n%s%s", code, out, errOut)
+		}
+		return nil
+	})
+}

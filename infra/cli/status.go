@@ -13,6 +13,7 @@ import (
 
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/jetsync/jetsync/bridge"
 	"github.com/jetsync/jetsync/bridge/change"
 	"github.com/jetsync/jetsync/bridge/streams"
 )
@@ -60,7 +61,42 @@ type replayStatus struct {
 
 type status struct {
 	Stream    streamStatus     `json:"stream"`
+	Bridges   []leaseStatus    `json:"bridges"`
 	Functions []functionStatus `json:"functions"`
+}
+
+// leaseStatus is one HA lease: the bridge that carries a Redis.
+type leaseStatus struct {
+	Lease  string `json:"lease"`
+	Holder string `json:"holder"`
+	// Renewed is how long ago the holder last renewed it, in seconds.
+	Renewed float64 `json:"renewed_seconds_ago"`
+}
+
+// readLeases reads the HA leases' bucket (none when no bridge runs with
+// JETSYNC_HA_LEASE).
+func readLeases(ctx context.Context, js jetstream.JetStream) ([]leaseStatus, error) {
+	kv, err := js.KeyValue(ctx, bridge.LeaseBucket)
+	if errors.Is(err, jetstream.ErrBucketNotFound) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	keys, err := kv.ListKeys(ctx)
+	if err != nil {
+		return nil, err
+	}
+	var out []leaseStatus
+	for k := range keys.Keys() {
+		e, err := kv.Get(ctx, k)
+		if err != nil {
+			continue // expired meanwhile
+		}
+		out = append(out, leaseStatus{Lease: k, Holder: string(e.Value()), Renewed: time.Since(e.Created()).Seconds()})
+	}
+	slices.SortFunc(out, func(a, b leaseStatus) int { return strings.Compare(a.Lease, b.Lease) })
+	return out, nil
 }
 
 func runStatus(ctx context.Context, js jetstream.JetStream, stream string, asJSON bool, out io.Writer) error {
@@ -97,23 +133,9 @@ func readStatus(ctx context.Context, js jetstream.JetStream, stream string) (sta
 		st.Stream.First = info.State.FirstTime
 		st.Stream.Age = time.Since(info.State.FirstTime).Seconds()
 	}
-	dlq, err := js.Stream(ctx, streams.DeadLetterStream(stream))
-	if err != nil && !errors.Is(err, jetstream.ErrStreamNotFound) {
+	deadLetters := func(function string) (uint64, error) { return streams.CountDeadLetters(ctx, js, stream, function) }
+	if st.Bridges, err = readLeases(ctx, js); err != nil {
 		return status{}, err
-	}
-	deadLetters := func(function string) (uint64, error) {
-		if dlq == nil {
-			return 0, nil
-		}
-		di, err := dlq.Info(ctx, jetstream.WithSubjectFilter(streams.DeadLetterRoot+"."+function+".>"))
-		if err != nil {
-			return 0, err
-		}
-		var n uint64
-		for _, c := range di.State.Subjects {
-			n += c
-		}
-		return n, nil
 	}
 	if st.Stream.BridgeDeadLetters, err = deadLetters(change.BridgeFunction); err != nil {
 		return status{}, err
@@ -169,6 +191,12 @@ func writeStatus(out io.Writer, st status) {
 	s := st.Stream
 	fmt.Fprintf(out, "stream %s: %d messages, %s, sequences %d..%d, oldest %s ago; bridge dead letters %d\n\n",
 		s.Name, s.Messages, bytesText(s.Bytes), s.FirstSeq, s.LastSeq, (time.Duration(s.Age) * time.Second).Round(time.Second), s.BridgeDeadLetters)
+	for _, l := range st.Bridges {
+		fmt.Fprintf(out, "bridge lease %s: active %s, renewed %s ago\n", l.Lease, l.Holder, (time.Duration(l.Renewed*1000) * time.Millisecond).Round(time.Millisecond))
+	}
+	if len(st.Bridges) > 0 {
+		fmt.Fprintln(out)
+	}
 	if len(st.Functions) == 0 {
 		fmt.Fprintln(out, "no functions have registered a consumer yet")
 		return
