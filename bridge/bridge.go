@@ -315,6 +315,7 @@ func (b *Bridge) runActive(ctx, fenced context.Context) error {
 	if b.cfg.answers() {
 		loop(func() { b.replyLoop(ctx) })
 	}
+	loop(func() { b.watchStream(ctx) })
 
 	err := b.subscribe(ctx)
 

@@ -15,6 +15,8 @@ type metrics struct {
 	readErrors  prometheus.Counter
 	gaps        *prometheus.CounterVec
 	active      prometheus.GaugeFunc
+	// The change stream's use of its limits, read every 30 s.
+	streamBytes, streamMaxBytes, streamAge, streamMaxAge prometheus.Gauge
 }
 
 func newMetrics(reg prometheus.Registerer, queued, active func() float64) *metrics {
@@ -40,7 +42,12 @@ func newMetrics(reg prometheus.Registerer, queued, active func() float64) *metri
 	m.active = prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 		Name: "jetsync_bridge_active", Help: "1 while this bridge holds its lease and carries changes; 0 while it stands by.",
 	}, active)
-	reg.MustRegister(m.events, m.published, m.retries, m.deadLetters, m.resyncs, m.resynced, m.readErrors, m.gaps, m.queued, m.active)
+	m.streamBytes = prometheus.NewGauge(prometheus.GaugeOpts{Name: "jetsync_bridge_stream_bytes", Help: "Bytes the change stream holds."})
+	m.streamMaxBytes = prometheus.NewGauge(prometheus.GaugeOpts{Name: "jetsync_bridge_stream_max_bytes", Help: "The change stream's byte limit (-1: none); at the limit the oldest changes are dropped."})
+	m.streamAge = prometheus.NewGauge(prometheus.GaugeOpts{Name: "jetsync_bridge_stream_oldest_seconds", Help: "Age of the oldest change the stream holds: how far back a replay can go."})
+	m.streamMaxAge = prometheus.NewGauge(prometheus.GaugeOpts{Name: "jetsync_bridge_stream_max_age_seconds", Help: "The change stream's age limit (0: none)."})
+	reg.MustRegister(m.events, m.published, m.retries, m.deadLetters, m.resyncs, m.resynced, m.readErrors, m.gaps, m.queued, m.active,
+		m.streamBytes, m.streamMaxBytes, m.streamAge, m.streamMaxAge)
 	for _, k := range []string{"write", "deletion", "skip"} {
 		m.events.WithLabelValues(k)
 	}
