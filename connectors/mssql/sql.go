@@ -94,20 +94,8 @@ func deleteSQL(ops []handlers.Op) sqlsink.Statement {
 	return sqlsink.Statement{SQL: b.String(), Args: args}
 }
 
-// value makes what functions put in a column storable: unsigned integers
-// go as text (SQL Server has no unsigned 64-bit type; it converts the text
-// to the column's type).
-func value(v any) any {
-	switch x := v.(type) {
-	case uint64:
-		return strconv.FormatUint(x, 10)
-	case uint:
-		return strconv.FormatUint(uint64(x), 10)
-	case uint32:
-		return int64(x)
-	}
-	return v
-}
+// value is what is bound for a column's value (sqlsink.UnsignedAsText).
+var value = sqlsink.UnsignedAsText
 
 // asBytes returns run with the text values of binary columns as bytes.
 func asBytes(run []handlers.Op, binary map[string]bool) []handlers.Op {

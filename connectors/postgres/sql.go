@@ -109,21 +109,8 @@ func deleteSQL(ops []handlers.Op) sqlsink.Statement {
 	return sqlsink.Statement{SQL: b.String(), Args: args}
 }
 
-// value converts what functions put in a column to what pgx sends: strings
-// go as text (PostgreSQL parses them as the column's type, so "27" fills an
-// integer column and "twenty" is refused with 22P02), and unsigned integers
-// as text because they may not fit a signed one.
-func value(v any) any {
-	switch x := v.(type) {
-	case uint64:
-		return strconv.FormatUint(x, 10)
-	case uint:
-		return strconv.FormatUint(uint64(x), 10)
-	case uint32:
-		return strconv.FormatUint(uint64(x), 10)
-	}
-	return v
-}
+// value is what is bound for a column's value (sqlsink.UnsignedAsText).
+var value = sqlsink.UnsignedAsText
 
 // copyText renders v in COPY's text format (NULL is \N).
 func copyText(b *strings.Builder, v any) {

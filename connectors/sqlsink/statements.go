@@ -1,6 +1,7 @@
 package sqlsink
 
 import (
+	"strconv"
 	"strings"
 
 	"github.com/jetsync/jetsync/connectors"
@@ -40,4 +41,19 @@ func ColumnList(quote func(string) string, cols ...[]handlers.Column) string {
 // way (PostgreSQL, SQLite, Oracle).
 func QuoteDouble(name string) string {
 	return `"` + strings.ReplaceAll(name, `"`, `""`) + `"`
+}
+
+// UnsignedAsText passes v on, but unsigned integers as their decimal text:
+// they may not fit a signed 64-bit parameter, and the database converts the
+// text to the column's type (PostgreSQL, SQL Server).
+func UnsignedAsText(v any) any {
+	switch x := v.(type) {
+	case uint64:
+		return strconv.FormatUint(x, 10)
+	case uint:
+		return strconv.FormatUint(uint64(x), 10)
+	case uint32:
+		return strconv.FormatUint(uint64(x), 10)
+	}
+	return v
 }
