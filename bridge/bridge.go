@@ -226,6 +226,9 @@ func (b *Bridge) Run(ctx context.Context) error {
 			return nil
 		}
 	}
+	announced, stopAnnouncing := context.WithCancel(context.WithoutCancel(ctx))
+	go l.announce(announced)
+	defer stopAnnouncing()
 	for ctx.Err() == nil {
 		if !l.acquire(ctx) {
 			break

@@ -2,6 +2,7 @@ package bridge
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
@@ -72,6 +73,46 @@ func (b *Bridge) newLease(ctx context.Context) (*lease, error) {
 	}
 	host, _ := os.Hostname()
 	return &lease{b: b, kv: kv, key: b.cfg.leaseKey(), id: fmt.Sprintf("%s/%d/%s", host, os.Getpid(), b.runID), ttl: have.TTL}, nil
+}
+
+// MemberPrefix starts the keys under which the bridges of LeaseBucket
+// announce themselves (bridge.<run>), renewed with the leases so that a
+// bridge that dies disappears within the TTL: `jetsync status` lists the
+// standbys, the mode and the gaps from them.
+const MemberPrefix = "bridge."
+
+// Member is what a bridge announces about itself.
+type Member struct {
+	ID       string   `json:"id"`
+	Lease    string   `json:"lease"`
+	Active   bool     `json:"active"`
+	Prefixes []string `json:"prefixes"`
+	Journal  []string `json:"journal,omitempty"`
+	Gaps     float64  `json:"gaps"`
+}
+
+// announce puts this bridge's Member into the bucket every TTL/3 until ctx
+// ends, then deletes it.
+func (l *lease) announce(ctx context.Context) {
+	key := MemberPrefix + l.b.runID
+	defer func() {
+		dctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		defer cancel()
+		_ = l.kv.Delete(dctx, key)
+	}()
+	for {
+		m := Member{ID: l.id, Lease: l.key, Active: l.b.active.Load(), Prefixes: l.b.cfg.Prefixes, Journal: l.b.cfg.Journal, Gaps: l.b.m.gapCount()}
+		if body, err := json.Marshal(m); err == nil {
+			pctx, cancel := context.WithTimeout(ctx, l.ttl/3)
+			_, _ = l.kv.Put(pctx, key, body)
+			cancel()
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(l.ttl / 3):
+		}
+	}
 }
 
 // leaseKey names the lease: one per Redis (address, or Sentinel master

@@ -2,6 +2,7 @@ package bridge
 
 import (
 	"github.com/prometheus/client_golang/prometheus"
+	dto "github.com/prometheus/client_model/go"
 )
 
 type metrics struct {
@@ -52,4 +53,18 @@ func newMetrics(reg prometheus.Registerer, queued, active func() float64) *metri
 		m.events.WithLabelValues(k)
 	}
 	return m
+}
+
+// gapCount is the gaps counted so far, every reason together.
+func (m *metrics) gapCount() float64 {
+	ch := make(chan prometheus.Metric, 16)
+	go func() { m.gaps.Collect(ch); close(ch) }()
+	total := 0.0
+	for c := range ch {
+		var d dto.Metric
+		if c.Write(&d) == nil {
+			total += d.GetCounter().GetValue()
+		}
+	}
+	return total
 }

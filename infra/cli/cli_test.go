@@ -221,7 +221,8 @@ func TestCommandLine(t *testing.T) {
 }
 
 // TestStatusShowsTheActiveBridge: status names each HA lease's holder, the
-// bridge that carries its Redis.
+// bridge that carries its Redis, and every bridge of the lease with its
+// role, prefixes, mode and gaps.
 func TestStatusShowsTheActiveBridge(t *testing.T) {
 	t.Parallel()
 	w := e2e.New(t)
@@ -229,9 +230,12 @@ func TestStatusShowsTheActiveBridge(t *testing.T) {
 	cfg := w.BridgeConfig(prefix)
 	cfg.HALease, cfg.HAGroup, cfg.HATTL = true, testenv.Name("g"), 5*time.Second
 	w.StartBridgeWith(cfg)
+	cfg.Journal = []string{prefix}
+	w.StartBridgeWith(cfg) // a standby, in journal mode
 	testenv.Eventually(t, 10*time.Second, func() error {
 		code, out, errOut := jetsync(t, w, "status")
-		if code != cli.ExitOK || !strings.Contains(out, "bridge lease "+cfg.HAGroup+": active ") {
+		if code != cli.ExitOK || !strings.Contains(out, "bridge lease "+cfg.HAGroup+": active ") || !strings.Contains(out, "1 standing by") ||
+			!strings.Contains(out, ": standby, prefixes "+prefix+", journal for "+prefix) || !strings.Contains(out, ": active, prefixes "+prefix+", notifications, 0 gaps") {
 			return fmt.Errorf("status: exit %d\n%s%s", code, out, errOut)
 		}
 		return nil

@@ -65,12 +65,15 @@ type status struct {
 	Functions []functionStatus `json:"functions"`
 }
 
-// leaseStatus is one HA lease: the bridge that carries a Redis.
+// leaseStatus is one HA lease: the bridge that carries a Redis, and the
+// bridges standing by for it.
 type leaseStatus struct {
 	Lease  string `json:"lease"`
 	Holder string `json:"holder"`
 	// Renewed is how long ago the holder last renewed it, in seconds.
-	Renewed float64 `json:"renewed_seconds_ago"`
+	Renewed  float64         `json:"renewed_seconds_ago"`
+	Bridges  []bridge.Member `json:"bridges"`
+	Standbys int             `json:"standbys"`
 }
 
 // readLeases reads the HA leases' bucket (none when no bridge runs with
@@ -88,12 +91,30 @@ func readLeases(ctx context.Context, js jetstream.JetStream) ([]leaseStatus, err
 		return nil, err
 	}
 	var out []leaseStatus
+	var members []bridge.Member
 	for k := range keys.Keys() {
 		e, err := kv.Get(ctx, k)
 		if err != nil {
 			continue // expired meanwhile
 		}
+		if strings.HasPrefix(k, bridge.MemberPrefix) {
+			var m bridge.Member
+			if json.Unmarshal(e.Value(), &m) == nil {
+				members = append(members, m)
+			}
+			continue
+		}
 		out = append(out, leaseStatus{Lease: k, Holder: string(e.Value()), Renewed: time.Since(e.Created()).Seconds()})
+	}
+	for i := range out {
+		for _, m := range members {
+			if m.Lease == out[i].Lease {
+				out[i].Bridges = append(out[i].Bridges, m)
+				if !m.Active {
+					out[i].Standbys++
+				}
+			}
+		}
 	}
 	slices.SortFunc(out, func(a, b leaseStatus) int { return strings.Compare(a.Lease, b.Lease) })
 	return out, nil
@@ -192,7 +213,17 @@ func writeStatus(out io.Writer, st status) {
 	fmt.Fprintf(out, "stream %s: %d messages, %s, sequences %d..%d, oldest %s ago; bridge dead letters %d\n\n",
 		s.Name, s.Messages, bytesText(s.Bytes), s.FirstSeq, s.LastSeq, (time.Duration(s.Age) * time.Second).Round(time.Second), s.BridgeDeadLetters)
 	for _, l := range st.Bridges {
-		fmt.Fprintf(out, "bridge lease %s: active %s, renewed %s ago\n", l.Lease, l.Holder, (time.Duration(l.Renewed*1000) * time.Millisecond).Round(time.Millisecond))
+		fmt.Fprintf(out, "bridge lease %s: active %s, renewed %s ago, %d standing by\n", l.Lease, l.Holder, (time.Duration(l.Renewed*1000) * time.Millisecond).Round(time.Millisecond), l.Standbys)
+		for _, m := range l.Bridges {
+			role, mode := "standby", "notifications"
+			if m.Active {
+				role = "active"
+			}
+			if len(m.Journal) > 0 {
+				mode = "journal for " + strings.Join(m.Journal, ",") + ", notifications for the rest"
+			}
+			fmt.Fprintf(out, "  bridge %s: %s, prefixes %s, %s, %.0f gaps\n", m.ID, role, strings.Join(m.Prefixes, ","), mode, m.Gaps)
+		}
 	}
 	if len(st.Bridges) > 0 {
 		fmt.Fprintln(out)
