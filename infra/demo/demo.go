@@ -58,9 +58,6 @@ func Run(ctx context.Context, o Options) error {
 	}
 	out := &lines{w: o.Out}
 	say := func(format string, args ...any) { out.say("demo", fmt.Sprintf(format, args...)) }
-	if err := os.MkdirAll(state, 0o755); err != nil {
-		return err
-	}
 	unlock, err := lock(filepath.Join(state, "lock"))
 	if err != nil {
 		return err
@@ -172,6 +169,9 @@ func Run(ctx context.Context, o Options) error {
 // lock takes the demo's store for this process: two demos sharing one
 // NATS store would corrupt it.
 func lock(path string) (unlock func(), err error) {
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		return nil, err
+	}
 	f, err := os.OpenFile(path, os.O_CREATE|os.O_RDWR, 0o644)
 	if err != nil {
 		return nil, err
