@@ -1126,27 +1126,31 @@ func lateChanges(ctx context.Context, st jetstream.Stream, filter string) (int, 
 	if err != nil {
 		return 0, err
 	}
-	info, err := st.Info(ctx)
+	// Every message of the filters is read: an empty fetch (a cluster
+	// slow to serve a new consumer) is no end, so count against what the
+	// consumer had to deliver.
+	ci, err := cons.Info(ctx)
 	if err != nil {
 		return 0, err
 	}
+	want := ci.NumPending
 	latest := map[string]uint64{} // marker subject -> its newest sequence read so far
 	late := 0
-	for {
+	var read uint64
+	for empty := 0; read < want; {
 		b, err := cons.Fetch(1000, jetstream.FetchMaxWait(2*time.Second))
 		if err != nil {
 			return 0, err
 		}
-		got, last := 0, uint64(0)
+		got := 0
 		for m := range b.Messages() {
 			got++
 			meta, err := m.Metadata()
 			if err != nil {
 				return 0, err
 			}
-			last = meta.Sequence.Stream
 			if strings.HasPrefix(m.Subject(), strings.TrimSuffix(epochs, "*")) {
-				latest[m.Subject()] = last
+				latest[m.Subject()] = meta.Sequence.Stream
 				continue
 			}
 			h := m.Headers()
@@ -1155,8 +1159,12 @@ func lateChanges(ctx context.Context, st jetstream.Stream, filter string) (int, 
 				late++
 			}
 		}
-		if got == 0 || last >= info.State.LastSeq {
-			return late, nil
+		read += uint64(got)
+		if got == 0 {
+			if empty++; empty == 15 {
+				return 0, fmt.Errorf("read %d of the stream's %d changes and epoch markers; no more came in 30s", read, want)
+			}
 		}
 	}
+	return late, nil
 }
