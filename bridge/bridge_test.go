@@ -23,6 +23,17 @@ type recorder struct {
 	msgs []jetstream.Msg
 }
 
+// carried checks that the last change recorded for key has field n = v.
+func (r *recorder) carried(t *testing.T, key, v string) func() error {
+	return func() error {
+		all := r.changes(t, key)
+		if len(all) == 0 || all[len(all)-1].Fields["n"] != v {
+			return fmt.Errorf("%s=%s not carried", key, v)
+		}
+		return nil
+	}
+}
+
 func (r *recorder) changes(t *testing.T, key string) []change.Change {
 	t.Helper()
 	r.mu.Lock()
@@ -209,7 +220,7 @@ func TestBridgePublishes(t *testing.T) {
 	// dealt round robin to the workers, the first of which lags before it
 	// publishes, must see a key's older state stored after a newer one.
 	t.Run("per-key order", func(t *testing.T) {
-		withControl(t, "sharded by key", "dealt round robin", func(t *testing.T, control bool) {
+		testenv.WithControl(t, "sharded by key", "dealt round robin", func(t *testing.T, control bool) {
 			prefix := testenv.Name("p")
 			testenv.DeletePrefix(t, rdb, prefix)
 			cfg := testConfig(testenv.RedisAddr(), testenv.NATS(t), prefix)
@@ -512,7 +523,7 @@ func TestJournalRereadsPendingEntries(t *testing.T) {
 // is the journal's guarantee.)
 func TestWritesWhileStoppedArrive(t *testing.T) {
 	t.Parallel()
-	withControl(t, "resynced", "no resync", func(t *testing.T, control bool) {
+	testenv.WithControl(t, "resynced", "no resync", func(t *testing.T, control bool) {
 		ctx := context.Background()
 		rdb := testenv.Redis(t)
 		prefix := testenv.Name("p")
@@ -525,15 +536,7 @@ func TestWritesWhileStoppedArrive(t *testing.T) {
 			t.Fatal(err)
 		}
 		rec := recordStream(t, cfg)
-		carried := func(key, v string) func() error {
-			return func() error {
-				all := rec.changes(t, key)
-				if len(all) == 0 || all[len(all)-1].Fields["n"] != v {
-					return fmt.Errorf("%s=%s not carried", key, v)
-				}
-				return nil
-			}
-		}
+		carried := func(key, v string) func() error { return rec.carried(t, key, v) }
 
 		done := make(chan error, 1)
 		go func() { done <- b.Run(bctx) }()
@@ -575,7 +578,7 @@ func TestWritesWhileStoppedArrive(t *testing.T) {
 // after the subscriber fell behind.
 func TestGapsAreResynced(t *testing.T) {
 	t.Parallel()
-	withControl(t, "resynced", "no resync", func(t *testing.T, control bool) {
+	testenv.WithControl(t, "resynced", "no resync", func(t *testing.T, control bool) {
 		ctx := context.Background()
 		addr := testenv.RedisServer(t, "--client-output-buffer-limit", "pubsub 16kb 8kb 1")
 		rdb := redis.NewClient(&redis.Options{Addr: addr})

@@ -23,7 +23,7 @@ import (
 // must see the new master's writes never arrive.
 func TestCluster(t *testing.T) {
 	t.Parallel()
-	withControl(t, "topology followed", "no topology watch", func(t *testing.T, control bool) {
+	testenv.WithControl(t, "topology followed", "no topology watch", func(t *testing.T, control bool) {
 		ctx := context.Background()
 		addrs := testenv.RedisCluster(t, 3, 1)
 		cc := redis.NewClusterClient(&redis.ClusterOptions{Addrs: addrs, MaxRedirects: 16, DialTimeout: 300 * time.Millisecond, ReadTimeout: time.Second})
@@ -144,7 +144,7 @@ func TestCluster(t *testing.T) {
 // promoted master's keys are not carried.
 func TestClusterCountsEveryMaster(t *testing.T) {
 	t.Parallel()
-	withControl(t, "reported", "carried masters only", func(t *testing.T, control bool) {
+	testenv.WithControl(t, "reported", "carried masters only", func(t *testing.T, control bool) {
 		ctx := context.Background()
 		addrs := testenv.RedisCluster(t, 3, 1)
 		client := func(a string) *redis.Client {

@@ -21,22 +21,6 @@ import (
 	"github.com/jetsync/jetsync/infra/testenv"
 )
 
-// withControl runs f twice, as parallel subtests: with the mechanism under
-// test (name), and as the control with it switched off ("control: "+off),
-// which must see the loss the mechanism prevents.
-func withControl(t *testing.T, name, off string, f func(t *testing.T, control bool)) {
-	for _, control := range []bool{false, true} {
-		label := name
-		if control {
-			label = "control: " + off
-		}
-		t.Run(label, func(t *testing.T) {
-			t.Parallel()
-			f(t, control)
-		})
-	}
-}
-
 // deadLetterCount is how many dead letters the stream of cfg holds.
 func deadLetterCount(t *testing.T, cfg Config) uint64 {
 	t.Helper()
@@ -63,7 +47,7 @@ func deadLetterCount(t *testing.T, cfg Config) uint64 {
 // the bridge once did, and must see dead letters.
 func TestBusyRedisLosesNothing(t *testing.T) {
 	t.Parallel()
-	withControl(t, "retried", "filed as the key's fault", func(t *testing.T, control bool) {
+	testenv.WithControl(t, "retried", "filed as the key's fault", func(t *testing.T, control bool) {
 		ctx := context.Background()
 		addr := testenv.RedisServer(t, "--busy-reply-threshold", "100")
 		rdb := redis.NewClient(&redis.Options{Addr: addr})
@@ -140,7 +124,7 @@ func TestBusyRedisLosesNothing(t *testing.T) {
 // waits for PubAcks forever and must see its worker stall.
 func TestLostPubAckIsRepublished(t *testing.T) {
 	t.Parallel()
-	withControl(t, "republished", "no timeout", func(t *testing.T, control bool) {
+	testenv.WithControl(t, "republished", "no timeout", func(t *testing.T, control bool) {
 		ctx := context.Background()
 		rdb := testenv.Redis(t)
 		prefix := testenv.Name("p")
@@ -191,7 +175,7 @@ func TestLostPubAckIsRepublished(t *testing.T) {
 // control (retrying it) must see.
 func TestUnstorableChangeIsDeadLettered(t *testing.T) {
 	t.Parallel()
-	withControl(t, "dead-lettered", "retried", func(t *testing.T, control bool) {
+	testenv.WithControl(t, "dead-lettered", "retried", func(t *testing.T, control bool) {
 		ctx := context.Background()
 		rdb := testenv.Redis(t)
 		prefix := testenv.Name("p")
@@ -238,7 +222,7 @@ func TestUnstorableChangeIsDeadLettered(t *testing.T) {
 // dead letters grow.
 func TestPoisonKeysFiledOnce(t *testing.T) {
 	t.Parallel()
-	withControl(t, "once", "no dedup", func(t *testing.T, control bool) {
+	testenv.WithControl(t, "once", "no dedup", func(t *testing.T, control bool) {
 		ctx := context.Background()
 		rdb := testenv.Redis(t)
 		prefix := testenv.Name("p")
@@ -326,7 +310,7 @@ func TestJournalNeverTrimsUnread(t *testing.T) {
 			t.Errorf("oldest entry %v (%v), want the delete of p:gone", first, err)
 		}
 	})
-	withControl(t, "removed unread: a gap", "not checked", func(t *testing.T, control bool) {
+	testenv.WithControl(t, "removed unread: a gap", "not checked", func(t *testing.T, control bool) {
 		addr := testenv.RedisServer(t)
 		rdb := redis.NewClient(&redis.Options{Addr: addr})
 		defer rdb.Close()
@@ -482,7 +466,7 @@ func TestStopHandsOverDeletes(t *testing.T) {
 // control reads every key of a batch whatever its size, and must read them.
 func TestBigValuesStayBounded(t *testing.T) {
 	t.Parallel()
-	withControl(t, "bounded", "read whole", func(t *testing.T, control bool) {
+	testenv.WithControl(t, "bounded", "read whole", func(t *testing.T, control bool) {
 		ctx := context.Background()
 		addr := testenv.RedisServer(t)
 		rdb := redis.NewClient(&redis.Options{Addr: addr})
@@ -529,7 +513,7 @@ func TestBigValuesStayBounded(t *testing.T) {
 // and acknowledged once its change is stored. The control leaves it.
 func TestJournalReclaimsStuckEntries(t *testing.T) {
 	t.Parallel()
-	withControl(t, "reclaimed", "left pending", func(t *testing.T, control bool) {
+	testenv.WithControl(t, "reclaimed", "left pending", func(t *testing.T, control bool) {
 		ctx := context.Background()
 		addr := testenv.RedisServer(t)
 		rdb := redis.NewClient(&redis.Options{Addr: addr})

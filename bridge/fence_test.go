@@ -25,7 +25,7 @@ import (
 // see the older state win in the table.
 func TestPartitionedBridgeIsFencedReplicated(t *testing.T) {
 	t.Parallel()
-	withControl(t, "fenced", "no epoch", func(t *testing.T, control bool) {
+	testenv.WithControl(t, "fenced", "no epoch", func(t *testing.T, control bool) {
 		ctx := context.Background()
 		rdb := testenv.Redis(t)
 		prefix := testenv.Name("p")

@@ -180,7 +180,7 @@ func TestHighAvailability(t *testing.T) {
 // bridges active) and must see every change stored twice.
 func TestOneBridgeActive(t *testing.T) {
 	t.Parallel()
-	withControl(t, "one active", "lease ignored", func(t *testing.T, control bool) {
+	testenv.WithControl(t, "one active", "lease ignored", func(t *testing.T, control bool) {
 		ctx := context.Background()
 		rdb := testenv.Redis(t)
 		prefix := testenv.Name("p")
@@ -348,7 +348,7 @@ func TestLeaseKeepsItsOwnUpdate(t *testing.T) {
 // replicated change stream still carries changes.
 func TestSupportStreamsReplicated(t *testing.T) {
 	t.Parallel()
-	withControl(t, "replicated", "one replica", func(t *testing.T, control bool) {
+	testenv.WithControl(t, "replicated", "one replica", func(t *testing.T, control bool) {
 		ctx := context.Background()
 		cluster := testenv.StartNATSCluster(t, 3)
 		rdb := testenv.Redis(t)
@@ -492,7 +492,7 @@ func TestLeaseBucketKeepsItsTTL(t *testing.T) {
 // control publishes without an epoch and must see the older state win.
 func TestPartitionedBridgeIsFenced(t *testing.T) {
 	t.Parallel()
-	withControl(t, "fenced", "no epoch", func(t *testing.T, control bool) {
+	testenv.WithControl(t, "fenced", "no epoch", func(t *testing.T, control bool) {
 		ctx := context.Background()
 		rdb := testenv.Redis(t)
 		prefix := testenv.Name("p")

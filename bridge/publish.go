@@ -45,7 +45,9 @@ func (b *Bridge) work(ctx context.Context, q *dirtyQueue) {
 		if len(batch) == 0 || ctx.Err() != nil {
 			return
 		}
-		time.Sleep(b.cfg.hooks.readLag)
+		if b.cfg.hooks.readLag > 0 {
+			time.Sleep(b.cfg.hooks.readLag)
+		}
 		now, later, big, err := b.sizeUp(ctx, batch)
 		var outs []outgoing
 		if err == nil {

@@ -17,7 +17,7 @@ import (
 // worker's read instead, the later writes replace '#' unseen and their
 // acknowledgements never come.
 func TestRGSyncTakesEachWrite(t *testing.T) {
-	withControl(t, "taken at notification", "taken at read", func(t *testing.T, control bool) {
+	testenv.WithControl(t, "taken at notification", "taken at read", func(t *testing.T, control bool) {
 		ctx := context.Background()
 		rdb := testenv.Redis(t)
 		prefix := testenv.Name("p")

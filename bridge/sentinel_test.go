@@ -22,7 +22,7 @@ import (
 // and /readyz stays 200.
 func TestSentinelFailover(t *testing.T) {
 	t.Parallel()
-	withControl(t, "notifications re-asserted", "no notify watch", func(t *testing.T, control bool) {
+	testenv.WithControl(t, "notifications re-asserted", "no notify watch", func(t *testing.T, control bool) {
 		ctx := context.Background()
 		master := testenv.StartRedis(t, "--notify-keyspace-events", "KA")
 		replica := testenv.StartRedis(t, "--replicaof", "127.0.0.1", master.Addr[len("127.0.0.1:"):], "--replica-announce-ip", "127.0.0.1",
@@ -59,15 +59,7 @@ func TestSentinelFailover(t *testing.T) {
 		}
 		fc := redis.NewFailoverClient(&redis.FailoverOptions{MasterName: "jetsync", SentinelAddrs: []string{sentinel}})
 		defer fc.Close()
-		carried := func(key, v string) func() error {
-			return func() error {
-				all := rec.changes(t, key)
-				if len(all) == 0 || all[len(all)-1].Fields["n"] != v {
-					return fmt.Errorf("%s=%s not carried", key, v)
-				}
-				return nil
-			}
-		}
+		carried := func(key, v string) func() error { return rec.carried(t, key, v) }
 		fc.HSet(ctx, "p:before", "n", "1")
 		testenv.Eventually(t, 10*time.Second, carried("p:before", "1"))
 

@@ -20,7 +20,8 @@ import (
 // count in its reason instead of being tried again; the next change lands.
 // The control (MaxDeliver 0) applies it.
 func TestMaxDeliverDeadLetters(t *testing.T) {
-	withControl(t, "dead-lettered", "never", func(t *testing.T, control bool) {
+	t.Parallel()
+	testenv.WithControl(t, "dead-lettered", "never", func(t *testing.T, control bool) {
 		r := newRig(t)
 		ctx := context.Background()
 		r.publish("1", map[string]string{"name": "crashy"})
@@ -113,7 +114,8 @@ func TestOversizedDeadLetterIsCut(t *testing.T) {
 // in a batch whose write then fails while the database is cut is
 // dead-lettered once, not again at every retry.
 func TestRefusedChangeFiledOnce(t *testing.T) {
-	withControl(t, "once", "no filed set", refusedFiledOnce)
+	t.Parallel()
+	testenv.WithControl(t, "once", "no filed set", refusedFiledOnce)
 }
 
 func refusedFiledOnce(t *testing.T, control bool) {
@@ -167,7 +169,8 @@ func refusedFiledOnce(t *testing.T, control bool) {
 // JETSYNC_FETCH_MAX_BYTES (4 KiB here: 3 or 4 changes, so 10 batches or
 // more); the control (8 MiB) takes them in one or two.
 func TestFetchMaxBytesBoundsBatches(t *testing.T) {
-	withControl(t, "bounded", "8 MiB", func(t *testing.T, control bool) {
+	t.Parallel()
+	testenv.WithControl(t, "bounded", "8 MiB", func(t *testing.T, control bool) {
 		r := newRig(t)
 		for i := range 40 {
 			r.publish(fmt.Sprint(i), map[string]string{"name": "n", "pad": strings.Repeat("x", 1000)})
@@ -202,7 +205,8 @@ func TestFetchMaxBytesBoundsBatches(t *testing.T) {
 // change is applied once, none found stale. The control (keep-alive off)
 // must see the probe get redelivered messages.
 func TestOutageKeepsMessagesHeld(t *testing.T) {
-	withControl(t, "held", "no keep-alive", func(t *testing.T, control bool) {
+	t.Parallel()
+	testenv.WithControl(t, "held", "no keep-alive", func(t *testing.T, control bool) {
 		r := newRig(t)
 		proxy := testenv.NewProxy(t, testenv.MySQLAddr())
 		r.mysqlAddr = proxy.Addr
@@ -291,7 +295,8 @@ func (h historyTable) Handle(_ context.Context, b *handlers.Batch) error {
 // changes apart by key and order, as an upsert function does, and refuses
 // change 1 as stale: the history loses it.
 func TestHistoryKeepsLateOlderChange(t *testing.T) {
-	withControl(t, "kept", "key and order", func(t *testing.T, control bool) {
+	t.Parallel()
+	testenv.WithControl(t, "kept", "key and order", func(t *testing.T, control bool) {
 		r := newRig(t)
 		db := testenv.MySQL(t)
 		hist := testenv.Name("hist")
@@ -357,7 +362,8 @@ func TestHistoryKeepsLateOlderChange(t *testing.T) {
 // is degraded), and catches up once the link heals. The control (no
 // attempt deadline, no report) stays "ready" throughout, as it once did.
 func TestBlackholedDatabaseIsReported(t *testing.T) {
-	withControl(t, "reported", "no deadline", func(t *testing.T, control bool) {
+	t.Parallel()
+	testenv.WithControl(t, "reported", "no deadline", func(t *testing.T, control bool) {
 		r := newRig(t)
 		proxy := testenv.NewProxy(t, testenv.MySQLAddr())
 		r.mysqlAddr = proxy.Addr

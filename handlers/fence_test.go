@@ -25,56 +25,49 @@ import (
 // orders changes by stream sequence alone and must see A's older state win.
 func TestSupersededBridgeStaysOlder(t *testing.T) {
 	t.Parallel()
-	for _, control := range []bool{false, true} {
-		name := "fenced"
+	testenv.WithControl(t, "fenced", "stream order only", func(t *testing.T, control bool) {
+		r := newRig(t)
 		if control {
-			name = "control: stream order only"
+			r.hook = handlers.WithoutEpochFence
 		}
-		t.Run(name, func(t *testing.T) {
-			t.Parallel()
-			r := newRig(t)
-			if control {
-				r.hook = handlers.WithoutEpochFence
+		lease := testenv.Name("lease")
+		epochA := r.mark(lease)
+		r.publishFrom(epochA, lease, "1", change.Upsert, "a0")
+		r.publishFrom(epochA, lease, "2", change.Upsert, "x")
+		epochB := r.mark(lease)
+		r.publishFrom(epochB, lease, "1", change.Upsert, "b")
+		r.start(r.cfg)
+		db := testenv.MySQL(t)
+		testenv.Eventually(t, 20*time.Second, func() error {
+			if r.name(db, "1") != "b" {
+				return fmt.Errorf("the newer bridge's state has not been applied yet")
 			}
-			lease := testenv.Name("lease")
-			epochA := r.mark(lease)
-			r.publishFrom(epochA, lease, "1", change.Upsert, "a0")
-			r.publishFrom(epochA, lease, "2", change.Upsert, "x")
-			epochB := r.mark(lease)
-			r.publishFrom(epochB, lease, "1", change.Upsert, "b")
-			r.start(r.cfg)
-			db := testenv.MySQL(t)
-			testenv.Eventually(t, 20*time.Second, func() error {
-				if r.name(db, "1") != "b" {
-					return fmt.Errorf("the newer bridge's state has not been applied yet")
-				}
-				return nil
-			})
-			// The partition heals: A's delayed publishes are stored now.
-			r.publishFrom(epochA, lease, "1", change.Upsert, "a1")
-			r.publishFrom(epochA, lease, "2", change.Delete, "") // B never wrote key 2
-			r.publish("3", map[string]string{"name": "end"})     // no epoch: the end of the test
-			testenv.Eventually(t, 20*time.Second, func() error {
-				if r.name(db, "3") != "end" {
-					return fmt.Errorf("the batch has not been applied yet")
-				}
-				return nil
-			})
-			got1, got2 := r.name(db, "1"), r.name(db, "2")
-			if control {
-				if got1 != "a1" {
-					t.Fatalf("control: key 1 = %q, want the late older state a1; the test cannot tell the fence works", got1)
-				}
-				return
-			}
-			if got1 != "b" {
-				t.Errorf("key 1 = %q, want the newer bridge's state b", got1)
-			}
-			if got2 != "<none>" {
-				t.Errorf("key 2 = %q, want its row deleted (no newer generation wrote it)", got2)
-			}
+			return nil
 		})
-	}
+		// The partition heals: A's delayed publishes are stored now.
+		r.publishFrom(epochA, lease, "1", change.Upsert, "a1")
+		r.publishFrom(epochA, lease, "2", change.Delete, "") // B never wrote key 2
+		r.publish("3", map[string]string{"name": "end"})     // no epoch: the end of the test
+		testenv.Eventually(t, 20*time.Second, func() error {
+			if r.name(db, "3") != "end" {
+				return fmt.Errorf("the batch has not been applied yet")
+			}
+			return nil
+		})
+		got1, got2 := r.name(db, "1"), r.name(db, "2")
+		if control {
+			if got1 != "a1" {
+				t.Fatalf("control: key 1 = %q, want the late older state a1; the test cannot tell the fence works", got1)
+			}
+			return
+		}
+		if got1 != "b" {
+			t.Errorf("key 1 = %q, want the newer bridge's state b", got1)
+		}
+		if got2 != "<none>" {
+			t.Errorf("key 2 = %q, want its row deleted (no newer generation wrote it)", got2)
+		}
+	})
 }
 
 // mark publishes an epoch marker of lease, as a bridge does when it

@@ -68,7 +68,8 @@ func (r *rig) guardState(db *sql.DB) (entries int, mark uint64) {
 // changes, the function drops them and records the horizon. The control
 // (JETSYNC_PRUNE_INTERVAL=0) keeps them.
 func TestPruneDropsUnreachableEntries(t *testing.T) {
-	withControl(t, "pruned", "never", func(t *testing.T, control bool) {
+	t.Parallel()
+	testenv.WithControl(t, "pruned", "never", func(t *testing.T, control bool) {
 		r := newRig(t)
 		db := testenv.MySQL(t)
 		for i := range 10 {
@@ -115,7 +116,8 @@ func TestPruneDropsUnreachableEntries(t *testing.T) {
 // The control applies it like any change and the row goes back to the older
 // value — the stale overwrite the mark prevents.
 func TestPruneMarkRefusesOlderChange(t *testing.T) {
-	withControl(t, "refused", "no mark", func(t *testing.T, control bool) {
+	t.Parallel()
+	testenv.WithControl(t, "refused", "no mark", func(t *testing.T, control bool) {
 		r := newRig(t)
 		db := testenv.MySQL(t)
 		r.publishOp("k", change.Upsert, map[string]string{"name": "old"}, 0) // 1
@@ -166,7 +168,8 @@ func TestPruneMarkRefusesOlderChange(t *testing.T) {
 // letters out of the horizon: k's entry is pruned and the requeued dead
 // letter is refused again as below the mark.
 func TestPruneHorizonKeepsDeadLettersJudged(t *testing.T) {
-	withControl(t, "judged", "dead letters left out", func(t *testing.T, control bool) {
+	t.Parallel()
+	testenv.WithControl(t, "judged", "dead letters left out", func(t *testing.T, control bool) {
 		r := newRig(t)
 		db := testenv.MySQL(t)
 		r.publishOp("gone", change.Upsert, map[string]string{"name": "a"}, 0)            // 1

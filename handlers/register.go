@@ -106,6 +106,7 @@ const consumerPoll = 2 * time.Second
 func (r *Runner) watchConsumer(ctx context.Context, cons jetstream.Consumer, stop context.CancelCauseFunc) {
 	mine, _ := parseVersion(r.cfg.Version) // Validate checked it
 	polls := 0
+	var stream jetstream.Stream // looked up once
 	t := time.NewTicker(consumerPoll)
 	defer t.Stop()
 	for {
@@ -119,7 +120,10 @@ func (r *Runner) watchConsumer(ctx context.Context, cons jetstream.Consumer, sto
 			continue // NATS away: the fetcher reports it
 		}
 		r.m.lag.Set(float64(info.NumPending))
-		r.m.lagSeconds.Set(r.oldestUnapplied(ctx, info).Seconds())
+		if stream == nil {
+			stream, _ = r.js.Stream(ctx, r.cfg.Stream)
+		}
+		r.m.lagSeconds.Set(r.oldestUnapplied(ctx, stream, info).Seconds())
 		if polls++; polls%8 == 1 {
 			if n, err := streams.CountDeadLetters(ctx, r.js, r.cfg.Stream, r.cfg.Name); err == nil {
 				r.m.dead.Set(float64(n))
@@ -139,12 +143,8 @@ func (r *Runner) watchConsumer(ctx context.Context, cons jetstream.Consumer, sto
 // oldestUnapplied is the age of the oldest change of the function's prefix
 // after the consumer's ack floor (0 when nothing waits): how far the table
 // is behind Redis.
-func (r *Runner) oldestUnapplied(ctx context.Context, info *jetstream.ConsumerInfo) time.Duration {
-	if info.NumPending+uint64(info.NumAckPending) == 0 {
-		return 0
-	}
-	s, err := r.js.Stream(ctx, r.cfg.Stream)
-	if err != nil {
+func (r *Runner) oldestUnapplied(ctx context.Context, s jetstream.Stream, info *jetstream.ConsumerInfo) time.Duration {
+	if s == nil || info.NumPending+uint64(info.NumAckPending) == 0 {
 		return 0
 	}
 	m, err := s.GetMsg(ctx, info.AckFloor.Stream+1, jetstream.WithGetMsgSubject(change.Filter(r.cfg.Prefix)))

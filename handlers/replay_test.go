@@ -26,7 +26,8 @@ import (
 // control replays without the guards: the older history must overwrite the
 // newer row.
 func TestReplayKeepsNewerRow(t *testing.T) {
-	withControl(t, "kept", "no guards", func(t *testing.T, control bool) {
+	t.Parallel()
+	testenv.WithControl(t, "kept", "no guards", func(t *testing.T, control bool) {
 		ctx := context.Background()
 		r := newRig(t)
 		name := func() (string, error) {

@@ -242,7 +242,8 @@ func TestMalformedGoesToDeadLetters(t *testing.T) {
 // long for its column) among 10,000 good ones is dead-lettered with its
 // reason; the 10,000 land.
 func TestPermanentErrorIsIsolated(t *testing.T) {
-	withControl(t, "isolated", "whole batch", func(t *testing.T, control bool) {
+	t.Parallel()
+	testenv.WithControl(t, "isolated", "whole batch", func(t *testing.T, control bool) {
 		r := newRig(t)
 		n, bad := 10001, 4370
 		if control {
@@ -305,7 +306,8 @@ func TestPermanentErrorIsIsolated(t *testing.T) {
 // version: the older version must take the consumer over, its version and
 // settings replacing the newer one's.
 func TestVersionedRegistration(t *testing.T) {
-	withControl(t, "refused", "no version check", func(t *testing.T, control bool) {
+	t.Parallel()
+	testenv.WithControl(t, "refused", "no version check", func(t *testing.T, control bool) {
 		r := newRig(t)
 		consumer := func() (jetstream.ConsumerConfig, error) {
 			c, err := r.js.Consumer(context.Background(), r.cfg.Stream, r.cfg.Name)
@@ -398,30 +400,14 @@ func TestVersionedRegistration(t *testing.T) {
 	})
 }
 
-// withControl runs f as two parallel subtests: name with the mechanism
-// under test, and "control: "+control with it switched off (control true),
-// which must fail the way the guarantee describes.
-func withControl(t *testing.T, name, control string, f func(t *testing.T, control bool)) {
-	t.Parallel()
-	for _, off := range []bool{false, true} {
-		sub := name
-		if off {
-			sub = "control: " + control
-		}
-		t.Run(sub, func(t *testing.T) {
-			t.Parallel()
-			f(t, off)
-		})
-	}
-}
-
 // TestRunningOlderVersionStops: when a newer version takes a function's
 // consumer over, a running instance of the older version finishes its batch
 // and stops (Run returns ErrOlderVersion naming both versions); the newer
 // one applies every later change. Control, without the version check: the
 // older instance keeps applying changes beside the newer one.
 func TestRunningOlderVersionStops(t *testing.T) {
-	withControl(t, "stops", "no version check", func(t *testing.T, control bool) {
+	t.Parallel()
+	testenv.WithControl(t, "stops", "no version check", func(t *testing.T, control bool) {
 		r := newRig(t)
 		if control {
 			r.hook = handlers.WithoutVersionCheck

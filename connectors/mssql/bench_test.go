@@ -2,14 +2,11 @@ package mssql_test
 
 import (
 	"context"
-	"net/url"
 	"os"
 	"testing"
-	"time"
 
 	"github.com/jetsync/jetsync/connectors/conformance"
 	"github.com/jetsync/jetsync/connectors/mssql"
-	"github.com/jetsync/jetsync/infra/platform"
 	"github.com/jetsync/jetsync/infra/testenv"
 )
 
@@ -22,13 +19,7 @@ func BenchmarkWrite(b *testing.B) {
 	if dsn == "" {
 		b.Skip("set JETSYNC_TEST_MSSQL_DSN=sqlserver://user:password@host:port?database=test to measure SQL Server writes")
 	}
-	u, err := url.Parse(dsn)
-	if err != nil {
-		b.Fatal(err)
-	}
-	pw, _ := u.User.Password()
-	s, err := mssql.Open(context.Background(), mssql.Config{Addr: u.Host, User: u.User.Username(), Password: platform.Secret(pw),
-		Database: u.Query().Get("database"), Encrypt: "disable", TrustServerCertificate: true, MaxConns: 4, Timeout: 10 * time.Second}, testenv.QuietLogger(b))
+	s, err := mssql.Open(context.Background(), configFromDSN(b, dsn), testenv.QuietLogger(b))
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -28,16 +28,7 @@ func TestConformance(t *testing.T) {
 	if dsn == "" {
 		t.Skip("set JETSYNC_TEST_MSSQL_DSN=sqlserver://user:password@host:port?database=test to run the SQL Server conformance suite")
 	}
-	u, err := url.Parse(dsn)
-	if err != nil {
-		t.Fatal(err)
-	}
-	pw, _ := u.User.Password()
-	cfg := mssql.Config{Addr: u.Host, User: u.User.Username(), Password: platform.Secret(pw), Database: u.Query().Get("database"),
-		Encrypt: "disable", TrustServerCertificate: true, MaxConns: 4, Timeout: 10 * time.Second}
-	if e := u.Query().Get("encrypt"); e != "" {
-		cfg.Encrypt = e
-	}
+	cfg := configFromDSN(t, dsn)
 	db, err := sql.Open("sqlserver", dsn)
 	if err != nil {
 		t.Fatal(err)
@@ -79,4 +70,21 @@ func TestConformance(t *testing.T) {
 		Addr: cfg.Addr,
 		Caps: conformance.Capabilities{Guards: true, LengthLimit: true},
 	})
+}
+
+// configFromDSN is the connector's configuration for a go-mssqldb URL
+// (encrypt=disable and a trusted certificate unless the URL says).
+func configFromDSN(tb testing.TB, dsn string) mssql.Config {
+	tb.Helper()
+	u, err := url.Parse(dsn)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	pw, _ := u.User.Password()
+	cfg := mssql.Config{Addr: u.Host, User: u.User.Username(), Password: platform.Secret(pw), Database: u.Query().Get("database"),
+		Encrypt: "disable", TrustServerCertificate: true, MaxConns: 4, Timeout: 10 * time.Second}
+	if e := u.Query().Get("encrypt"); e != "" {
+		cfg.Encrypt = e
+	}
+	return cfg
 }

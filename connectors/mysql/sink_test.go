@@ -382,73 +382,66 @@ func TestLockWaitIsTransient(t *testing.T) {
 // last, and the row goes back to 9.
 func TestGuardLockOrdersWriters(t *testing.T) {
 	t.Parallel()
-	for _, unlocked := range []bool{false, true} {
-		name := "claimed"
-		if unlocked {
-			name = "control: unlocked read"
+	testenv.WithControl(t, "claimed", "unlocked read", func(t *testing.T, unlocked bool) {
+		db := testenv.MySQL(t)
+		s := open(t, config(testenv.MySQLAddr()))
+		sqlsink.WithSlowGuard(s.Sink, 0, unlocked)
+		tb := table(t, db, "id VARCHAR(64) PRIMARY KEY, v VARCHAR(16)")
+		fn := testenv.Name("fn")
+		t.Cleanup(func() { s.Forget(context.Background(), fn) })
+		ctx := context.Background()
+		write := func(seq uint64, v string) error {
+			return s.Write(ctx, handlers.Write{Function: fn, Changes: []handlers.KeySeq{{Key: "p:k", Seq: seq}},
+				Ops: []handlers.Op{{Table: tb, Key: []handlers.Column{col("id", "k")}, Values: []handlers.Column{col("v", v)}}}})
 		}
-		t.Run(name, func(t *testing.T) {
-			t.Parallel()
-			db := testenv.MySQL(t)
-			s := open(t, config(testenv.MySQLAddr()))
-			sqlsink.WithSlowGuard(s.Sink, 0, unlocked)
-			tb := table(t, db, "id VARCHAR(64) PRIMARY KEY, v VARCHAR(16)")
-			fn := testenv.Name("fn")
-			t.Cleanup(func() { s.Forget(context.Background(), fn) })
-			ctx := context.Background()
-			write := func(seq uint64, v string) error {
-				return s.Write(ctx, handlers.Write{Function: fn, Changes: []handlers.KeySeq{{Key: "p:k", Seq: seq}},
-					Ops: []handlers.Op{{Table: tb, Key: []handlers.Column{col("id", "k")}, Values: []handlers.Column{col("v", v)}}}})
-			}
-			if err := write(5, "five"); err != nil {
-				t.Fatal(err)
-			}
-			holder, err := db.BeginTx(ctx, nil)
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer holder.Rollback()
-			var seq uint64
-			if err := holder.QueryRowContext(ctx, "SELECT seq FROM jetsync_applied WHERE function_name = ? AND key_hash = ? FOR UPDATE", fn, connectors.KeyHash("p:k")).Scan(&seq); err != nil || seq != 5 {
-				t.Fatalf("hold the guard entry: %d, %v", seq, err)
-			}
-			// waiting waits until n of the writers' statements are blocked
-			// in the server (a statement of theirs still running).
-			waiting := func(n int) {
-				t.Helper()
-				testenv.Eventually(t, 10*time.Second, func() error {
-					var got int
-					err := db.QueryRow("SELECT COUNT(*) FROM information_schema.PROCESSLIST WHERE COMMAND = 'Query' AND ID <> CONNECTION_ID() AND (INFO LIKE ? OR INFO LIKE ?)",
-						"%"+fn+"%", "%"+tb+"%").Scan(&got)
-					if err != nil || got != n {
-						return fmt.Errorf("%d writers blocked (%v), want %d", got, err, n)
-					}
-					return nil
-				})
-			}
-			errs := map[uint64]chan error{10: make(chan error, 1), 9: make(chan error, 1)}
-			go func() { errs[10] <- write(10, "ten") }()
-			waiting(1)
-			go func() { errs[9] <- write(9, "nine") }()
-			waiting(2)
-			if err := holder.Rollback(); err != nil {
-				t.Fatal(err)
-			}
-			err10, err9 := <-errs[10], <-errs[9]
-			var row string
-			if err := db.QueryRow("SELECT v FROM " + tb + " WHERE id = 'k'").Scan(&row); err != nil {
-				t.Fatal(err)
-			}
-			if unlocked {
-				if row != "nine" {
-					t.Fatalf("control: row %q (10: %v, 9: %v); the unlocked guard should have let 9 overwrite 10", row, err10, err9)
+		if err := write(5, "five"); err != nil {
+			t.Fatal(err)
+		}
+		holder, err := db.BeginTx(ctx, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer holder.Rollback()
+		var seq uint64
+		if err := holder.QueryRowContext(ctx, "SELECT seq FROM jetsync_applied WHERE function_name = ? AND key_hash = ? FOR UPDATE", fn, connectors.KeyHash("p:k")).Scan(&seq); err != nil || seq != 5 {
+			t.Fatalf("hold the guard entry: %d, %v", seq, err)
+		}
+		// waiting waits until n of the writers' statements are blocked
+		// in the server (a statement of theirs still running).
+		waiting := func(n int) {
+			t.Helper()
+			testenv.Eventually(t, 10*time.Second, func() error {
+				var got int
+				err := db.QueryRow("SELECT COUNT(*) FROM information_schema.PROCESSLIST WHERE COMMAND = 'Query' AND ID <> CONNECTION_ID() AND (INFO LIKE ? OR INFO LIKE ?)",
+					"%"+fn+"%", "%"+tb+"%").Scan(&got)
+				if err != nil || got != n {
+					return fmt.Errorf("%d writers blocked (%v), want %d", got, err, n)
 				}
-				return
+				return nil
+			})
+		}
+		errs := map[uint64]chan error{10: make(chan error, 1), 9: make(chan error, 1)}
+		go func() { errs[10] <- write(10, "ten") }()
+		waiting(1)
+		go func() { errs[9] <- write(9, "nine") }()
+		waiting(2)
+		if err := holder.Rollback(); err != nil {
+			t.Fatal(err)
+		}
+		err10, err9 := <-errs[10], <-errs[9]
+		var row string
+		if err := db.QueryRow("SELECT v FROM " + tb + " WHERE id = 'k'").Scan(&row); err != nil {
+			t.Fatal(err)
+		}
+		if unlocked {
+			if row != "nine" {
+				t.Fatalf("control: row %q (10: %v, 9: %v); the unlocked guard should have let 9 overwrite 10", row, err10, err9)
 			}
-			var se *handlers.StaleError
-			if err10 != nil || !errors.As(err9, &se) || row != "ten" {
-				t.Fatalf("row %q; change 10: %v, change 9: %v; want ten, nil, stale", row, err10, err9)
-			}
-		})
-	}
+			return
+		}
+		var se *handlers.StaleError
+		if err10 != nil || !errors.As(err9, &se) || row != "ten" {
+			t.Fatalf("row %q; change 10: %v, change 9: %v; want ten, nil, stale", row, err10, err9)
+		}
+	})
 }

@@ -80,53 +80,46 @@ func TestSeedLifecycle(t *testing.T) {
 // JETSYNC_ON_EXPIRED=delete and must see the row go.
 func TestExpiryKeepsRow(t *testing.T) {
 	t.Parallel()
-	for _, control := range []bool{false, true} {
-		name := "kept"
+	testenv.WithControl(t, "kept", "on expiry delete", func(t *testing.T, control bool) {
+		w := newWorld(t)
+		ctx := context.Background()
+		addr := testenv.RedisServer(t, "--notify-keyspace-events", "KEA")
+		rdb := redis.NewClient(&redis.Options{Addr: addr})
+		t.Cleanup(func() { rdb.Close() })
+		prefix, table := w.Prefix("person"), w.personsTable()
+		cfg := w.BridgeConfig(prefix)
+		cfg.Redis.Addr = addr
 		if control {
-			name = "control: on expiry delete"
+			cfg.OnExpired = "delete"
 		}
-		t.Run(name, func(t *testing.T) {
-			t.Parallel()
-			w := newWorld(t)
-			ctx := context.Background()
-			addr := testenv.RedisServer(t, "--notify-keyspace-events", "KEA")
-			rdb := redis.NewClient(&redis.Options{Addr: addr})
-			t.Cleanup(func() { rdb.Close() })
-			prefix, table := w.Prefix("person"), w.personsTable()
-			cfg := w.BridgeConfig(prefix)
-			cfg.Redis.Addr = addr
-			if control {
-				cfg.OnExpired = "delete"
-			}
-			w.StartBridgeWith(cfg)
-			w.startFunction(w.tableConfig(testenv.Name("persons"), prefix, table, "person_id", "age:age", testenv.MySQLAddr()))
+		w.StartBridgeWith(cfg)
+		w.startFunction(w.tableConfig(testenv.Name("persons"), prefix, table, "person_id", "age:age", testenv.MySQLAddr()))
 
-			rdb.HSet(ctx, prefix+":1", "age", "1")
-			w.waitRows(table, map[string]int{"1": 1}, 10*time.Second)
-			rdb.PExpire(ctx, prefix+":1", 100*time.Millisecond)
-			testenv.Eventually(t, 5*time.Second, func() error {
-				if n := rdb.Exists(ctx, prefix+":1").Val(); n != 0 {
-					return fmt.Errorf("key not expired yet")
+		rdb.HSet(ctx, prefix+":1", "age", "1")
+		w.waitRows(table, map[string]int{"1": 1}, 10*time.Second)
+		rdb.PExpire(ctx, prefix+":1", 100*time.Millisecond)
+		testenv.Eventually(t, 5*time.Second, func() error {
+			if n := rdb.Exists(ctx, prefix+":1").Val(); n != 0 {
+				return fmt.Errorf("key not expired yet")
+			}
+			return nil
+		})
+		// A later change of another key proves the pipeline moved past the expiry.
+		rdb.HSet(ctx, prefix+":2", "age", "2")
+		want := map[string]int{"1": 1, "2": 2}
+		if control {
+			want = map[string]int{"2": 2}
+		}
+		w.waitRows(table, want, 10*time.Second)
+		if control {
+			testenv.Eventually(t, 10*time.Second, func() error {
+				if n := w.Count(table); n != 1 {
+					return fmt.Errorf("control: %d rows, want the expired key's row deleted", n)
 				}
 				return nil
 			})
-			// A later change of another key proves the pipeline moved past the expiry.
-			rdb.HSet(ctx, prefix+":2", "age", "2")
-			want := map[string]int{"1": 1, "2": 2}
-			if control {
-				want = map[string]int{"2": 2}
-			}
-			w.waitRows(table, want, 10*time.Second)
-			if control {
-				testenv.Eventually(t, 10*time.Second, func() error {
-					if n := w.Count(table); n != 1 {
-						return fmt.Errorf("control: %d rows, want the expired key's row deleted", n)
-					}
-					return nil
-				})
-			}
-		})
-	}
+		}
+	})
 }
 
 // TestPersonsAndCars runs the seed's two mappings side by side on one stream.

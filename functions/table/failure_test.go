@@ -97,18 +97,21 @@ func (w *world) streamCount(prefix string) int {
 }
 
 // waitIdle waits until the function's consumer has nothing pending or unacked.
+// idle says why function name's consumer still has work (nil: none).
+func (w *world) idle(name string) error {
+	info, err := w.consumerInfo(name)
+	if err != nil {
+		return err
+	}
+	if info.NumPending != 0 || info.NumAckPending != 0 {
+		return fmt.Errorf("consumer %s: %d pending, %d unacked", name, info.NumPending, info.NumAckPending)
+	}
+	return nil
+}
+
 func (w *world) waitIdle(name string, timeout time.Duration) {
 	w.t.Helper()
-	testenv.Eventually(w.t, timeout, func() error {
-		info, err := w.consumerInfo(name)
-		if err != nil {
-			return err
-		}
-		if info.NumPending != 0 || info.NumAckPending != 0 {
-			return fmt.Errorf("consumer %s: %d pending, %d unacked", name, info.NumPending, info.NumAckPending)
-		}
-		return nil
-	})
+	testenv.Eventually(w.t, timeout, func() error { return w.idle(name) })
 }
 
 const historySchema = "id BIGINT AUTO_INCREMENT PRIMARY KEY, person_id VARCHAR(255), jetsync_seq BIGINT UNSIGNED NOT NULL, jetsync_op VARCHAR(8), jetsync_seen DATETIME(6), age INT"
@@ -267,16 +270,9 @@ func (s *staleCounter) Write(ctx context.Context, w handlers.Write) error {
 // function must keep failing to log in, its change unwritten.
 func TestCredentialRotation(t *testing.T) {
 	t.Parallel()
-	for _, control := range []bool{false, true} {
-		name := "file read at every connect"
-		if control {
-			name = "control: file read once"
-		}
-		t.Run(name, func(t *testing.T) {
-			t.Parallel()
-			credentialRotation(t, control)
-		})
-	}
+	testenv.WithControl(t, "file read at every connect", "file read once", func(t *testing.T, control bool) {
+		credentialRotation(t, control)
+	})
 }
 
 func credentialRotation(t *testing.T, control bool) {

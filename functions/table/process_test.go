@@ -70,92 +70,81 @@ func startBinary(t *testing.T, bin string, cfg Config, extra ...string) *exec.Cm
 // at the kill is lost, and the history must lack changes.
 func TestKilledFunctionResumes(t *testing.T) {
 	t.Parallel()
-	for _, control := range []bool{false, true} {
-		name := "ack after commit"
+	testenv.WithControl(t, "ack after commit", "ack before commit", func(t *testing.T, control bool) {
+		bin := testenv.Build(t, "./cmd/jetsync-table", "testhooks")
+		w := newWorld(t)
+		ctx := context.Background()
+		prefix, table, history := w.Prefix("person"), w.personsTable(), w.Table("history", historySchema)
+		w.StartBridge(prefix)
+		upsert := w.tableConfig(testenv.Name("persons"), prefix, table, "person_id", "first_name:first,age:age", testenv.MySQLAddr())
+		appendCfg := w.tableConfig(testenv.Name("history"), prefix, history, "person_id", "age:age", testenv.MySQLAddr())
+		appendCfg.Mode = "append"
+		hooks := "JETSYNC_TEST_HOOKS=write-pause=300ms"
 		if control {
-			name = "control: ack before commit"
+			hooks += ",ack-before-commit"
 		}
-		t.Run(name, func(t *testing.T) {
-			t.Parallel()
-			bin := testenv.Build(t, "./cmd/jetsync-table", "testhooks")
-			w := newWorld(t)
-			ctx := context.Background()
-			prefix, table, history := w.Prefix("person"), w.personsTable(), w.Table("history", historySchema)
-			w.StartBridge(prefix)
-			upsert := w.tableConfig(testenv.Name("persons"), prefix, table, "person_id", "first_name:first,age:age", testenv.MySQLAddr())
-			appendCfg := w.tableConfig(testenv.Name("history"), prefix, history, "person_id", "age:age", testenv.MySQLAddr())
-			appendCfg.Mode = "append"
-			hooks := "JETSYNC_TEST_HOOKS=write-pause=300ms"
-			if control {
-				hooks += ",ack-before-commit"
+		start := func(cfg Config, extra ...string) *exec.Cmd { return startBinary(t, bin, cfg, extra...) }
+		first := []*exec.Cmd{start(upsert, hooks), start(appendCfg, hooks)}
+		want := map[string]int{}
+		write := func(base, from, to int) {
+			for i := from; i < to; i++ {
+				id := strconv.Itoa(base + i%300)
+				w.Redis.HSet(ctx, prefix+":"+id, "first_name", "n"+id, "age", strconv.Itoa(i))
+				want[id] = i
 			}
-			start := func(cfg Config, extra ...string) *exec.Cmd { return startBinary(t, bin, cfg, extra...) }
-			first := []*exec.Cmd{start(upsert, hooks), start(appendCfg, hooks)}
-			want := map[string]int{}
-			write := func(base, from, to int) {
-				for i := from; i < to; i++ {
-					id := strconv.Itoa(base + i%300)
-					w.Redis.HSet(ctx, prefix+":"+id, "first_name", "n"+id, "age", strconv.Itoa(i))
-					want[id] = i
-				}
+		}
+		write(0, 0, 1500)
+		// Kill them while they are busy: some rows landed in both tables, not all.
+		testenv.Eventually(t, 20*time.Second, func() error {
+			if w.Count(table) == 0 || w.Count(history) == 0 {
+				return fmt.Errorf("no rows yet")
 			}
-			write(0, 0, 1500)
-			// Kill them while they are busy: some rows landed in both tables, not all.
-			testenv.Eventually(t, 20*time.Second, func() error {
-				if w.Count(table) == 0 || w.Count(history) == 0 {
-					return fmt.Errorf("no rows yet")
-				}
-				return nil
-			})
-			for _, cmd := range first {
-				if err := cmd.Process.Signal(syscall.SIGKILL); err != nil {
-					t.Fatal(err)
-				}
-				_ = cmd.Wait()
-			}
-			write(300, 1500, 3000) // other keys: nothing of the first phase is written again
-			start(upsert)
-			start(appendCfg)
-			// Drained: the stream stopped growing and both consumers are idle.
-			testenv.Eventually(t, 90*time.Second, func() error {
-				n := w.streamCount(prefix)
-				time.Sleep(500 * time.Millisecond)
-				if m := w.streamCount(prefix); m != n {
-					return fmt.Errorf("the stream is still growing (%d → %d)", n, m)
-				}
-				for _, name := range []string{upsert.Name, appendCfg.Name} {
-					info, err := w.consumerInfo(name)
-					if err != nil {
-						return err
-					}
-					if info.NumPending != 0 || info.NumAckPending != 0 {
-						return fmt.Errorf("consumer %s: %d pending, %d unacked", name, info.NumPending, info.NumAckPending)
-					}
-				}
-				return nil
-			})
-
-			changes := w.streamCount(prefix)
-			var rows, distinct int
-			if err := w.DB.QueryRow("SELECT COUNT(*), COUNT(DISTINCT jetsync_seq) FROM "+history).Scan(&rows, &distinct); err != nil {
+			return nil
+		})
+		for _, cmd := range first {
+			if err := cmd.Process.Signal(syscall.SIGKILL); err != nil {
 				t.Fatal(err)
 			}
-			t.Logf("%d changes in the stream; history %d rows, %d distinct sequences", changes, rows, distinct)
-			if control {
-				if distinct >= changes {
-					t.Fatalf("control: the history holds %d of %d changes; acking before the commit should have lost the batch held at the kill", distinct, changes)
+			_ = cmd.Wait()
+		}
+		write(300, 1500, 3000) // other keys: nothing of the first phase is written again
+		start(upsert)
+		start(appendCfg)
+		// Drained: the stream stopped growing and both consumers are idle.
+		testenv.Eventually(t, 90*time.Second, func() error {
+			n := w.streamCount(prefix)
+			time.Sleep(500 * time.Millisecond)
+			if m := w.streamCount(prefix); m != n {
+				return fmt.Errorf("the stream is still growing (%d → %d)", n, m)
+			}
+			for _, name := range []string{upsert.Name, appendCfg.Name} {
+				if err := w.idle(name); err != nil {
+					return err
 				}
-				return
 			}
-			if rows != changes || distinct != changes {
-				t.Fatalf("history: %d rows, %d distinct sequences, for %d changes in the stream", rows, distinct, changes)
-			}
-			w.waitRows(table, want, 30*time.Second)
-			if n := w.Count(table); n != 600 {
-				t.Fatalf("table has %d rows, want 600", n)
-			}
+			return nil
 		})
-	}
+
+		changes := w.streamCount(prefix)
+		var rows, distinct int
+		if err := w.DB.QueryRow("SELECT COUNT(*), COUNT(DISTINCT jetsync_seq) FROM "+history).Scan(&rows, &distinct); err != nil {
+			t.Fatal(err)
+		}
+		t.Logf("%d changes in the stream; history %d rows, %d distinct sequences", changes, rows, distinct)
+		if control {
+			if distinct >= changes {
+				t.Fatalf("control: the history holds %d of %d changes; acking before the commit should have lost the batch held at the kill", distinct, changes)
+			}
+			return
+		}
+		if rows != changes || distinct != changes {
+			t.Fatalf("history: %d rows, %d distinct sequences, for %d changes in the stream", rows, distinct, changes)
+		}
+		w.waitRows(table, want, 30*time.Second)
+		if n := w.Count(table); n != 600 {
+			t.Fatalf("table has %d rows, want 600", n)
+		}
+	})
 }
 
 // TestProcessStopsOnBadConfig runs the binary with configurations a person

@@ -156,45 +156,40 @@ func TestWriteThrough(t *testing.T) {
 func TestWriteThroughAnswersAfterCommit(t *testing.T) {
 	t.Parallel()
 	bin := testenv.Build(t, "./cmd/jetsync-table", "testhooks")
-	for _, control := range []bool{false, true} {
-		name := "committed before return"
+	testenv.WithControl(t, "committed before return", "answered before commit", func(t *testing.T, control bool) {
 		hooks := "JETSYNC_TEST_HOOKS=write-pause=2s"
 		if control {
-			name = "control: answered before commit"
 			hooks += ",reply-before-commit"
 		}
-		t.Run(name, func(t *testing.T) {
-			t.Parallel()
-			w := newWorld(t)
-			prefix := w.Prefix("person")
-			table := w.Table("persons", "person_id VARBINARY(255) PRIMARY KEY, first VARCHAR(8), last VARCHAR(255), age INT")
-			cfg := w.BridgeConfig(prefix)
-			cfg.WriteThrough = []string{prefix}
-			w.StartBridgeWith(cfg)
-			startBinary(t, bin, w.tableConfig(testenv.Name("persons"), prefix, table, "person_id", "first_name:first,age:age", testenv.MySQLAddr()), hooks)
-			query := "SELECT first, age FROM " + table + " WHERE person_id = '1'"
+		w := newWorld(t)
+		prefix := w.Prefix("person")
+		table := w.Table("persons", "person_id VARBINARY(255) PRIMARY KEY, first VARCHAR(8), last VARCHAR(255), age INT")
+		cfg := w.BridgeConfig(prefix)
+		cfg.WriteThrough = []string{prefix}
+		w.StartBridgeWith(cfg)
+		startBinary(t, bin, w.tableConfig(testenv.Name("persons"), prefix, table, "person_id", "first_name:first,age:age", testenv.MySQLAddr()), hooks)
+		query := "SELECT first, age FROM " + table + " WHERE person_id = '1'"
 
-			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-			defer cancel()
-			if err := writethrough.New(w.Redis).HSet(ctx, prefix+":1", "first_name", "Marek", "age", "27"); err != nil {
-				t.Fatal(err)
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		if err := writethrough.New(w.Redis).HSet(ctx, prefix+":1", "first_name", "Marek", "age", "27"); err != nil {
+			t.Fatal(err)
+		}
+		got, err := w.Rows(query) // at once: no waiting
+		if err != nil {
+			t.Fatal(err)
+		}
+		if control {
+			if len(got) != 0 {
+				t.Fatalf("control: row %q already there when HSet returned, although the answer came before the commit; the test cannot see an early answer", got)
 			}
-			got, err := w.Rows(query) // at once: no waiting
-			if err != nil {
-				t.Fatal(err)
-			}
-			if control {
-				if len(got) != 0 {
-					t.Fatalf("control: row %q already there when HSet returned, although the answer came before the commit; the test cannot see an early answer", got)
-				}
-				w.WaitRows(30*time.Second, []string{"Marek|27"}, query) // late, not lost
-				return
-			}
-			if len(got) != 1 || got[0] != "Marek|27" {
-				t.Fatalf("row after HSet returned: %q, want Marek|27", got)
-			}
-		})
-	}
+			w.WaitRows(30*time.Second, []string{"Marek|27"}, query) // late, not lost
+			return
+		}
+		if len(got) != 1 || got[0] != "Marek|27" {
+			t.Fatalf("row after HSet returned: %q, want Marek|27", got)
+		}
+	})
 }
 
 // BenchmarkWriteThrough measures write-through calls from 32 concurrent
@@ -253,25 +248,21 @@ func BenchmarkWriteThrough(b *testing.B) {
 // (bridge.WithoutCallOrder) leaves keys holding the first call's data.
 func TestWriteThroughCallOrder(t *testing.T) {
 	t.Parallel()
-	for _, control := range []bool{false, true} {
-		name := "call order"
+	testenv.WithControl(t, "call order", "answer order", func(t *testing.T, control bool) {
 		var opts []func(*bridge.Config)
 		if control {
-			name, opts = "control: answer order", []func(*bridge.Config){bridge.WithoutCallOrder}
+			opts = []func(*bridge.Config){bridge.WithoutCallOrder}
 		}
-		t.Run(name, func(t *testing.T) {
-			t.Parallel()
-			wrong := writeThenDelete(t, opts...)
-			switch {
-			case !control && len(wrong) > 0:
-				t.Fatalf("%d keys or rows of 50 end with the first call's data: %v", len(wrong), wrong[:min(len(wrong), 6)])
-			case control && len(wrong) == 0:
-				t.Fatal("control: every key ended deleted although calls completed in answer order; the test cannot see calls applied out of order")
-			case control:
-				t.Logf("control: %d keys or rows of 50 end with the first call's data", len(wrong))
-			}
-		})
-	}
+		wrong := writeThenDelete(t, opts...)
+		switch {
+		case !control && len(wrong) > 0:
+			t.Fatalf("%d keys or rows of 50 end with the first call's data: %v", len(wrong), wrong[:min(len(wrong), 6)])
+		case control && len(wrong) == 0:
+			t.Fatal("control: every key ended deleted although calls completed in answer order; the test cannot see calls applied out of order")
+		case control:
+			t.Logf("control: %d keys or rows of 50 end with the first call's data", len(wrong))
+		}
+	})
 }
 
 // writeThenDelete stages a write-through HSET and then a write-through

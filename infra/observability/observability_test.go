@@ -6,28 +6,9 @@ import (
 	"os/exec"
 	"regexp"
 	"testing"
-)
 
-// exported returns the metric names the processes export, from their
-// sources.
-func exported(t *testing.T) map[string]bool {
-	t.Helper()
-	name := regexp.MustCompile(`Name:\s*"(jetsync_[a-z_]+)"`)
-	out := map[string]bool{}
-	for _, file := range []string{"../../bridge/metrics.go", "../../handlers/metrics.go", "../../infra/platform/http.go"} {
-		src, err := os.ReadFile(file)
-		if err != nil {
-			t.Fatal(err)
-		}
-		for _, m := range name.FindAllStringSubmatch(string(src), -1) {
-			out[m[1]] = true
-		}
-	}
-	if len(out) < 20 {
-		t.Fatalf("found %d metric names in the sources", len(out))
-	}
-	return out
-}
+	"github.com/jetsync/jetsync/infra/testenv"
+)
 
 // named returns the jetsync_* metric names an expression text uses
 // (histogram series by their base name).
@@ -56,7 +37,7 @@ func TestRules(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	have := exported(t)
+	have := testenv.ExportedMetrics(t, "../..")
 	for _, m := range named(string(rules)) {
 		if !have[m] {
 			t.Errorf("rules.yml names %s, which no process exports", m)
@@ -80,7 +61,7 @@ func TestDashboard(t *testing.T) {
 	if err := json.Unmarshal(b, &d); err != nil {
 		t.Fatal(err)
 	}
-	have := exported(t)
+	have := testenv.ExportedMetrics(t, "../..")
 	queries := 0
 	for _, p := range d.Panels {
 		for _, q := range p.Targets {

@@ -75,13 +75,11 @@ type Variable struct {
 // Variables lists the JETSYNC_* variables of spec as envconfig reads them.
 func Variables(spec any) []Variable {
 	var out []Variable
-	r, w := io.Pipe()
-	go func() {
-		err := envconfig.Usagef("jetsync", spec, w, "{{range .}}{{usage_key .}}\x1f{{usage_default .}}\x1f{{usage_required .}}\x1f{{usage_type .}}\n{{end}}")
-		w.CloseWithError(err)
-	}()
-	b, _ := io.ReadAll(r)
-	for _, line := range strings.Split(string(b), "\n") {
+	var b strings.Builder
+	if err := envconfig.Usagef("jetsync", spec, &b, "{{range .}}{{usage_key .}}\x1f{{usage_default .}}\x1f{{usage_required .}}\x1f{{usage_type .}}\n{{end}}"); err != nil {
+		return nil
+	}
+	for _, line := range strings.Split(b.String(), "\n") {
 		var v Variable
 		parts := strings.Split(line, "\x1f")
 		if len(parts) != 4 {

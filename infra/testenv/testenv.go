@@ -8,6 +8,8 @@ import (
 	"log/slog"
 	"net/http"
 	"os"
+	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
 	"testing"
@@ -220,4 +222,44 @@ func KillConnections(t testing.TB, db *sql.DB, user string) {
 	for _, id := range ids {
 		db.Exec(fmt.Sprintf("KILL %d", id))
 	}
+}
+
+// WithControl runs f twice, as parallel subtests: name with the mechanism
+// under test (control false), and "control: "+off with it switched off
+// (control true), which must fail the way the guarantee describes.
+func WithControl(t *testing.T, name, off string, f func(t *testing.T, control bool)) {
+	t.Helper()
+	for _, control := range []bool{false, true} {
+		label := name
+		if control {
+			label = "control: " + off
+		}
+		t.Run(label, func(t *testing.T) {
+			t.Parallel()
+			f(t, control)
+		})
+	}
+}
+
+// ExportedMetrics returns the names of the metrics the processes export,
+// read from their sources under root (the repository root, relative to the
+// test's package): the README's table, the alert rules and the dashboard
+// are checked against them.
+func ExportedMetrics(t testing.TB, root string) map[string]bool {
+	t.Helper()
+	name := regexp.MustCompile(`Name:\s*"(jetsync_[a-z_]+)"`)
+	out := map[string]bool{}
+	for _, file := range []string{"bridge/metrics.go", "handlers/metrics.go", "infra/platform/http.go"} {
+		src, err := os.ReadFile(filepath.Join(root, file))
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, m := range name.FindAllStringSubmatch(string(src), -1) {
+			out[m[1]] = true
+		}
+	}
+	if len(out) < 20 {
+		t.Fatalf("found %d metric names in the sources; the pattern no longer matches how metrics are declared", len(out))
+	}
+	return out
 }
