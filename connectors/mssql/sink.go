@@ -123,12 +123,29 @@ type dialect struct {
 	binary map[string]map[string]bool // table → binary columns
 }
 
-var _ sqlsink.Dialect = (*dialect)(nil)
+var (
+	_ sqlsink.Dialect = (*dialect)(nil)
+	_ sqlsink.Limiter = (*dialect)(nil)
+	_ sqlsink.Binder  = (*dialect)(nil)
+)
 
 func (*dialect) Quote(name string) string { return quote(name) }
 func (*dialect) Param(n int) string       { return param(n) }
 func (*dialect) Classify(err error) error { return classify(err) }
 func (*dialect) CheckpointSQL() string    { return checkpointSQL }
+func (*dialect) Limit(n int) string       { return limit(n) }
+
+// Bind binds text for a binary column of table as bytes, as WriteRun
+// writes it.
+func (d *dialect) Bind(table, column string, v any) any {
+	d.mu.RLock()
+	binary := d.binary[table][column]
+	d.mu.RUnlock()
+	if s, ok := v.(string); ok && binary {
+		return []byte(s)
+	}
+	return v
+}
 
 func (d *dialect) WriteRun(ctx context.Context, tx sqlsink.Tx, run []handlers.Op) error {
 	d.mu.RLock()

@@ -13,6 +13,9 @@ func quote(name string) string { return "[" + strings.ReplaceAll(name, "]", "]]"
 
 func param(n int) string { return "@p" + strconv.Itoa(n) }
 
+// limit ends an ordered SELECT after n rows: SQL Server has no LIMIT.
+func limit(n int) string { return "OFFSET 0 ROWS FETCH NEXT " + strconv.Itoa(n) + " ROWS ONLY" }
+
 // maxParams stays under SQL Server's 2,100 parameters of one request.
 const maxParams = 2000
 

@@ -11,6 +11,7 @@ import (
 
 	mssqldb "github.com/microsoft/go-mssqldb"
 
+	"github.com/jetsync/jetsync/connectors/sqlsink"
 	"github.com/jetsync/jetsync/handlers"
 )
 
@@ -195,5 +196,34 @@ func TestBinaryKeysGoAsBytes(t *testing.T) {
 	}
 	if st[0].Args[1] != "Marek" {
 		t.Fatalf("text column bound as %#v", st[0].Args[1])
+	}
+}
+
+// TestPageSQL: verify's reads in SQL Server's syntax: a keyset page ends
+// with OFFSET ... FETCH NEXT (no LIMIT), a composite key compares column
+// by column, and text bound for a binary key column goes as bytes.
+func TestPageSQL(t *testing.T) {
+	d := &dialect{binary: map[string]map[string]bool{"people": {"id": true}}}
+	one := sqlsink.Shape{Table: "people", Key: []string{"id"}, Columns: []string{"name", "age"}}
+	two := sqlsink.Shape{Table: "people", Key: []string{"a", "b"}, Columns: []string{"name"}}
+	for _, tt := range []struct{ got, want string }{
+		{sqlsink.PageSQL(d, one, false, 1000), "SELECT [id], [name], [age] FROM [people] ORDER BY [id] OFFSET 0 ROWS FETCH NEXT 1000 ROWS ONLY"},
+		{sqlsink.PageSQL(d, one, true, 500), "SELECT [id], [name], [age] FROM [people] WHERE ([id] > @p1) ORDER BY [id] OFFSET 0 ROWS FETCH NEXT 500 ROWS ONLY"},
+		{sqlsink.PageSQL(d, two, true, 10), "SELECT [a], [b], [name] FROM [people] WHERE ([a] > @p1) OR ([a] = @p2 AND [b] > @p3) ORDER BY [a], [b] OFFSET 0 ROWS FETCH NEXT 10 ROWS ONLY"},
+		{sqlsink.RowsSQL(d, one, 3), "SELECT [id], [name], [age] FROM [people] WHERE [id] IN (@p1, @p2, @p3)"},
+		{sqlsink.RowsSQL(d, two, 2), "SELECT [a], [b], [name] FROM [people] WHERE ([a] = @p1 AND [b] = @p2) OR ([a] = @p3 AND [b] = @p4)"},
+	} {
+		if tt.got != tt.want {
+			t.Errorf("got  %s\nwant %s", tt.got, tt.want)
+		}
+	}
+	if got := fmt.Sprint(sqlsink.PageArgs([]string{"x", "y"})); got != "[x x y]" {
+		t.Errorf("PageArgs = %s", got)
+	}
+	if v, ok := d.Bind("people", "id", "k").([]byte); !ok || string(v) != "k" {
+		t.Errorf("Bind of a binary key column = %#v, want bytes", d.Bind("people", "id", "k"))
+	}
+	if v := d.Bind("people", "name", "k"); v != "k" {
+		t.Errorf("Bind of a text column = %#v, want the text", v)
 	}
 }

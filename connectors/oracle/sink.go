@@ -9,7 +9,6 @@ import (
 	"fmt"
 	"log/slog"
 	"slices"
-	"strconv"
 	"strings"
 	"time"
 
@@ -96,15 +95,15 @@ func classify(err error) error {
 	return err
 }
 
-// dialect is Oracle's: names as Ident makes them, :n placeholders, MERGE
-// and DELETE with array binding, the guard below.
-type dialect struct{}
+// dialect is Oracle's: the syntax of sql.go (names as Ident makes them,
+// :n placeholders, FETCH FIRST), MERGE and DELETE with array binding, the
+// guard below.
+type dialect struct{ syntax }
 
-var _ sqlsink.Dialect = dialect{}
-
-func (dialect) Quote(name string) string { return Ident(name) }
-
-func (dialect) Param(n int) string { return ":" + strconv.Itoa(n) }
+var (
+	_ sqlsink.Dialect = dialect{}
+	_ sqlsink.Limiter = dialect{}
+)
 
 func (dialect) Classify(err error) error { return classify(err) }
 

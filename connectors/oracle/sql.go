@@ -22,6 +22,18 @@ func Ident(name string) string {
 	return `"` + name + `"`
 }
 
+// syntax is how Oracle spells names, placeholders and a row limit (the
+// dialect's, in every build, so that its statements are tested without
+// the driver).
+type syntax struct{}
+
+func (syntax) Quote(name string) string { return Ident(name) }
+
+func (syntax) Param(n int) string { return ":" + strconv.Itoa(n) }
+
+// Limit ends an ordered SELECT after n rows (Oracle 12c and newer).
+func (syntax) Limit(n int) string { return "FETCH FIRST " + strconv.Itoa(n) + " ROWS ONLY" }
+
 // statement is SQL executed once with array binding: args holds one slice
 // per bind variable, each with a value per row.
 type statement struct {

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/jetsync/jetsync/connectors"
+	"github.com/jetsync/jetsync/connectors/sqlsink"
 	"github.com/jetsync/jetsync/handlers"
 )
 
@@ -119,5 +120,24 @@ func TestConfigValidate(t *testing.T) {
 	c.ConnectString = ""
 	if err := c.Validate(); err == nil || !strings.Contains(err.Error(), "JETSYNC_ORACLE_CONNECT_STRING") {
 		t.Fatalf("Validate = %v", err)
+	}
+}
+
+// TestPageSQL: verify's reads in Oracle's syntax: a keyset page ends with
+// FETCH FIRST (no LIMIT), names as Ident makes them, :n placeholders, and a
+// composite key compares column by column (no row values).
+func TestPageSQL(t *testing.T) {
+	one := sqlsink.Shape{Table: "people", Key: []string{"id"}, Columns: []string{"name", "Age"}}
+	two := sqlsink.Shape{Table: "people", Key: []string{"a", "b"}, Columns: []string{"name"}}
+	for _, tt := range []struct{ got, want string }{
+		{sqlsink.PageSQL(syntax{}, one, false, 1000), `SELECT "ID", "NAME", "AGE" FROM "PEOPLE" ORDER BY "ID" FETCH FIRST 1000 ROWS ONLY`},
+		{sqlsink.PageSQL(syntax{}, one, true, 500), `SELECT "ID", "NAME", "AGE" FROM "PEOPLE" WHERE ("ID" > :1) ORDER BY "ID" FETCH FIRST 500 ROWS ONLY`},
+		{sqlsink.PageSQL(syntax{}, two, true, 10), `SELECT "A", "B", "NAME" FROM "PEOPLE" WHERE ("A" > :1) OR ("A" = :2 AND "B" > :3) ORDER BY "A", "B" FETCH FIRST 10 ROWS ONLY`},
+		{sqlsink.RowsSQL(syntax{}, one, 2), `SELECT "ID", "NAME", "AGE" FROM "PEOPLE" WHERE "ID" IN (:1, :2)`},
+		{sqlsink.RowsSQL(syntax{}, two, 2), `SELECT "A", "B", "NAME" FROM "PEOPLE" WHERE ("A" = :1 AND "B" = :2) OR ("A" = :3 AND "B" = :4)`},
+	} {
+		if tt.got != tt.want {
+			t.Errorf("got  %s\nwant %s", tt.got, tt.want)
+		}
 	}
 }

@@ -32,10 +32,7 @@ const (
 // Dialect is what differs between SQL databases. A connector supplies one;
 // the Sink does the rest the same way for all of them.
 type Dialect interface {
-	// Quote returns name quoted as an identifier.
-	Quote(name string) string
-	// Param is the placeholder of the n-th argument of a statement (from 1).
-	Param(n int) string
+	Syntax
 	// WriteRun writes a run of ops of one table and shape (connectors.Runs)
 	// in tx.
 	WriteRun(ctx context.Context, tx Tx, run []handlers.Op) error
