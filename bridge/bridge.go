@@ -81,39 +81,6 @@ func (b *Bridge) Ready() error {
 	return nil
 }
 
-// newRedisClient is the client of cfg's Redis: standalone, Sentinel or
-// Cluster, the password read for every new connection.
-func newRedisClient(cfg Config, log *slog.Logger) redis.UniversalClient {
-	tlsCfg, _ := cfg.Redis.tlsConfig() // Validate checked it
-	pw := cfg.Redis.password()
-	creds := func() (string, string) {
-		p, err := pw.Read()
-		if err != nil {
-			log.Error("redis password", "err", err)
-		}
-		return cfg.Redis.Username, p
-	}
-	var rdb redis.UniversalClient
-	switch {
-	case len(cfg.Redis.Sentinel) > 0:
-		rdb = redis.NewFailoverClient(&redis.FailoverOptions{
-			MasterName: cfg.Redis.MasterName, SentinelAddrs: cfg.Redis.Sentinel,
-			DB: cfg.Redis.DB, CredentialsProvider: creds, TLSConfig: tlsCfg, PoolSize: cfg.Workers + 4,
-		})
-	case cfg.Redis.Cluster:
-		rdb = redis.NewClusterClient(&redis.ClusterOptions{
-			Addrs: strings.Split(cfg.Redis.Addr, ","), CredentialsProvider: creds,
-			TLSConfig: tlsCfg, PoolSize: cfg.Workers + 4,
-		})
-	default:
-		rdb = redis.NewClient(&redis.Options{
-			Addr: cfg.Redis.Addr, DB: cfg.Redis.DB, CredentialsProvider: creds,
-			TLSConfig: tlsCfg, PoolSize: cfg.Workers + 4,
-		})
-	}
-	return rdb
-}
-
 // New connects to Redis and NATS, checks the keyspace notification setting
 // and creates or updates the stream. Every error it returns is one a person
 // has to act on.
@@ -121,7 +88,7 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (*Bridge, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	rdb := newRedisClient(cfg, log)
+	rdb := cfg.Redis.Client(cfg.Workers+4, log)
 	b := &Bridge{cfg: cfg, log: log, rdb: rdb, resync: map[string]chan struct{}{}, runID: newRunID()}
 	b.active.Store(!cfg.HALease)
 	b.kinds = map[string]string{}
@@ -148,7 +115,7 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (*Bridge, error) {
 	})
 	if err := rdb.Ping(ctx).Err(); err != nil {
 		rdb.Close()
-		return nil, fmt.Errorf("connect to Redis at %s: %w", cfg.Redis.where(), err)
+		return nil, fmt.Errorf("connect to Redis at %s: %w", cfg.Redis.Where(), err)
 	}
 	nodes, err := b.nodes(ctx)
 	if err == nil {
@@ -163,7 +130,7 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (*Bridge, error) {
 		return nil, err
 	}
 	if len(cfg.Journal) > 0 || cfg.answers() {
-		if err := loadLibrary(ctx, rdb, cfg.Redis.where()); err != nil {
+		if err := loadLibrary(ctx, rdb, cfg.Redis.Where()); err != nil {
 			rdb.Close()
 			return nil, err
 		}
@@ -319,8 +286,10 @@ func (b *Bridge) runActive(ctx, fenced context.Context) error {
 		loop(func() { b.replyLoop(ctx) })
 	}
 	loop(func() { b.watchStream(ctx) })
+	stopRepairs := b.serveRepairs(sh)
 
 	err := b.subscribe(ctx)
+	stopRepairs()
 
 	resyncs.Wait()
 	b.handOver(sh)
@@ -374,7 +343,7 @@ func (b *Bridge) subscribeNode(ctx context.Context, node *redis.Client) error {
 	}
 	w := &nodeWatch{addr: node.Options().Addr}
 	if !b.cfg.Redis.Cluster {
-		w.addr = b.cfg.Redis.where()
+		w.addr = b.cfg.Redis.Where()
 	}
 	w.alive()
 	b.watches.Store(w.addr, w)

@@ -35,12 +35,12 @@ func Check(ctx context.Context, cfg Config, out io.Writer, log *slog.Logger) err
 	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
 
-	rdb := newRedisClient(cfg, log)
+	rdb := cfg.Redis.Client(cfg.Workers+4, log)
 	defer rdb.Close()
 	if err := rdb.Ping(ctx).Err(); err != nil {
-		report(err, "Redis at %s", cfg.Redis.where())
+		report(err, "Redis at %s", cfg.Redis.Where())
 	} else {
-		report(nil, "Redis at %s answers", cfg.Redis.where())
+		report(nil, "Redis at %s answers", cfg.Redis.Where())
 		b := &Bridge{cfg: cfg, rdb: rdb}
 		nodes, err := b.nodes(ctx)
 		if err != nil {

@@ -2,7 +2,6 @@ package bridge
 
 import (
 	"context"
-	"slices"
 	"sync"
 	"time"
 
@@ -14,27 +13,7 @@ const clusterRefresh = time.Second
 
 // nodes returns the clients to subscribe to and SCAN: the one Redis, or
 // every master of the cluster.
-func (b *Bridge) nodes(ctx context.Context) ([]*redis.Client, error) {
-	cc, ok := b.rdb.(*redis.ClusterClient)
-	if !ok {
-		return []*redis.Client{b.rdb.(*redis.Client)}, nil
-	}
-	var mu sync.Mutex
-	var out []*redis.Client
-	err := cc.ForEachMaster(ctx, func(_ context.Context, c *redis.Client) error {
-		mu.Lock()
-		out = append(out, c)
-		mu.Unlock()
-		return nil
-	})
-	slices.SortFunc(out, func(a, b *redis.Client) int {
-		if a.Options().Addr < b.Options().Addr {
-			return -1
-		}
-		return 1
-	})
-	return out, err
-}
+func (b *Bridge) nodes(ctx context.Context) ([]*redis.Client, error) { return Masters(ctx, b.rdb) }
 
 // watchCluster keeps one subscription per master of the cluster until ctx
 // is done. It reloads the topology every second; a master that appears (a

@@ -4,9 +4,12 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"fmt"
+	"log/slog"
 	"os"
 	"strings"
 	"time"
+
+	"github.com/redis/go-redis/v9"
 
 	"github.com/jetsync/jetsync/bridge/change"
 	"github.com/jetsync/jetsync/bridge/streams"
@@ -127,8 +130,8 @@ type RedisConfig struct {
 	ConfigureNotifications bool `split_words:"true" default:"true"`
 }
 
-// where names the Redis for messages.
-func (c RedisConfig) where() string {
+// Where names c's Redis for messages: its address, or its Sentinel master.
+func (c RedisConfig) Where() string {
 	if len(c.Sentinel) > 0 {
 		return fmt.Sprintf("master %s of sentinels %s", c.MasterName, strings.Join(c.Sentinel, ","))
 	}
@@ -155,6 +158,76 @@ func (c RedisConfig) tlsConfig() (*tls.Config, error) {
 		}
 	}
 	return cfg, nil
+}
+
+// Client is the client of c's Redis: standalone, Sentinel or Cluster, with
+// up to pool connections (per node), the password read for every new
+// connection. Validate first.
+func (c RedisConfig) Client(pool int, log *slog.Logger) redis.UniversalClient {
+	tlsCfg, _ := c.tlsConfig() // Validate checked it
+	pw := c.password()
+	creds := func() (string, string) {
+		p, err := pw.Read()
+		if err != nil {
+			log.Error("redis password", "err", err)
+		}
+		return c.Username, p
+	}
+	switch {
+	case len(c.Sentinel) > 0:
+		return redis.NewFailoverClient(&redis.FailoverOptions{
+			MasterName: c.MasterName, SentinelAddrs: c.Sentinel,
+			DB: c.DB, CredentialsProvider: creds, TLSConfig: tlsCfg, PoolSize: pool,
+		})
+	case c.Cluster:
+		return redis.NewClusterClient(&redis.ClusterOptions{
+			Addrs: strings.Split(c.Addr, ","), CredentialsProvider: creds,
+			TLSConfig: tlsCfg, PoolSize: pool,
+		})
+	default:
+		return redis.NewClient(&redis.Options{
+			Addr: c.Addr, DB: c.DB, CredentialsProvider: creds,
+			TLSConfig: tlsCfg, PoolSize: pool,
+		})
+	}
+}
+
+// Validate reports the first Redis setting a person has to fix.
+func (c RedisConfig) Validate() error {
+	if len(c.Sentinel) > 0 {
+		if c.MasterName == "" {
+			return fmt.Errorf("JETSYNC_REDIS_SENTINEL is set but JETSYNC_REDIS_MASTER_NAME is not: name the master the sentinels monitor")
+		}
+		if c.Cluster {
+			return fmt.Errorf("JETSYNC_REDIS_SENTINEL and JETSYNC_REDIS_CLUSTER=true exclude each other")
+		}
+		for _, a := range c.Sentinel {
+			if !strings.Contains(a, ":") {
+				return fmt.Errorf("JETSYNC_REDIS_SENTINEL=%q: want host:port, comma-separated", strings.Join(c.Sentinel, ","))
+			}
+		}
+	} else if c.MasterName != "" {
+		return fmt.Errorf("JETSYNC_REDIS_MASTER_NAME is set but JETSYNC_REDIS_SENTINEL is not: list the sentinels")
+	}
+	for _, a := range strings.Split(c.Addr, ",") {
+		if !strings.Contains(a, ":") {
+			return fmt.Errorf("JETSYNC_REDIS_ADDR=%q: want host:port (a comma-separated list with JETSYNC_REDIS_CLUSTER=true)", c.Addr)
+		}
+	}
+	if !c.Cluster && strings.Contains(c.Addr, ",") {
+		return fmt.Errorf("JETSYNC_REDIS_ADDR=%q lists several nodes: set JETSYNC_REDIS_CLUSTER=true for a cluster", c.Addr)
+	}
+	if c.Cluster && c.DB != 0 {
+		return fmt.Errorf("JETSYNC_REDIS_DB=%d: a Redis Cluster has only database 0", c.DB)
+	}
+	if c.DB < 0 {
+		return fmt.Errorf("JETSYNC_REDIS_DB=%d: must not be negative", c.DB)
+	}
+	if err := c.password().Validate(); err != nil {
+		return err
+	}
+	_, err := c.tlsConfig()
+	return err
 }
 
 // Validate reports the first setting a person has to fix.
@@ -206,31 +279,8 @@ func (c Config) Validate() error {
 	if c.HAGroup != "" && strings.Trim(c.HAGroup, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-=") != "" {
 		return fmt.Errorf("JETSYNC_HA_GROUP=%q: use letters, digits, '_', '-' and '='", c.HAGroup)
 	}
-	if len(c.Redis.Sentinel) > 0 {
-		if c.Redis.MasterName == "" {
-			return fmt.Errorf("JETSYNC_REDIS_SENTINEL is set but JETSYNC_REDIS_MASTER_NAME is not: name the master the sentinels monitor")
-		}
-		if c.Redis.Cluster {
-			return fmt.Errorf("JETSYNC_REDIS_SENTINEL and JETSYNC_REDIS_CLUSTER=true exclude each other")
-		}
-		for _, a := range c.Redis.Sentinel {
-			if !strings.Contains(a, ":") {
-				return fmt.Errorf("JETSYNC_REDIS_SENTINEL=%q: want host:port, comma-separated", strings.Join(c.Redis.Sentinel, ","))
-			}
-		}
-	} else if c.Redis.MasterName != "" {
-		return fmt.Errorf("JETSYNC_REDIS_MASTER_NAME is set but JETSYNC_REDIS_SENTINEL is not: list the sentinels")
-	}
-	for _, a := range strings.Split(c.Redis.Addr, ",") {
-		if !strings.Contains(a, ":") {
-			return fmt.Errorf("JETSYNC_REDIS_ADDR=%q: want host:port (a comma-separated list with JETSYNC_REDIS_CLUSTER=true)", c.Redis.Addr)
-		}
-	}
-	if !c.Redis.Cluster && strings.Contains(c.Redis.Addr, ",") {
-		return fmt.Errorf("JETSYNC_REDIS_ADDR=%q lists several nodes: set JETSYNC_REDIS_CLUSTER=true for a cluster", c.Redis.Addr)
-	}
-	if c.Redis.Cluster && c.Redis.DB != 0 {
-		return fmt.Errorf("JETSYNC_REDIS_DB=%d: a Redis Cluster has only database 0", c.Redis.DB)
+	if err := c.Redis.Validate(); err != nil {
+		return err
 	}
 	if c.Redis.Cluster && (len(c.Journal) > 0 || len(c.WriteThrough) > 0 || len(c.Rgsync) > 0) {
 		return fmt.Errorf("JETSYNC_JOURNAL, JETSYNC_WRITE_THROUGH and JETSYNC_RGSYNC need a standalone (or Sentinel) Redis: in a cluster their streams would live in another slot than the key")
@@ -239,15 +289,6 @@ func (c Config) Validate() error {
 		if p, err := parsePrefix(entry); err == nil && c.rgsync(p.name) && p.kind != typeHash {
 			return fmt.Errorf("JETSYNC_RGSYNC names %q, a %s prefix: rgsync's '#' field needs hashes", p.name, p.kind)
 		}
-	}
-	if c.Redis.DB < 0 {
-		return fmt.Errorf("JETSYNC_REDIS_DB=%d: must not be negative", c.Redis.DB)
-	}
-	if err := c.Redis.password().Validate(); err != nil {
-		return err
-	}
-	if _, err := c.Redis.tlsConfig(); err != nil {
-		return err
 	}
 	if err := c.NATS.Validate(); err != nil {
 		return err

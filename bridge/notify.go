@@ -49,7 +49,7 @@ func missingEvents(flags, need string) string {
 func ensureNotifications(ctx context.Context, rdb *redis.Client, c Config, log *slog.Logger) error {
 	addr := rdb.Options().Addr
 	if !c.Redis.Cluster {
-		addr = c.Redis.where()
+		addr = c.Redis.Where()
 	}
 	need := c.neededEvents()
 	vals, err := rdb.ConfigGet(ctx, "notify-keyspace-events").Result()

@@ -140,64 +140,9 @@ func (b *Bridge) sizeUp(ctx context.Context, batch []pending) (now, later []pend
 	return now, later, big, nil
 }
 
-// measure returns how many bytes of field names and values key holds, or
-// some number above limit, without reading its values: STRLEN for a string,
-// HSTRLEN of every field for a hash (HSCAN pages for one of many fields).
-// A key of another type measures 0: its read says what is wrong with it.
+// measure is measureValue for one of the bridge's keys.
 func (b *Bridge) measure(ctx context.Context, key string, limit int64) (int64, error) {
-	keyErr := func(err error) (int64, error) {
-		if errors.Is(err, redis.Nil) || err != nil && b.keyError(err) {
-			return 0, nil
-		}
-		return 0, err
-	}
-	if b.kindOf(key) != typeHash {
-		n, err := b.rdb.StrLen(ctx, key).Result()
-		if err != nil {
-			return keyErr(err)
-		}
-		return n, nil
-	}
-	fields, err := b.rdb.HLen(ctx, key).Result()
-	if err != nil {
-		return keyErr(err)
-	}
-	var n int64
-	if fields > 1000 {
-		var cursor uint64
-		for {
-			kv, next, err := b.rdb.HScan(ctx, key, cursor, "*", 100).Result()
-			if err != nil {
-				return keyErr(err)
-			}
-			for _, s := range kv {
-				n += int64(len(s))
-			}
-			if n > limit || next == 0 {
-				return n, nil
-			}
-			cursor = next
-		}
-	}
-	names, err := b.rdb.HKeys(ctx, key).Result()
-	if err != nil {
-		return keyErr(err)
-	}
-	pipe := b.rdb.Pipeline()
-	lens := make([]*redis.IntCmd, len(names))
-	for i, f := range names {
-		n += int64(len(f))
-		lens[i] = pipe.HStrLen(ctx, key, f)
-	}
-	if len(names) > 0 {
-		if _, err := pipe.Exec(ctx); err != nil {
-			return keyErr(err)
-		}
-	}
-	for _, l := range lens {
-		n += l.Val()
-	}
-	return n, nil
+	return measureValue(ctx, b.rdb, b.kindOf(key), key, limit, b.keyError)
 }
 
 // read pipelines the reads of every key (HGETALL for hashes, GET for
@@ -263,21 +208,8 @@ func (b *Bridge) read(ctx context.Context, batch []pending) ([]outgoing, error) 
 			}
 			op = change.Delete
 		}
-		var body []byte
-		c, err := change.New(p.key, op, fields, now)
-		if err == nil {
-			err = validUTF8(p.key, fields)
-		}
-		if err == nil && len(change.Subject(c.Prefix, c.ID)) > maxSubject {
-			err = fmt.Errorf("key %q is too long: its subject would be %d bytes, over %d", p.key, len(change.Subject(c.Prefix, c.ID)), maxSubject)
-		}
-		if err == nil {
-			body, err = c.Encode()
-			read += int64(len(body))
-		}
-		if err == nil && int64(len(body)) > b.nc.MaxPayload()-1024 {
-			err = fmt.Errorf("the change of key %q is %d bytes; the NATS server's max_payload is %d", p.key, len(body), b.nc.MaxPayload())
-		}
+		c, body, err := encodeChange(p.key, op, fields, now, b.nc.MaxPayload())
+		read += int64(len(body))
 		if err != nil {
 			outs[i].msg = b.deadLetter(ctx, p.key, err, valueDigest(fields))
 			continue
@@ -302,38 +234,13 @@ func (b *Bridge) kindOf(key string) string {
 	return typeHash
 }
 
-var errWrongType = errors.New("wrong type")
-
 // value turns a read into the change's fields; nil fields: the key is gone.
 func (b *Bridge) value(key string, cmd redis.Cmder) (map[string]string, error) {
-	switch c := cmd.(type) {
-	case *redis.MapStringStringCmd:
-		fields, err := c.Result()
-		if err != nil {
-			return nil, wrongType(err)
-		}
-		if len(fields) == 0 {
-			return nil, nil
-		}
-		return fields, nil
-	case *redis.StringCmd:
-		v, err := c.Result()
-		if errors.Is(err, redis.Nil) {
-			return nil, nil
-		}
-		if err != nil {
-			return nil, wrongType(err)
-		}
-		if b.kindOf(key) == typeString {
-			return map[string]string{"value": v}, nil
-		}
-		return jsonFields(key, v)
-	}
-	return nil, fmt.Errorf("unexpected read %T", cmd)
+	return fieldsOf(b.kindOf(key), key, cmd)
 }
 
 func wrongType(err error) error {
-	if strings.HasPrefix(err.Error(), "WRONGTYPE") {
+	if isWrongType(err) {
 		return fmt.Errorf("%w: %w", errWrongType, err)
 	}
 	return err
