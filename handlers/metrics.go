@@ -22,6 +22,12 @@ type metrics struct {
 	pruned     prometheus.Counter // guard entries pruned
 	lagSeconds prometheus.Gauge   // age of the oldest change not yet applied
 	dead       prometheus.Gauge   // dead letters held for the function
+	// The last `jetsync-table verify` of the function (verify.go).
+	verifyDiffs    *prometheus.GaugeVec // by kind
+	verifyRows     prometheus.Gauge
+	verifyKeys     prometheus.Gauge
+	verifyLast     prometheus.Gauge
+	verifyDuration prometheus.Gauge
 }
 
 func newMetrics(reg prometheus.Registerer, function string) *metrics {
@@ -74,8 +80,29 @@ func newMetrics(reg prometheus.Registerer, function string) *metrics {
 			Name: "jetsync_function_dead_letters", ConstLabels: labels,
 			Help: "Dead letters of this function in the dead-letter stream (read every 15 s).",
 		}),
+		verifyDiffs: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "jetsync_verify_differences", ConstLabels: labels,
+			Help: "Differences between the table and Redis the last verify confirmed, by kind: missing, different, gone, bad.",
+		}, []string{"kind"}),
+		verifyRows: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "jetsync_verify_rows", ConstLabels: labels,
+			Help: "Rows of the table the last verify read.",
+		}),
+		verifyKeys: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "jetsync_verify_keys", ConstLabels: labels,
+			Help: "Keys of the prefix in Redis the last verify read.",
+		}),
+		verifyLast: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "jetsync_verify_last_run_timestamp_seconds", ConstLabels: labels,
+			Help: "When the last verify began (Unix time; 0: never verified).",
+		}),
+		verifyDuration: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "jetsync_verify_duration_seconds", ConstLabels: labels,
+			Help: "How long the last verify took.",
+		}),
 	}
-	reg.MustRegister(m.changes, m.batches, m.errors, m.degraded, m.lag, m.lastSeq, m.latency, m.commitTime, m.pruned, m.lagSeconds, m.dead)
+	reg.MustRegister(m.changes, m.batches, m.errors, m.degraded, m.lag, m.lastSeq, m.latency, m.commitTime, m.pruned, m.lagSeconds, m.dead,
+		m.verifyDiffs, m.verifyRows, m.verifyKeys, m.verifyLast, m.verifyDuration)
 	for _, r := range []string{"applied", "coalesced", "stale", "dead_lettered"} {
 		m.changes.WithLabelValues(r)
 	}

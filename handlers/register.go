@@ -100,7 +100,7 @@ const consumerPoll = 2 * time.Second
 
 // watchConsumer reads the consumer's info every consumerPoll until ctx
 // ends: it exports the changes waiting (also while writes fail and no batch
-// is fetched), and stops the function through stop, with ErrOlderVersion,
+// is fetched) and the last verify's result, and stops the function through stop, with ErrOlderVersion,
 // when a newer version has taken the consumer over: the older one then
 // finishes the batch in hand and exits instead of writing on beside it.
 func (r *Runner) watchConsumer(ctx context.Context, cons jetstream.Consumer, stop context.CancelCauseFunc) {
@@ -124,6 +124,7 @@ func (r *Runner) watchConsumer(ctx context.Context, cons jetstream.Consumer, sto
 			stream, _ = r.js.Stream(ctx, r.cfg.Stream)
 		}
 		r.m.lagSeconds.Set(r.oldestUnapplied(ctx, stream, info).Seconds())
+		r.exportVerify(ctx)
 		if polls++; polls%8 == 1 {
 			if n, err := streams.CountDeadLetters(ctx, r.js, r.cfg.Stream, r.cfg.Name); err == nil {
 				r.m.dead.Set(float64(n))

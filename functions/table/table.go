@@ -18,6 +18,7 @@ import (
 
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/jetsync/jetsync/bridge"
 	"github.com/jetsync/jetsync/bridge/change"
 	"github.com/jetsync/jetsync/connectors/cassandra"
 	"github.com/jetsync/jetsync/connectors/mssql"
@@ -58,6 +59,12 @@ type Config struct {
 	Oracle       oracle.Config    `envconfig:"ORACLE"`
 	Redis        redis.Config     `envconfig:"TARGET_REDIS"`
 	MSSQL        mssql.Config     `envconfig:"MSSQL"`
+	// Source is the Redis the prefix lives in, as the bridge reaches it
+	// (JETSYNC_REDIS_*), and ValueType the prefix's value type there (hash,
+	// json or string, as in the bridge's JETSYNC_PREFIXES): only verify
+	// reads them.
+	Source    bridge.RedisConfig `envconfig:"REDIS"`
+	ValueType string             `split_words:"true" default:"hash"`
 }
 
 // Validate reports the first setting a person has to fix.
@@ -89,6 +96,11 @@ func (c Config) Validate() error {
 	for _, fc := range m {
 		if strings.HasPrefix(fc.Column, "jetsync_") {
 			return fmt.Errorf("JETSYNC_MAPPINGS maps field %q to column %q: names starting with jetsync_ are jetsync's", fc.Field, fc.Column)
+		}
+	}
+	if c.ValueType != "" {
+		if err := bridge.ValidValueType(c.ValueType); err != nil {
+			return fmt.Errorf("JETSYNC_VALUE_TYPE: %w", err)
 		}
 	}
 	conn, ok := registry[c.Connector]

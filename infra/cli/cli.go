@@ -151,7 +151,7 @@ func newRoot(cfg *Config, out io.Writer) *cobra.Command {
 			return err
 		}
 		return withNATS(func(ctx context.Context, js jetstream.JetStream) error {
-			r := replayer{js: js, stream: cfg.Stream, out: out, every: time.Second, tty: isTerminal(out)}
+			r := replayer{js: js, stream: cfg.Stream, out: out, every: time.Second, tty: platform.IsTerminal(out)}
 			if r.tty {
 				r.every = 250 * time.Millisecond
 			}

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
 	"strconv"
 	"strings"
 	"time"
@@ -13,6 +12,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/jetsync/jetsync/bridge/change"
+	"github.com/jetsync/jetsync/infra/platform"
 )
 
 // replayArgs are the options of `jetsync replay`.
@@ -261,35 +261,12 @@ func (r replayer) watch(ctx context.Context, function string, cons jetstream.Con
 	}
 }
 
-// progressLine renders done/total, rate and ETA, as a bar on a terminal.
+// progressLine renders a replay's progress (platform.ProgressLine), the
+// rate counted from the first reading.
 func progressLine(function string, p replayStatus, first *replayStatus, began time.Time, bar bool) string {
-	frac := 1.0
-	if p.Total > 0 {
-		frac = float64(p.Done) / float64(p.Total)
+	from := p.Done
+	if first != nil {
+		from = first.Done
 	}
-	rate := 0.0
-	if el := time.Since(began).Seconds(); el > 0 && first != nil && p.Done > first.Done {
-		rate = float64(p.Done-first.Done) / el
-	}
-	eta := "--"
-	if rate > 0 {
-		eta = time.Duration(float64(p.Total-p.Done) / rate * float64(time.Second)).Round(time.Second).String()
-	}
-	text := fmt.Sprintf("%d/%d %5.1f%% %.0f/s ETA %s", p.Done, p.Total, 100*frac, rate, eta)
-	if !bar {
-		return "replay " + function + ": " + text
-	}
-	const width = 30
-	n := int(frac * width)
-	return fmt.Sprintf("replay %s [%s%s] %s   ", function, strings.Repeat("#", n), strings.Repeat(".", width-n), text)
-}
-
-// isTerminal reports whether w is a character device (a terminal).
-func isTerminal(w io.Writer) bool {
-	f, ok := w.(*os.File)
-	if !ok {
-		return false
-	}
-	st, err := f.Stat()
-	return err == nil && st.Mode()&os.ModeCharDevice != 0
+	return platform.ProgressLine("replay "+function, p.Done, p.Total, from, began, bar)
 }

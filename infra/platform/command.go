@@ -19,41 +19,60 @@ const (
 	Run Mode = iota
 	// Check the configuration and what it reaches, then exit.
 	Check
+	// Sub runs one of the binary's subcommands (Subcommand).
+	Sub
 )
+
+// Subcommand is a command a binary takes besides check, e.g.
+// `jetsync-table verify`: its name, its arguments as the usage shows them,
+// and what it does. It parses its own arguments.
+type Subcommand struct {
+	Name, Args, Summary string
+}
 
 // Command reads a jetsync binary's arguments before its configuration:
 // --help (-h, help) prints summary and every variable of spec (prefix
 // JETSYNC) with its default, taken from the struct so that it cannot drift
 // from the code, and exits 0; --version (version) prints the build and
-// exits 0; "check" returns Check; no argument returns Run; anything else
+// exits 0; "check" returns Check; the name of one of subs returns Sub and
+// the arguments from that name on; no argument returns Run; anything else
 // prints the usage and exits 2.
-func Command(name, summary string, spec any, args []string) Mode {
+func Command(name, summary string, spec any, args []string, subs ...Subcommand) (Mode, []string) {
 	if len(args) == 0 {
-		return Run
+		return Run, nil
 	}
 	switch args[0] {
 	case "-h", "-help", "--help", "help":
-		Usage(os.Stdout, name, summary, spec)
+		Usage(os.Stdout, name, summary, spec, subs...)
 		os.Exit(0)
 	case "--version", "-version", "version":
 		fmt.Println(name, Version())
 		os.Exit(0)
 	case "check":
 		if len(args) == 1 {
-			return Check
+			return Check, nil
+		}
+	}
+	for _, s := range subs {
+		if args[0] == s.Name {
+			return Sub, args
 		}
 	}
 	fmt.Fprintf(os.Stderr, "%s: unknown arguments %q\n\n", name, args)
-	Usage(os.Stderr, name, summary, spec)
+	Usage(os.Stderr, name, summary, spec, subs...)
 	os.Exit(2)
-	return Run
+	return Run, nil
 }
 
-// Usage prints what the command does, how to call it and every variable
-// of spec with its default.
-func Usage(w io.Writer, name, summary string, spec any) {
-	fmt.Fprintf(w, "%s: %s\n\nUsage:\n  %s          run (configured by the environment)\n  %s check    check the configuration and what it reaches, then exit (0: all good)\n  %s --version\n  %s --help\n\nEnvironment (the README says what each one means):\n",
-		name, summary, name, name, name, name)
+// Usage prints what the command does, how to call it (subs too) and every
+// variable of spec with its default.
+func Usage(w io.Writer, name, summary string, spec any, subs ...Subcommand) {
+	fmt.Fprintf(w, "%s: %s\n\nUsage:\n  %s          run (configured by the environment)\n  %s check    check the configuration and what it reaches, then exit (0: all good)\n",
+		name, summary, name, name)
+	for _, s := range subs {
+		fmt.Fprintf(w, "  %s %s %s\n      %s\n", name, s.Name, s.Args, s.Summary)
+	}
+	fmt.Fprintf(w, "  %s --version\n  %s --help\n\nEnvironment (the README says what each one means):\n", name, name)
 	tw := tabwriter.NewWriter(w, 2, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "  VARIABLE\tDEFAULT")
 	for _, v := range Variables(spec) {

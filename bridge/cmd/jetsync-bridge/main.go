@@ -19,7 +19,7 @@ import (
 
 func main() {
 	var cfg bridge.Config
-	mode := platform.Command("jetsync-bridge", "carries changes of Redis keys to NATS JetStream", &cfg, os.Args[1:])
+	mode, _ := platform.Command("jetsync-bridge", "carries changes of Redis keys to NATS JetStream", &cfg, os.Args[1:])
 	if err := envconfig.Process("jetsync", &cfg); err != nil {
 		handlers.Exit(err)
 	}
