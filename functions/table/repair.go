@@ -46,21 +46,21 @@ type RepairSummary struct {
 func (s *RepairSummary) lines() []string {
 	var out []string
 	if s.DryRun {
-		out = append(out, fmt.Sprintf("repair (dry run; --yes asks the bridge): would republish %d keys (missing or different rows)", s.Republish))
+		out = append(out, fmt.Sprintf("repair (dry run; --yes asks the bridge): would republish %s (missing or different rows)", plural(s.Republish, "key")))
 		switch {
 		case s.Gone > 0 && s.DeleteGone:
-			out = append(out, fmt.Sprintf("  would delete %d rows whose key is gone", s.Gone))
+			out = append(out, fmt.Sprintf("  would delete %s whose key is gone", plural(s.Gone, "row")))
 		case s.Gone > 0:
-			out = append(out, fmt.Sprintf("  would delete %d rows whose key is gone only if the bridge deletes rows of expired and evicted keys (JETSYNC_ON_EXPIRED=delete, JETSYNC_ON_EVICTED=delete); --delete-gone deletes them anyway", s.Gone))
+			out = append(out, fmt.Sprintf("  would delete %s whose key is gone only if the bridge deletes rows of expired and evicted keys (JETSYNC_ON_EXPIRED=delete, JETSYNC_ON_EVICTED=delete); --delete-gone deletes them anyway", plural(s.Gone, "row")))
 		}
 	} else {
-		out = append(out, fmt.Sprintf("repair: the bridge queued %d keys to publish again and %d deletions; the function applies them (run verify again once it has caught up)", s.Republished, s.Deleted))
+		out = append(out, fmt.Sprintf("repair: the bridge queued %s to publish again and %s; the function applies them (run verify again once it has caught up)", plural(s.Republished, "key"), plural(s.Deleted, "deletion")))
 		if s.Kept > 0 {
-			out = append(out, fmt.Sprintf("  kept %d rows whose key is gone: %s; --delete-gone deletes them", s.Kept, s.KeptWhy))
+			out = append(out, fmt.Sprintf("  kept %s whose key is gone: %s; --delete-gone deletes them", plural(s.Kept, "row"), s.KeptWhy))
 		}
 	}
 	if s.Bad > 0 {
-		out = append(out, fmt.Sprintf("  %d bad keys are not repaired: fix them in Redis (the reason is above; jetsync dlq list shows their dead letters)", s.Bad))
+		out = append(out, fmt.Sprintf("  %s not repaired: fix them in Redis (the reasons are above; jetsync dlq list shows their dead letters)", plural(s.Bad, "bad key")))
 	}
 	return out
 }

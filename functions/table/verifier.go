@@ -361,7 +361,10 @@ func (v *verifier) run(ctx context.Context, nExamples int, confirmed func(Differ
 		return nil, nil, 0, err
 	}
 
-	counts := map[string]int64{}
+	counts := make(map[string]int64, len(change.Kinds))
+	for _, k := range change.Kinds {
+		counts[k] = 0 // every kind, for scripts reading the JSON
+	}
 	ex := &examples{n: nExamples, got: map[string][]Difference{}}
 	take := func(d Difference) error {
 		counts[d.Kind]++

@@ -131,7 +131,7 @@ func (r Report) Total() int64 {
 
 // Summary is the report's first line.
 func (r Report) Summary() string {
-	head := fmt.Sprintf("verify %s: %d keys of %s in Redis, %d rows in %s", r.Function, r.Keys, r.Prefix, r.Rows, r.Table)
+	head := fmt.Sprintf("verify %s: %s of %s in Redis, %s in %s", r.Function, plural(r.Keys, "key"), r.Prefix, plural(r.Rows, "row"), r.Table)
 	took := time.Duration(r.Seconds * float64(time.Second)).Round(100 * time.Millisecond)
 	if r.Total() == 0 {
 		return fmt.Sprintf("%s: the table equals Redis (%s)", head, took)
@@ -142,7 +142,15 @@ func (r Report) Summary() string {
 			parts = append(parts, fmt.Sprintf("%d %s", n, k))
 		}
 	}
-	return fmt.Sprintf("%s: %d differences (%s) in %s", head, r.Total(), strings.Join(parts, ", "), took)
+	return fmt.Sprintf("%s: %s (%s) in %s", head, plural(r.Total(), "difference"), strings.Join(parts, ", "), took)
+}
+
+// plural is "1 key", "2 keys".
+func plural(n int64, noun string) string {
+	if n == 1 {
+		return "1 " + noun
+	}
+	return fmt.Sprintf("%d %ss", n, noun)
 }
 
 // WriteText writes the summary, the examples, one per line, and what

@@ -139,10 +139,12 @@ func verify(ctx context.Context, cfg Config, opts VerifyOptions, progress io.Wri
 		log.Warn("verify: the result is not stored; the function's jetsync_verify_* metrics keep the last one", "err", err)
 	}
 	if rep != nil {
-		err = rep.flush(ctx)
+		if err := rep.flush(ctx); err != nil {
+			return r, err // the report without a repair: the error says what was done
+		}
 		r.Repair = &rep.sum
 	}
-	return r, err
+	return r, nil
 }
 
 // shapeOf is what verify reads of fn's table: the key column and the
