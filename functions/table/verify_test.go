@@ -329,10 +329,10 @@ func TestVerifyMetrics(t *testing.T) {
 		for s, want := range map[string]float64{
 			series("jetsync_verify_differences") + `,kind="different"}`: 2,
 			series("jetsync_verify_differences") + `,kind="missing"}`:   0,
-			series("jetsync_verify_rows") + "}":                          4,
-			series("jetsync_verify_keys") + "}":                          4,
-			series("jetsync_verify_last_run_timestamp_seconds") + "}":    float64(r.Time.UnixMilli()) / 1000,
-			series("jetsync_verify_duration_seconds") + "}":              r.Seconds,
+			series("jetsync_verify_rows") + "}":                         4,
+			series("jetsync_verify_keys") + "}":                         4,
+			series("jetsync_verify_last_run_timestamp_seconds") + "}":   float64(r.Time.UnixMilli()) / 1000,
+			series("jetsync_verify_duration_seconds") + "}":             r.Seconds,
 		} {
 			if got := testenv.MetricValue(m, s); got != want {
 				return fmt.Errorf("%s = %v, want %v", s, got, want)
