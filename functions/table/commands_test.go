@@ -25,8 +25,9 @@ func runBin(t *testing.T, bin string, env []string, args ...string) (string, int
 	return string(out), code
 }
 
-// TestCommands: --help lists every variable with its default and exits 0,
-// --version prints the build, and check reports what the configuration
+// TestCommands: --help lists every variable with its default (and the
+// table function's verify) and exits 0, --version prints the build, a
+// subcommand another binary has is unknown, and check reports what the configuration
 // reaches, exiting 1 on a problem: the bridge against the real Redis and an
 // embedded NATS, the table function against MariaDB (a good table, then a
 // missing one).
@@ -52,6 +53,12 @@ func TestCommands(t *testing.T) {
 	}
 	if out, _ := runBin(t, bridgeBin, nil, "--help"); !strings.Contains(out, "JETSYNC_PREFIXES") || !strings.Contains(out, "(required)") {
 		t.Fatalf("bridge --help lacks JETSYNC_PREFIXES (required):\n%s", out)
+	}
+	if out, _ := runBin(t, tableBin, nil, "--help"); !strings.Contains(out, "jetsync-table verify "+VerifyUsage) || !strings.Contains(out, "JETSYNC_REDIS_ADDR") || !strings.Contains(out, "JETSYNC_VALUE_TYPE") {
+		t.Fatalf("jetsync-table --help lacks verify and the Redis it reads:\n%s", out)
+	}
+	if out, code := runBin(t, bridgeBin, nil, "verify"); code != 2 || !strings.Contains(out, "unknown arguments") {
+		t.Fatalf("jetsync-bridge verify: exit %d\n%s", code, out)
 	}
 
 	bridgeEnv := []string{"JETSYNC_PREFIXES=" + prefix, "JETSYNC_REDIS_ADDR=" + testenv.RedisAddr(), "JETSYNC_NATS_URL=" + w.NATSURL, "JETSYNC_STREAM=" + w.Stream}

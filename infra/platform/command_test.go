@@ -29,8 +29,8 @@ func TestVariables(t *testing.T) {
 		t.Fatalf("JETSYNC_LOG_FORMAT: %+v (all: %v)", v, got)
 	}
 	var b strings.Builder
-	platform.Usage(&b, "jetsync-x", "does x", &cfg)
-	for _, want := range []string{"jetsync-x: does x", "jetsync-x check", "JETSYNC_ADDR", "127.0.0.1:1", "JETSYNC_NAME", "(required)"} {
+	platform.Usage(&b, "jetsync-x", "does x", &cfg, platform.Subcommand{Name: "verify", Args: "[--json]", Summary: "compares"})
+	for _, want := range []string{"jetsync-x: does x", "jetsync-x check", "jetsync-x verify [--json]\n      compares", "JETSYNC_ADDR", "127.0.0.1:1", "JETSYNC_NAME", "(required)"} {
 		if !strings.Contains(b.String(), want) {
 			t.Fatalf("usage lacks %q:\n%s", want, b.String())
 		}
