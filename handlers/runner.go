@@ -39,6 +39,8 @@ type Runner struct {
 	writing sync.Mutex
 	// epochs orders the changes of superseded bridges (fence.go).
 	epochs epochs
+	// verifyKV is the bucket of verify results, once found (verify.go).
+	verifyKV jetstream.KeyValue
 	// pruneIgnoresDeadLetters and pruneMarkOff are test hooks: the pruning
 	// horizon leaves the dead letters out, and changes below the pruning
 	// mark are applied as any other (prune.go).

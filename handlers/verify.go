@@ -9,9 +9,17 @@ import (
 
 // exportVerify reads the function's last verify result, which `jetsync-table
 // verify` keeps in streams.VerifyBucket, into the jetsync_verify_*
-// metrics; nothing when there is none yet or NATS does not answer.
+// metrics; nothing when there is none yet or NATS does not answer. Only
+// watchConsumer calls it, so the bucket is looked up once found.
 func (r *Runner) exportVerify(ctx context.Context) {
-	v, err := streams.LoadVerifyResult(ctx, r.js, r.cfg.Name)
+	if r.verifyKV == nil {
+		kv, err := streams.VerifyResults(ctx, r.js)
+		if err != nil {
+			return
+		}
+		r.verifyKV = kv
+	}
+	v, err := streams.LoadVerifyResult(ctx, r.verifyKV, r.cfg.Name)
 	if err != nil {
 		return
 	}

@@ -55,17 +55,20 @@ func SaveVerifyResult(ctx context.Context, js jetstream.JetStream, replicas int,
 // stored result yet.
 var ErrNotVerified = errors.New("never verified")
 
-// LoadVerifyResult returns function's last verify result, or
-// ErrNotVerified.
-func LoadVerifyResult(ctx context.Context, js jetstream.JetStream, function string) (change.VerifyResult, error) {
-	var r change.VerifyResult
+// VerifyResults opens VerifyBucket, or returns ErrNotVerified when no
+// verify has created it yet.
+func VerifyResults(ctx context.Context, js jetstream.JetStream) (jetstream.KeyValue, error) {
 	kv, err := js.KeyValue(ctx, VerifyBucket)
 	if errors.Is(err, jetstream.ErrBucketNotFound) {
-		return r, ErrNotVerified
+		return nil, ErrNotVerified
 	}
-	if err != nil {
-		return r, err
-	}
+	return kv, err
+}
+
+// LoadVerifyResult returns function's last verify result from kv
+// (VerifyResults), or ErrNotVerified.
+func LoadVerifyResult(ctx context.Context, kv jetstream.KeyValue, function string) (change.VerifyResult, error) {
+	var r change.VerifyResult
 	e, err := kv.Get(ctx, VerifyKey(function))
 	if errors.Is(err, jetstream.ErrKeyNotFound) {
 		return r, ErrNotVerified
