@@ -103,32 +103,20 @@ func (b *Bridge) sizeUp(ctx context.Context, batch []pending) (now, later []pend
 	if b.cfg.hooks.noSizeCheck {
 		return batch, nil, nil, nil
 	}
-	pipe := b.rdb.Pipeline()
-	cmds := make([]*redis.IntCmd, len(batch))
+	keys := make([]string, len(batch))
 	for i, p := range batch {
-		cmds[i] = pipe.MemoryUsage(ctx, p.key)
+		keys[i] = p.key
 	}
-	if _, err := pipe.Exec(ctx); err != nil {
-		for _, cmd := range cmds {
-			if err := cmd.Err(); err != nil && !errors.Is(err, redis.Nil) && !b.keyError(err) {
-				return nil, nil, nil, err
-			}
-		}
+	sizes, tooBig, err := sizeKeys(ctx, b.rdb, b.kindOf, keys, b.nc.MaxPayload(), b.keyError)
+	if err != nil {
+		return nil, nil, nil, err
 	}
-	limit := b.nc.MaxPayload() - 1024
 	var total int64
 	for i, p := range batch {
-		size := cmds[i].Val() // 0: gone
-		if size > limit {
-			n, err := b.measure(ctx, p.key, limit)
-			if err != nil {
-				return nil, nil, nil, err
-			}
-			if n > limit {
-				err := fmt.Errorf("key %q holds at least %d bytes; the NATS server's max_payload is %d", p.key, n, b.nc.MaxPayload())
-				big = append(big, outgoing{key: p.key, acks: p.acks, msg: b.deadLetter(ctx, p.key, err, "")})
-				continue
-			}
+		size := sizes[i]
+		if tooBig[i] != nil {
+			big = append(big, outgoing{key: p.key, acks: p.acks, msg: b.deadLetter(ctx, p.key, tooBig[i], "")})
+			continue
 		}
 		if len(now) > 0 && total+size > b.cfg.BatchBytes {
 			later = append(later, p)
@@ -138,11 +126,6 @@ func (b *Bridge) sizeUp(ctx context.Context, batch []pending) (now, later []pend
 		now = append(now, p)
 	}
 	return now, later, big, nil
-}
-
-// measure is measureValue for one of the bridge's keys.
-func (b *Bridge) measure(ctx context.Context, key string, limit int64) (int64, error) {
-	return measureValue(ctx, b.rdb, b.kindOf(key), key, limit, b.keyError)
 }
 
 // read pipelines the reads of every key (HGETALL for hashes, GET for
@@ -160,15 +143,11 @@ func (b *Bridge) read(ctx context.Context, batch []pending) ([]outgoing, error) 
 			cmds[i] = pipe.Get(ctx, p.key)
 		}
 	}
-	if _, err := pipe.Exec(ctx); err != nil {
-		// Only a wrong type is a key's fault. BUSY, LOADING, CLUSTERDOWN,
-		// TRYAGAIN, MASTERDOWN, NOPERM, a lost connection: the whole batch
-		// is read again later.
-		for _, cmd := range cmds {
-			if err := cmd.Err(); err != nil && !errors.Is(err, redis.Nil) && !b.keyError(err) {
-				return nil, err
-			}
-		}
+	// Only a wrong type is a key's fault. BUSY, LOADING, CLUSTERDOWN,
+	// TRYAGAIN, MASTERDOWN, NOPERM, a lost connection: the whole batch is
+	// read again later.
+	if err := execKeyReads(ctx, pipe, cmds, b.keyError); err != nil {
+		return nil, err
 	}
 	now := time.Now().UTC()
 	outs := make([]outgoing, len(batch))

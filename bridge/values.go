@@ -166,13 +166,10 @@ type Value struct {
 // Redis's own errors (BUSY, LOADING, a lost connection) are returned; only
 // a wrong type is a key's fault.
 func ReadValues(ctx context.Context, rdb redis.Cmdable, kind string, keys []string, maxPayload, batchBytes int64, f func([]Value) error) error {
+	kindOf := func(string) string { return kind }
 	for len(keys) > 0 {
-		pipe := rdb.Pipeline()
-		sizes := make([]*redis.IntCmd, len(keys))
-		for i, k := range keys {
-			sizes[i] = pipe.MemoryUsage(ctx, k)
-		}
-		if err := execKeyReads(ctx, pipe, sizes); err != nil {
+		sizes, tooBig, err := sizeKeys(ctx, rdb, kindOf, keys, maxPayload, isWrongType)
+		if err != nil {
 			return err
 		}
 		var values []Value
@@ -180,22 +177,15 @@ func ReadValues(ctx context.Context, rdb redis.Cmdable, kind string, keys []stri
 		var total int64
 		rest := len(keys)
 		for i, k := range keys {
-			size := sizes[i].Val() // 0: gone or of another type
-			if size > maxPayload-1024 {
-				n, err := measureValue(ctx, rdb, kind, k, maxPayload-1024, isWrongType)
-				if err != nil {
-					return err
-				}
-				if n > maxPayload-1024 {
-					values = append(values, Value{Key: k, Err: fmt.Errorf("key %q holds at least %d bytes; the NATS server's max_payload is %d", k, n, maxPayload)})
-					continue
-				}
+			if tooBig[i] != nil {
+				values = append(values, Value{Key: k, Err: tooBig[i]})
+				continue
 			}
-			if len(now) > 0 && total+size > batchBytes {
+			if len(now) > 0 && total+sizes[i] > batchBytes {
 				rest = i
 				break
 			}
-			total += size
+			total += sizes[i]
 			now = append(now, k)
 		}
 		read, err := readValues(ctx, rdb, kind, now, maxPayload)
@@ -208,6 +198,37 @@ func ReadValues(ctx context.Context, rdb redis.Cmdable, kind string, keys []stri
 		keys = keys[rest:] // rest > 0: a batch takes at least one key
 	}
 	return nil
+}
+
+// sizeKeys pipelines MEMORY USAGE of keys and measures each key that may be
+// too large for a change (over maxPayload) without reading it: sizes[i] is
+// key i's estimate (0: gone or of another type, keyError), tooBig[i] why it
+// can never be a change, nil when it can.
+func sizeKeys(ctx context.Context, rdb redis.Cmdable, kindOf func(string) string, keys []string, maxPayload int64, keyError func(error) bool) (sizes []int64, tooBig []error, err error) {
+	pipe := rdb.Pipeline()
+	cmds := make([]*redis.IntCmd, len(keys))
+	for i, k := range keys {
+		cmds[i] = pipe.MemoryUsage(ctx, k)
+	}
+	if err := execKeyReads(ctx, pipe, cmds, keyError); err != nil {
+		return nil, nil, err
+	}
+	limit := maxPayload - 1024
+	sizes, tooBig = make([]int64, len(keys)), make([]error, len(keys))
+	for i, k := range keys {
+		sizes[i] = cmds[i].Val()
+		if sizes[i] <= limit {
+			continue
+		}
+		n, err := measureValue(ctx, rdb, kindOf(k), k, limit, keyError)
+		if err != nil {
+			return nil, nil, err
+		}
+		if n > limit {
+			tooBig[i] = fmt.Errorf("key %q holds at least %d bytes; the NATS server's max_payload is %d", k, n, maxPayload)
+		}
+	}
+	return sizes, tooBig, nil
 }
 
 // readValues pipelines the reads of keys and judges each value.
@@ -224,7 +245,7 @@ func readValues(ctx context.Context, rdb redis.Cmdable, kind string, keys []stri
 			cmds[i] = pipe.Get(ctx, k)
 		}
 	}
-	if err := execKeyReads(ctx, pipe, cmds); err != nil {
+	if err := execKeyReads(ctx, pipe, cmds, isWrongType); err != nil {
 		return nil, err
 	}
 	out := make([]Value, len(keys))
@@ -245,11 +266,11 @@ func readValues(ctx context.Context, rdb redis.Cmdable, kind string, keys []stri
 }
 
 // execKeyReads runs pipe and returns the first error of cmds that is not
-// the key's own (a wrong type) or a missing key's.
-func execKeyReads[C redis.Cmder](ctx context.Context, pipe redis.Pipeliner, cmds []C) error {
+// the key's own (keyError: a wrong type) or a missing key's.
+func execKeyReads[C redis.Cmder](ctx context.Context, pipe redis.Pipeliner, cmds []C, keyError func(error) bool) error {
 	if _, err := pipe.Exec(ctx); err != nil {
 		for _, cmd := range cmds {
-			if err := cmd.Err(); err != nil && !errors.Is(err, redis.Nil) && !isWrongType(err) {
+			if err := cmd.Err(); err != nil && !errors.Is(err, redis.Nil) && !keyError(err) {
 				return err
 			}
 		}
