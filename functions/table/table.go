@@ -1,8 +1,9 @@
 // Package table is the generic table function: it writes the hashes of one
 // key prefix into one table, mapping hash fields to columns, configured by
 // JETSYNC_* variables (Config). Build turns a configuration into the
-// function and the opener of its checked sink; cmd/jetsync-table is its
-// main.
+// function and the opener of its checked sink; RunVerify compares the
+// table with Redis and repairs it through the bridge (verify.go);
+// cmd/jetsync-table is its main.
 package table
 
 import (

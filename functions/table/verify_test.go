@@ -5,6 +5,7 @@ import (
 	"context"
 	"database/sql"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"path/filepath"
 	"slices"
@@ -405,5 +406,13 @@ func TestParseVerify(t *testing.T) {
 		if got, err := ParseVerify(tt.args); err != nil || got != tt.want {
 			t.Errorf("%v: %+v, %v; want %+v", tt.args, got, err, tt.want)
 		}
+	}
+	for _, args := range [][]string{{"--yes"}, {"--examples", "x"}, {"--settle", "-1s"}, {"x"}} {
+		if _, err := ParseVerify(args); !errors.Is(err, ErrUsage) {
+			t.Errorf("%v: %v, want a usage error", args, err)
+		}
+	}
+	if _, err := ParseVerify([]string{"-h"}); !errors.Is(err, ErrHelp) {
+		t.Errorf("-h: %v, want ErrHelp", err)
 	}
 }

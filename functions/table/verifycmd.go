@@ -59,23 +59,19 @@ type verifyHooks struct {
 	beforeRecheck func()
 }
 
-// errVerifyConfig marks what in the configuration keeps verify from
-// running.
-var errVerifyConfig = errors.New("configuration")
-
 // verify reaches the table, Redis and NATS with cfg and runs the verifier;
 // it stores the result for the function's metrics and, with opts.Repair,
 // asks the bridge for repairs.
 func verify(ctx context.Context, cfg Config, opts VerifyOptions, progress io.Writer, log *slog.Logger, hooks verifyHooks) (Report, error) {
 	fn, open, err := Build(cfg)
 	if err != nil {
-		return Report{}, fmt.Errorf("%w: %w", errVerifyConfig, err)
+		return Report{}, fmt.Errorf("configuration: %w", err)
 	}
 	if fn.Append {
-		return Report{}, fmt.Errorf("%w: JETSYNC_MODE=append: verify compares one row per key, and a history table has one per change", errVerifyConfig)
+		return Report{}, errors.New("configuration: JETSYNC_MODE=append: verify compares one row per key, and a history table has one per change")
 	}
 	if err := cfg.Source.Validate(); err != nil {
-		return Report{}, fmt.Errorf("%w: %w", errVerifyConfig, err)
+		return Report{}, fmt.Errorf("configuration: %w", err)
 	}
 	began := time.Now()
 	opening, cancel := context.WithTimeout(ctx, 30*time.Second)
@@ -87,7 +83,7 @@ func verify(ctx context.Context, cfg Config, opts VerifyOptions, progress io.Wri
 	defer sink.Close()
 	db, ok := sink.(tableReader)
 	if !ok {
-		return Report{}, fmt.Errorf("%w: JETSYNC_CONNECTOR=%s: verify reads SQL tables (mysql, postgres, sqlite, mssql, oracle) only", errVerifyConfig, cfg.Connector)
+		return Report{}, fmt.Errorf("configuration: JETSYNC_CONNECTOR=%s: verify reads SQL tables (mysql, postgres, sqlite, mssql, oracle) only", cfg.Connector)
 	}
 	rdb := cfg.Source.Client(4, log)
 	defer rdb.Close()
