@@ -416,3 +416,28 @@ func TestParseVerify(t *testing.T) {
 		t.Errorf("-h: %v, want ErrHelp", err)
 	}
 }
+
+// TestVerifyValueTypes: a json prefix (JETSYNC_VALUE_TYPE=json) is read as
+// the bridge reads it: top-level fields, a number as its JSON text; a
+// string that is not a JSON object and a hash under the prefix are bad.
+func TestVerifyValueTypes(t *testing.T) {
+	t.Parallel()
+	w := newWorld(t)
+	ctx := context.Background()
+	prefix, table := w.Prefix("settings"), w.personsTable()
+	cfg := w.verifyConfig(w.tableConfig(testenv.Name("persons"), prefix, table, "person_id", "first_name:first,age:age", testenv.MySQLAddr()))
+	cfg.ValueType = "json"
+	w.Redis.Set(ctx, prefix+":1", `{"first_name": "Ada", "age": 36, "unmapped": [1]}`, 0)
+	w.Redis.Set(ctx, prefix+":2", `{"first_name": "Marek", "age": 27}`, 0)
+	w.Redis.Set(ctx, prefix+":3", `not json`, 0)
+	w.Redis.HSet(ctx, prefix+":4", "age", "4")
+	testenv.Exec(t, w.DB, "INSERT INTO "+table+" (person_id, first, age) VALUES ('1', 'Ada', 36), ('2', 'Marek', 28)")
+	r, code, _ := w.verifyRun(t, cfg, verifyHooks{})
+	want := []string{"different " + prefix + ":2", "bad " + prefix + ":3", "bad " + prefix + ":4"}
+	if code != VerifyDiffers || !slices.Equal(exampleKeys(r), want) || r.Differences[change.Missing] != 0 {
+		t.Fatalf("exit %d, %q, want %q", code, exampleKeys(r), want)
+	}
+	if d := r.Examples[change.Bad][1].Detail; !strings.Contains(d, "holds a hash, not a json") {
+		t.Errorf("bad hash: %q", d)
+	}
+}
