@@ -53,15 +53,9 @@ func fieldsOf(kind, key string, cmd redis.Cmder) (map[string]string, error) {
 // become one that a server of maxPayload stores: no id, invalid UTF-8, a
 // subject too long, a body too large.
 func encodeChange(key string, op change.Op, fields map[string]string, now time.Time, maxPayload int64) (change.Change, []byte, error) {
-	c, err := change.New(key, op, fields, now)
+	c, err := newChange(key, op, fields, now)
 	if err != nil {
 		return c, nil, err
-	}
-	if err := validUTF8(key, fields); err != nil {
-		return c, nil, err
-	}
-	if n := len(change.Subject(c.Prefix, c.ID)); n > maxSubject {
-		return c, nil, fmt.Errorf("key %q is too long: its subject would be %d bytes, over %d", key, n, maxSubject)
 	}
 	body, err := c.Encode()
 	if err != nil {
@@ -71,6 +65,41 @@ func encodeChange(key string, op change.Op, fields map[string]string, now time.T
 		return c, body, fmt.Errorf("the change of key %q is %d bytes; the NATS server's max_payload is %d", key, len(body), maxPayload)
 	}
 	return c, body, nil
+}
+
+// newChange is the change of key, or why it cannot be one whatever its
+// size: no id, invalid UTF-8, a subject too long.
+func newChange(key string, op change.Op, fields map[string]string, now time.Time) (change.Change, error) {
+	c, err := change.New(key, op, fields, now)
+	if err != nil {
+		return c, err
+	}
+	if err := validUTF8(key, fields); err != nil {
+		return c, err
+	}
+	if n := len(change.Subject(c.Prefix, c.ID)); n > maxSubject {
+		return c, fmt.Errorf("key %q is too long: its subject would be %d bytes, over %d", key, n, maxSubject)
+	}
+	return c, nil
+}
+
+// checkChange is encodeChange's verdict on an upsert of key without its
+// body: the change is encoded only when its largest possible body (every
+// byte escaped as \u00XX) would not fit.
+func checkChange(key string, fields map[string]string, now time.Time, maxPayload int64) error {
+	c, err := newChange(key, change.Upsert, fields, now)
+	if err != nil {
+		return err
+	}
+	worst := 256 + 6*(len(c.Key)+len(c.Prefix)+len(c.ID))
+	for f, v := range fields {
+		worst += 6*(len(f)+len(v)) + 8
+	}
+	if int64(worst) <= maxPayload-1024 {
+		return nil
+	}
+	_, _, err = encodeChange(key, change.Upsert, fields, now, maxPayload)
+	return err
 }
 
 // measureValue returns how many bytes of field names and values key holds,
@@ -258,7 +287,7 @@ func readValues(ctx context.Context, rdb redis.Cmdable, kind string, keys []stri
 			err = fmt.Errorf("key %q holds a %s, not a %s: %w", k, other, kind, err)
 		}
 		if err == nil && fields != nil {
-			_, _, err = encodeChange(k, change.Upsert, fields, now, maxPayload)
+			err = checkChange(k, fields, now, maxPayload)
 		}
 		out[i].Fields, out[i].Err = fields, err
 	}
