@@ -89,3 +89,61 @@ func KeyHash(key string) []byte {
 	h := sha256.Sum256([]byte(key))
 	return h[:]
 }
+
+// OpSource is where an op of a write comes from: the stream sequence that
+// orders it and the changes (indexes into Write.Changes) it stands for.
+type OpSource struct {
+	Seq     uint64
+	Changes []int
+}
+
+// OpSources returns, for each op of w, the changes whose id (the Redis key
+// after its first ':') equals one of the op's key values, and the newest
+// of their sequences; an op whose key holds no change's id (a row a
+// function derives, an append table's sequence key) stands for the changes
+// with the write's newest sequence. The table function and the examples
+// key rows by the id, so targets that order rows without a guard table
+// (Cassandra's timestamps, MongoDB's per-document sequence) take an op's
+// order from here.
+func OpSources(w handlers.Write) []OpSource {
+	byID := map[string][]int{}
+	var top uint64
+	for i, c := range w.Changes {
+		id := c.Key
+		if _, rest, ok := strings.Cut(c.Key, ":"); ok {
+			id = rest
+		}
+		byID[id] = append(byID[id], i)
+		top = max(top, c.Seq)
+	}
+	out := make([]OpSource, len(w.Ops))
+	for i, op := range w.Ops {
+		for _, k := range op.Key {
+			if idx, ok := byID[fmt.Sprint(k.Value)]; ok {
+				out[i].Changes = idx
+				break
+			}
+		}
+		if out[i].Changes == nil {
+			for j, c := range w.Changes {
+				if c.Seq == top {
+					out[i].Changes = append(out[i].Changes, j)
+				}
+			}
+		}
+		for _, j := range out[i].Changes {
+			out[i].Seq = max(out[i].Seq, w.Changes[j].Seq)
+		}
+	}
+	return out
+}
+
+// OpSeqs returns the sequence of each op of w (see OpSources).
+func OpSeqs(w handlers.Write) []uint64 {
+	src := OpSources(w)
+	out := make([]uint64, len(src))
+	for i, s := range src {
+		out[i] = s.Seq
+	}
+	return out
+}

@@ -204,6 +204,18 @@ func (a applier) attempt(ctx context.Context, changes []Change) ([]Change, error
 		for _, ks := range se.Stale {
 			stale[ks] = true
 		}
+		if se.Applied {
+			n := 0
+			for _, c := range changes {
+				if stale[a.guards(c)[0]] {
+					n++
+				}
+			}
+			a.m.committed(changes, time.Since(start))
+			a.m.count("applied", written-n)
+			a.m.count("stale", n)
+			return nil, nil
+		}
 		fresh := changes[:0:0]
 		skipped := false
 		for _, c := range changes {

@@ -41,9 +41,14 @@ type KeySeq struct {
 }
 
 // StaleError says that some changes of a write are not newer than what the
-// function already applied for their keys; the sink wrote nothing.
+// function already applied for their keys; the sink wrote nothing, unless
+// Applied.
 type StaleError struct {
 	Stale []KeySeq
+	// Applied: the sink has no transactions and guards each row on its
+	// own (MongoDB): it wrote every other change of the write, and the
+	// write is done.
+	Applied bool
 }
 
 func (e *StaleError) Error() string {

@@ -1,7 +1,6 @@
 package cassandra
 
 import (
-	"fmt"
 	"strings"
 
 	"github.com/jetsync/jetsync/connectors"
@@ -40,37 +39,10 @@ const maxBatchBytes = 40 << 10
 // (seq*tsSlots + index); further ones share the last slot.
 const tsSlots = 1024
 
-// opSeqs returns the stream sequence of each op: that of the newest change
-// whose id (the key after its first ':') equals one of the op's key values,
-// else the newest sequence of the write.
-func opSeqs(w handlers.Write) []uint64 {
-	byID := map[string]uint64{}
-	var top uint64
-	for _, c := range w.Changes {
-		id := c.Key
-		if _, rest, ok := strings.Cut(c.Key, ":"); ok {
-			id = rest
-		}
-		byID[id] = max(byID[id], c.Seq)
-		top = max(top, c.Seq)
-	}
-	out := make([]uint64, len(w.Ops))
-	for i, op := range w.Ops {
-		out[i] = top
-		for _, k := range op.Key {
-			if seq, ok := byID[fmt.Sprint(k.Value)]; ok {
-				out[i] = seq
-				break
-			}
-		}
-	}
-	return out
-}
-
 // plan turns a write into batches, one or more per partition. partitionKey
 // returns the partition key columns of a table (nil: all key columns).
 func plan(w handlers.Write, partitionKey func(table string) []string, maxStmts int) []batch {
-	seqs := opSeqs(w)
+	seqs := connectors.OpSeqs(w)
 	type group struct {
 		table string
 		stmts []stmt

@@ -44,21 +44,6 @@ func TestStatement(t *testing.T) {
 	}
 }
 
-func TestOpSeqs(t *testing.T) {
-	w := handlers.Write{
-		Changes: []handlers.KeySeq{{Key: "p:a", Seq: 5}, {Key: "p:b:c", Seq: 9}, {Key: "p:a", Seq: 7}, {Key: "p:z", Seq: 12}},
-		Ops: []handlers.Op{
-			{Table: "t", Key: []handlers.Column{col("id", "a")}},
-			{Table: "t", Key: []handlers.Column{col("id", "b:c")}},            // ids may hold ':'
-			{Table: "u", Key: []handlers.Column{col("x", 1), col("id", "a")}}, // any key column
-			{Table: "t", Key: []handlers.Column{col("id", "derived-a")}},      // no change's id: the write's newest
-		},
-	}
-	if got := fmt.Sprint(opSeqs(w)); got != "[7 9 7 12]" {
-		t.Fatalf("opSeqs = %s, want [7 9 7 12]", got)
-	}
-}
-
 func TestPlanTimestampsAndPartitions(t *testing.T) {
 	up := func(table, pk, ck string, v any) handlers.Op {
 		return handlers.Op{Table: table, Key: []handlers.Column{col("pk", pk), col("ck", ck)}, Values: []handlers.Column{col("v", v)}}

@@ -85,6 +85,12 @@ type Capabilities struct {
 	// are refused with a *handlers.StaleError and a failed write changes
 	// nothing. The sink must implement Checkpointer.
 	Guards bool
+	// RowGuards: the target has no transactions and keeps the sequence of
+	// each row's last change in the row itself (MongoDB): a stale change is
+	// refused row by row and named in a *handlers.StaleError with Applied
+	// set, the write's other rows are written, and guards are per row, not
+	// per function. No checkpoint.
+	RowGuards bool
 	// Timestamps: instead of guards the target orders writes by a
 	// timestamp taken from the stream sequence (Cassandra): a stale change
 	// is accepted and loses silently.
@@ -102,7 +108,16 @@ type Capabilities struct {
 	// without a server, such as SQLite: a lock held by another connection.
 	// When nil, the suite puts a testenv.Proxy in front of Addr.
 	Outage func(t *testing.T) (s handlers.Sink, cut, restore func())
+	// Scale, above 1, runs the tests that write thousands of rows
+	// (TenThousandOps, ConcurrentInstances and its control) at 1/Scale of
+	// their size, for a test server that is slow by design: FerretDB 1.x
+	// reads the whole collection for every update by _id, so a write costs
+	// as much as the collection is large.
+	Scale int
 }
+
+// scaled is n at the target's Scale.
+func (c Capabilities) scaled(n int) int { return n / max(c.Scale, 1) }
 
 // Checkpointer is implemented by sinks that keep a checkpoint.
 type Checkpointer interface {

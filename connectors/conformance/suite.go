@@ -68,7 +68,7 @@ func guardTest(fn func(t *testing.T, h Harness)) func(t *testing.T, h Harness) {
 // testConcurrentInstances: see staleAfterConcurrentWrites, which must find
 // no stale row.
 func testConcurrentInstances(t *testing.T, h Harness) {
-	if !h.Caps.Guards {
+	if !h.Caps.Guards && !h.Caps.RowGuards {
 		t.Skip("the target does not guard sequences")
 	}
 	if stale, total := staleAfterConcurrentWrites(t, h, false); stale > 0 {
@@ -112,7 +112,8 @@ func staleAfterConcurrentWrites(t *testing.T, h Harness, unlocked bool) (stale, 
 	}
 	newer.fn = older.fn
 	tb := h.CreateTable(t, people)
-	const rounds, keys, subset = 12, 1500, 20
+	const rounds, subset = 12, 20
+	keys := h.Caps.scaled(1500)
 	for r := range rounds {
 		var oldOps, newOps []handlers.Op
 		var oldCh, newCh []handlers.KeySeq
@@ -309,7 +310,8 @@ func testSameKey(t *testing.T, h Harness) {
 }
 
 func testRedelivery(t *testing.T, h Harness) {
-	if !h.Caps.Guards && !h.Caps.Timestamps {
+	guards := h.Caps.Guards || h.Caps.RowGuards
+	if !guards && !h.Caps.Timestamps {
 		t.Skip("the target neither guards sequences nor orders by timestamp")
 	}
 	w := newWriter(t, h, "")
@@ -333,24 +335,29 @@ func testRedelivery(t *testing.T, h Harness) {
 		err := w.writeAt(st.seq, st.op)
 		var se *handlers.StaleError
 		switch {
-		case h.Caps.Guards && st.stale:
-			if !errors.As(err, &se) || len(se.Stale) != 1 || se.Stale[0].Seq != st.seq {
-				t.Fatalf("%s: error %v, want a StaleError naming p:k@%d", st.name, err, st.seq)
+		case guards && st.stale:
+			if !errors.As(err, &se) || len(se.Stale) != 1 || se.Stale[0].Seq != st.seq || se.Applied != h.Caps.RowGuards {
+				t.Fatalf("%s: error %v, want a StaleError naming p:k@%d (Applied %v)", st.name, err, st.seq, h.Caps.RowGuards)
 			}
 		case err != nil:
 			t.Fatalf("%s: %v", st.name, err)
 		}
 		expectRows(t, h, tb, people, st.name, st.want...)
 	}
-	if !h.Caps.Guards {
+	if !guards {
 		return
 	}
-	// One stale change in a write refuses all of it.
+	// One stale change in a write refuses all of it, or (RowGuards) its
+	// own row.
 	err := w.writeSeq([]handlers.KeySeq{{Key: "p:k", Seq: 8}, {Key: "p:other", Seq: 10}},
 		up(tb, "k", col("name", "eight")), up(tb, "other", col("name", "ten")))
 	var se *handlers.StaleError
 	if !errors.As(err, &se) || len(se.Stale) != 1 || se.Stale[0].Key != "p:k" {
 		t.Fatalf("mixed write: %v, want only p:k@8 stale", err)
+	}
+	if h.Caps.RowGuards {
+		expectRows(t, h, tb, people, "mixed write, row by row", "k|nine|NULL|NULL", "other|ten|NULL|NULL")
+		return
 	}
 	expectRows(t, h, tb, people, "refused mixed write", "k|nine|NULL|NULL")
 	// Another function keeps its own sequences.
@@ -468,6 +475,14 @@ func testErrorClasses(t *testing.T, h Harness) {
 		}
 	}
 	want := []string{"fine|xxxxxxxxxxxxxxxx|-2147483648|NULL"}
+	if h.Caps.RowGuards {
+		// No transaction: the write's good rows are written all the same.
+		err := w.write(up(tb, "ok", col("name", "ok")), refusedOp(t, h, tb))
+		if !handlers.IsPermanent(err) {
+			t.Fatalf("write with a bad op: %v, want permanent", err)
+		}
+		want = append(want, "ok|ok|NULL|NULL")
+	}
 	expectRows(t, h, tb, people, "after the errors", want...)
 }
 
@@ -587,14 +602,14 @@ func at(r []string, i int) string {
 func testTenThousand(t *testing.T, h Harness) {
 	w := newWriter(t, h, "")
 	tb := h.CreateTable(t, people)
-	const n = 10000
+	n := h.Caps.scaled(10000)
 	ops := make([]handlers.Op, n)
 	for i := range ops {
 		ops[i] = up(tb, fmt.Sprintf("%05d", i), col("name", fmt.Sprintf("n%d", i)), col("age", fmt.Sprint(i)))
 	}
 	w.must(w.write(ops...))
 	got := rows(t, h, tb, people)
-	if len(got) != n || got[0] != "00000|n0|0|NULL" || got[n-1] != "09999|n9999|9999|NULL" {
+	if len(got) != n || got[0] != "00000|n0|0|NULL" || got[n-1] != fmt.Sprintf("%05d|n%d|%d|NULL", n-1, n-1, n-1) {
 		t.Fatalf("%d rows (first %q, last %q), want %d", len(got), at(got, 0), at(got, len(got)-1), n)
 	}
 	// Half of them deleted, the other half updated, in one write.
@@ -607,7 +622,7 @@ func testTenThousand(t *testing.T, h Harness) {
 	}
 	w.must(w.write(ops...))
 	got = rows(t, h, tb, people)
-	if len(got) != n/2 || got[0] != "00001|u|-1|NULL" || got[n/2-1] != "09999|u|-9999|NULL" {
+	if len(got) != n/2 || got[0] != "00001|u|-1|NULL" || got[n/2-1] != fmt.Sprintf("%05d|u|-%d|NULL", n-1, n-1) {
 		t.Fatalf("%d rows (first %q, last %q), want %d", len(got), at(got, 0), at(got, len(got)-1), n/2)
 	}
 }

@@ -4,16 +4,23 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+	"maps"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
 	goredis "github.com/redis/go-redis/v9"
+	"go.mongodb.org/mongo-driver/v2/bson"
+	"go.mongodb.org/mongo-driver/v2/mongo"
+	"go.mongodb.org/mongo-driver/v2/mongo/options"
 
+	"github.com/jetsync/jetsync/connectors/mongodb"
 	"github.com/jetsync/jetsync/connectors/postgres"
 	"github.com/jetsync/jetsync/connectors/redis"
 	"github.com/jetsync/jetsync/connectors/sqlite"
+	"github.com/jetsync/jetsync/infra/platform"
 	"github.com/jetsync/jetsync/infra/testenv"
 )
 
@@ -122,7 +129,7 @@ func TestConnectorSelection(t *testing.T) {
 		}, ""},
 		{"postgres validated", func(c *Config) { c.Connector = "postgres" }, "JETSYNC_POSTGRES_ADDR"},
 		{"cassandra validated", func(c *Config) { c.Connector = "cassandra" }, "JETSYNC_CASSANDRA_HOSTS"},
-		{"unknown", func(c *Config) { c.Connector = "mongo" }, "use cassandra, mssql, mysql, oracle, postgres, redis, sqlite"},
+		{"unknown", func(c *Config) { c.Connector = "mongo" }, "use cassandra, mongodb, mssql, mysql, oracle, postgres, redis, sqlite"},
 		// The README's default version holds: no JETSYNC_FUNCTION_VERSION is version 1.
 		{"no version", func(c *Config) {
 			c.Config.Version, c.SQLite = "", sqlite.Config{Path: "x.db", Synchronous: "full"}
@@ -175,4 +182,77 @@ func TestRedisConnector(t *testing.T) {
 	check("HDEL", map[string]string{"person_id": "5", "first": "Marek", "age": "27"})
 	w.Redis.Del(ctx, key)
 	check("DEL", map[string]string{})
+}
+
+// TestMongoDBConnector runs the table function into a FerretDB
+// (JETSYNC_CONNECTOR=mongodb): a document per key, a removed field
+// $unset, a delete leaving a tombstone; then a replay of the whole prefix,
+// whose every change the documents' guards refuse as stale while the
+// function counts them and goes on (handlers.StaleError.Applied).
+func TestMongoDBConnector(t *testing.T) {
+	t.Parallel()
+	w := newWorld(t)
+	uri := testenv.FerretDB(t)
+	client, err := mongo.Connect(options.Client().ApplyURI(uri))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { client.Disconnect(context.Background()) })
+	cfg := w.tableConfig(testenv.Name("persons"), w.Prefix("person"), "persons", "person_id", "first_name:first,last_name:last,age:age", "")
+	cfg.Connector, cfg.MySQL = "mongodb", w.MySQLConfig("nowhere")
+	cfg.MongoDB = mongodb.Config{URI: platform.Secret(uri), Database: testenv.Name("jetsync"), KeyFields: true, TombstoneTTL: time.Hour, BulkSize: 16, Timeout: 3 * time.Second}
+	cfg.HTTPAddr = fmt.Sprintf("127.0.0.1:%d", testenv.FreePort(t))
+	coll := client.Database(cfg.MongoDB.Database).Collection("persons")
+	w.StartBridge(cfg.Prefix)
+	w.startFunction(cfg)
+	ctx := context.Background()
+	check := func(step, id, want string) {
+		t.Helper()
+		testenv.Eventually(t, 15*time.Second, func() error {
+			var doc bson.M
+			if err := coll.FindOne(ctx, bson.D{{Key: "_id", Value: id}}).Decode(&doc); err != nil {
+				return fmt.Errorf("%s: %v", step, err)
+			}
+			if _, ok := doc[mongodb.DeletedField]; ok {
+				doc = bson.M{"deleted": true}
+			}
+			delete(doc, mongodb.SeqField)
+			var fields []string
+			for _, k := range slices.Sorted(maps.Keys(doc)) {
+				fields = append(fields, fmt.Sprintf("%s:%v", k, doc[k]))
+			}
+			if got := strings.Join(fields, " "); got != want {
+				return fmt.Errorf("%s: document %s, want %s", step, got, want)
+			}
+			return nil
+		})
+	}
+	key := cfg.Prefix + ":5"
+	w.Redis.HSet(ctx, key, "first_name", "Marek", "last_name", "Michalski", "age", "27", "unmapped", "x")
+	check("HSET", "5", "_id:5 age:27 first:Marek last:Michalski person_id:5")
+	w.Redis.HDel(ctx, key, "last_name")
+	check("HDEL", "5", "_id:5 age:27 first:Marek person_id:5")
+	w.Redis.Del(ctx, key)
+	check("DEL", "5", "deleted:true")
+	w.Redis.HSet(ctx, cfg.Prefix+":6", "first_name", "Ada")
+	check("HSET", "6", "_id:6 first:Ada person_id:6")
+
+	if code, out, errOut := w.jetsync(ctx, "replay", cfg.Name, "--all"); code != 0 {
+		t.Fatalf("replay: %d\n%s\n%s", code, out, errOut)
+	}
+	testenv.Eventually(t, 15*time.Second, func() error {
+		_, body := testenv.HTTPGet("http://" + cfg.HTTPAddr + "/metrics")
+		count := func(result string) float64 {
+			return testenv.MetricValue(body, `jetsync_function_changes_total{function="`+cfg.Name+`",result="`+result+`"}`)
+		}
+		// The replay's 4 changes: the 2 of key 5 its delete supersedes
+		// (coalesced) and 2 that the documents already hold (stale).
+		if applied, stale, coalesced := count("applied"), count("stale"), count("coalesced"); applied != 4 || stale != 2 || coalesced != 2 {
+			return fmt.Errorf("after the replay: applied %v, stale %v, coalesced %v; want 4, 2, 2", applied, stale, coalesced)
+		}
+		return nil
+	})
+	check("after the replay", "5", "deleted:true")
+	w.Redis.HSet(ctx, cfg.Prefix+":6", "age", "36")
+	check("HSET after the replay", "6", "_id:6 age:36 first:Ada person_id:6")
 }

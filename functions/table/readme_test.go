@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/jetsync/jetsync/bridge"
+	"github.com/jetsync/jetsync/connectors/mongodb"
 	"github.com/jetsync/jetsync/infra/platform"
 	"github.com/jetsync/jetsync/infra/testenv"
 )
@@ -73,7 +74,7 @@ func readmeVariables(t *testing.T) map[string]string {
 func TestReadmeDefaults(t *testing.T) {
 	documented := readmeVariables(t)
 	// Defaults the code applies after reading the environment.
-	applied := map[string]string{"JETSYNC_FUNCTION_VERSION": "1"}
+	applied := map[string]string{"JETSYNC_FUNCTION_VERSION": "1", "JETSYNC_MONGODB_URI": mongodb.DefaultURI}
 	for name, spec := range map[string]any{"jetsync-bridge": &bridge.Config{}, "jetsync-table": &Config{}} {
 		for _, v := range platform.Variables(spec) {
 			if d, ok := applied[v.Name]; ok {

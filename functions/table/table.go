@@ -22,6 +22,7 @@ import (
 	"github.com/jetsync/jetsync/bridge"
 	"github.com/jetsync/jetsync/bridge/change"
 	"github.com/jetsync/jetsync/connectors/cassandra"
+	"github.com/jetsync/jetsync/connectors/mongodb"
 	"github.com/jetsync/jetsync/connectors/mssql"
 	"github.com/jetsync/jetsync/connectors/mysql"
 	"github.com/jetsync/jetsync/connectors/oracle"
@@ -45,7 +46,7 @@ type Config struct {
 	// time in jetsync_seq, jetsync_op and jetsync_seen).
 	Mode string `split_words:"true" default:"upsert"`
 	// Connector is the target: mysql, postgres, sqlite, mssql, cassandra,
-	// redis, or oracle (in the build tagged oracle). Only its configuration is
+	// mongodb, redis, or oracle (in the build tagged oracle). Only its configuration is
 	// validated and used.
 	// KeyCollation is "exact" (the default, also when empty: at start, an
 	// upsert table whose key column would make distinct Redis keys one row —
@@ -60,6 +61,7 @@ type Config struct {
 	Oracle       oracle.Config    `envconfig:"ORACLE"`
 	Redis        redis.Config     `envconfig:"TARGET_REDIS"`
 	MSSQL        mssql.Config     `envconfig:"MSSQL"`
+	MongoDB      mongodb.Config   `envconfig:"MONGODB"`
 	// Source is the Redis the prefix lives in, as the bridge reaches it
 	// (JETSYNC_REDIS_*), and ValueType the prefix's value type there (hash,
 	// json or string, as in the bridge's JETSYNC_PREFIXES): only verify
@@ -161,6 +163,12 @@ var registry = map[string]connector{
 		func(c Config) error { return c.MSSQL.Validate() },
 		func(ctx context.Context, c Config, log *slog.Logger) (CheckedSink, error) {
 			return mssql.Open(ctx, c.MSSQL, log)
+		},
+	},
+	"mongodb": {
+		func(c Config) error { return c.MongoDB.Validate() },
+		func(ctx context.Context, c Config, log *slog.Logger) (CheckedSink, error) {
+			return mongodb.Open(ctx, c.MongoDB, log)
 		},
 	},
 	"redis": {
