@@ -12,7 +12,7 @@ import (
 // into a FerretDB of its own on PostgreSQL, or into the MongoDB at
 // JETSYNC_TEST_MONGODB_URI when it is set:
 //
-//	go test -run '^$' -bench Write -benchtime 200x ./connectors/mongodb/
+//	go test -run '^$' -bench Write -benchtime 20x ./connectors/mongodb/
 func BenchmarkWrite(b *testing.B) {
 	cfg := config(testenv.FerretDB(b))
 	if uri := mongoURI(); uri != "" {
