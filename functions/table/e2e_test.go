@@ -242,18 +242,22 @@ func TestDatabaseOutage(t *testing.T) {
 		}
 		return nil
 	})
-	_, body := get("/metrics")
-	if !strings.Contains(body, `jetsync_function_degraded{function="`+cfg.Name+`"} 0`) {
-		t.Errorf("/metrics does not show the function recovered")
-	}
 	// Every change was applied once, or found already applied when a commit
-	// whose reply the cut lost is retried (the guard at work).
-	applied := testenv.MetricValue(body, `jetsync_function_changes_total{function="`+cfg.Name+`",result="applied"}`)
-	stale := testenv.MetricValue(body, `jetsync_function_changes_total{function="`+cfg.Name+`",result="stale"}`)
-	timed := testenv.MetricValue(body, `jetsync_function_end_to_end_seconds_count{function="`+cfg.Name+`"}`)
-	if applied+stale < 201 || timed != applied {
-		t.Errorf("applied %v + stale %v, want at least 201; end-to-end timings %v, want one per applied change", applied, stale, timed)
-	}
+	// whose reply the cut lost is retried (the guard at work). The counters
+	// move just after the commit that made the rows visible: waited for.
+	testenv.Eventually(t, 5*time.Second, func() error {
+		_, body := get("/metrics")
+		if !strings.Contains(body, `jetsync_function_degraded{function="`+cfg.Name+`"} 0`) {
+			return fmt.Errorf("/metrics does not show the function recovered")
+		}
+		applied := testenv.MetricValue(body, `jetsync_function_changes_total{function="`+cfg.Name+`",result="applied"}`)
+		stale := testenv.MetricValue(body, `jetsync_function_changes_total{function="`+cfg.Name+`",result="stale"}`)
+		timed := testenv.MetricValue(body, `jetsync_function_end_to_end_seconds_count{function="`+cfg.Name+`"}`)
+		if applied+stale < 201 || timed != applied {
+			return fmt.Errorf("applied %v + stale %v, want at least 201; end-to-end timings %v, want one per applied change", applied, stale, timed)
+		}
+		return nil
+	})
 }
 
 // TestBadConfigStops: a configuration that cannot work stops the function at
