@@ -28,13 +28,10 @@ func (s *Sink) Page(ctx context.Context, shape connectors.Shape, after []string,
 	if err := oneKey(shape); err != nil {
 		return nil, err
 	}
-	// Strings only: MongoDB compares values of one type, and sorts every
-	// number before every string.
-	from := bson.D{{Key: "$gte", Value: ""}}
+	filter := rows
 	if after != nil {
-		from = bson.D{{Key: "$gt", Value: after[0]}}
+		filter = bson.D{{Key: "_id", Value: bson.D{{Key: "$gt", Value: after[0]}}}, live}
 	}
-	filter := bson.D{{Key: "_id", Value: from}, live}
 	opts := options.Find().SetSort(bson.D{{Key: "_id", Value: 1}}).SetLimit(int64(n)).SetProjection(projection(shape))
 	return s.find(ctx, shape, filter, opts)
 }
@@ -57,14 +54,13 @@ func (s *Sink) Rows(ctx context.Context, shape connectors.Shape, keys [][]string
 	return s.find(ctx, shape, filter, options.Find().SetProjection(projection(shape)))
 }
 
-// Count returns how many rows (documents that are not tombstones) table
-// holds.
+// Count returns how many rows table holds.
 func (s *Sink) Count(ctx context.Context, table string) (int64, error) {
 	c, err := s.connect(ctx, "")
 	if err != nil {
 		return 0, err
 	}
-	n, err := c.Database(s.cfg.Database).Collection(table).CountDocuments(ctx, bson.D{live})
+	n, err := c.Database(s.cfg.Database).Collection(table).CountDocuments(ctx, rows)
 	if err != nil {
 		return 0, s.classify(fmt.Errorf("count the documents of %s: %w", table, err))
 	}
@@ -110,8 +106,13 @@ func (s *Sink) Probe(_ context.Context, shape connectors.Shape, ops []handlers.O
 	return out, nil
 }
 
-// live matches the documents that are rows: not tombstones.
-var live = bson.E{Key: DeletedField, Value: bson.D{{Key: "$exists", Value: false}}}
+// live matches the documents that are not tombstones; rows those of them
+// with a string _id: MongoDB compares values of one type only (so $gt of a
+// string matches strings), and sorts every number before every string.
+var (
+	live = bson.E{Key: DeletedField, Value: bson.D{{Key: "$exists", Value: false}}}
+	rows = bson.D{{Key: "_id", Value: bson.D{{Key: "$gte", Value: ""}}}, live}
+)
 
 // oneKey refuses a shape of more than one key column: verify reads a
 // table function's collections, keyed by one.
