@@ -43,7 +43,8 @@ type keysetPager interface {
 
 // scanPager reads a table that has no order (the Redis target), each page
 // from the cursor the page before returned: 0 begins, and 0 returned
-// means that page was the last.
+// means that page was the last. A row may come twice, as a key may in a
+// SCAN; a difference is reported once (candidates are by key).
 type scanPager interface {
 	Scan(ctx context.Context, s connectors.Shape, cursor uint64, n int) ([]connectors.Row, uint64, error)
 }
@@ -303,7 +304,7 @@ func (v *verifier) walkKeys(ctx context.Context, found func(Difference)) error {
 }
 
 // walkRows pages through the table and finds the rows whose key is not in
-// Redis (pipelined EXISTS).
+// Redis.
 func (v *verifier) walkRows(ctx context.Context, found func(Difference)) error {
 	next := v.pages()
 	for {
@@ -316,31 +317,41 @@ func (v *verifier) walkRows(ctx context.Context, found func(Difference)) error {
 		if err != nil {
 			return err
 		}
-		if len(page) > 0 {
-			var exists []*redis.IntCmd
-			err = v.retry(ctx, func() error {
-				pipe := v.rdb.Pipeline()
-				exists = make([]*redis.IntCmd, len(page))
-				for i, r := range page {
-					exists[i] = pipe.Exists(ctx, v.prefix+":"+r.Key[0])
-				}
-				_, err := pipe.Exec(ctx)
-				return err
-			})
-			if err != nil {
-				return fmt.Errorf("look the table's keys up in Redis: %w", err)
-			}
-			for i, r := range page {
-				if exists[i].Val() == 0 {
-					found(Difference{Kind: change.Gone, Key: v.prefix + ":" + r.Key[0], Detail: "no key in Redis"})
-				}
-			}
-			v.rows.Add(int64(len(page)))
+		if err := v.gone(ctx, page, found); err != nil {
+			return err
 		}
 		if !more {
 			return nil
 		}
 	}
+}
+
+// gone finds the rows of page whose key is not in Redis (pipelined
+// EXISTS).
+func (v *verifier) gone(ctx context.Context, page []connectors.Row, found func(Difference)) error {
+	if len(page) == 0 {
+		return nil
+	}
+	var exists []*redis.IntCmd
+	err := v.retry(ctx, func() error {
+		pipe := v.rdb.Pipeline()
+		exists = make([]*redis.IntCmd, len(page))
+		for i, r := range page {
+			exists[i] = pipe.Exists(ctx, v.prefix+":"+r.Key[0])
+		}
+		_, err := pipe.Exec(ctx)
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("look the table's keys up in Redis: %w", err)
+	}
+	for i, r := range page {
+		if exists[i].Val() == 0 {
+			found(Difference{Kind: change.Gone, Key: v.prefix + ":" + r.Key[0], Detail: "no key in Redis"})
+		}
+	}
+	v.rows.Add(int64(len(page)))
+	return nil
 }
 
 // pages returns a function that reads the table's next page each time it
