@@ -21,7 +21,8 @@
 // DeletedField, nothing else) so that an older upsert arriving later cannot
 // bring the row back; a TTL index removes tombstones after
 // JETSYNC_MONGODB_TOMBSTONE_TTL. Readers skip documents that have
-// DeletedField.
+// DeletedField, as `jetsync-table verify` does when it reads a collection
+// back (read.go: pages in _id order).
 //
 // An op's sequence is that of the change whose id is among the op's key
 // values (connectors.OpSources); one write's ops of one row are folded into

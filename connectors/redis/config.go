@@ -56,3 +56,18 @@ func (c Config) tablePattern(table string) string {
 	before, after, _ := strings.Cut(c.Key, "{key}")
 	return strings.ReplaceAll(before, "{table}", escaped) + "*" + strings.ReplaceAll(after, "{table}", escaped)
 }
+
+// idOf is the key value whose row of table has key, the inverse of keyOf
+// for one key column; false for a key the template does not make for
+// table, and for the sink's own keys.
+func (c Config) idOf(table, key string) (string, bool) {
+	if key == checkpoints || strings.HasPrefix(key, applied) {
+		return "", false
+	}
+	before, after, _ := strings.Cut(c.Key, "{key}")
+	before, after = strings.ReplaceAll(before, "{table}", table), strings.ReplaceAll(after, "{table}", table)
+	if len(key) < len(before)+len(after) || !strings.HasPrefix(key, before) || !strings.HasSuffix(key, after) {
+		return "", false
+	}
+	return key[len(before) : len(key)-len(after)], true
+}

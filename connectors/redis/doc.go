@@ -12,5 +12,6 @@
 // every op, the sequences and the checkpoint. Values are stored as text:
 // the target has no column types and no length limits, so nothing is
 // refused for its value. A Redis Cluster as the target is not supported
-// (the script touches keys of many slots).
+// (the script touches keys of many slots). `jetsync-table verify` reads
+// the hashes back in SCAN pages (read.go).
 package redis

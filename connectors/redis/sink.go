@@ -23,8 +23,12 @@ var writeScript string
 
 var write = goredis.NewScript(writeScript)
 
-// checkpoints is the hash of every function's checkpoint in the target.
-const checkpoints = "jetsync:checkpoints"
+// The sink's own keys in the target: the hash of every function's
+// checkpoint, and the prefix of each function's hash of applied sequences.
+const (
+	checkpoints = "jetsync:checkpoints"
+	applied     = "jetsync:applied:"
+)
 
 // Sink writes rows into a Redis as hashes.
 type Sink struct {
@@ -177,7 +181,7 @@ func (s *Sink) Checkpoint(ctx context.Context, function string) (uint64, error) 
 // Forget drops function's sequences and checkpoint.
 func (s *Sink) Forget(ctx context.Context, function string) error {
 	pipe := s.rdb.TxPipeline()
-	pipe.Del(ctx, "jetsync:applied:"+function)
+	pipe.Del(ctx, applied+function)
 	pipe.HDel(ctx, checkpoints, function)
 	_, err := pipe.Exec(ctx)
 	return err

@@ -40,21 +40,11 @@ type Binder interface {
 	Bind(table, column string, v any) any
 }
 
-// Shape is what is read of a table: its key columns, which order the rows
-// and identify them, and the other columns.
-type Shape struct {
-	Table   string
-	Key     []string
-	Columns []string
-}
+// Shape is what is read of a table (connectors.Shape).
+type Shape = connectors.Shape
 
-// Row is one row as text (the database's own text of each value: integers
-// in decimal, bytes as they are): the key columns' values and the other
-// columns', in the order of the Shape; a NULL is not Valid.
-type Row struct {
-	Key    []string
-	Values []sql.NullString
-}
+// Row is one row as text (connectors.Row).
+type Row = connectors.Row
 
 // PageSQL is the statement of a keyset page: up to n rows of s in key
 // order, after the key given by the arguments (after; see PageArgs), or

@@ -21,18 +21,40 @@ import (
 
 	"github.com/jetsync/jetsync/bridge"
 	"github.com/jetsync/jetsync/bridge/change"
-	"github.com/jetsync/jetsync/connectors/sqlsink"
+	"github.com/jetsync/jetsync/connectors"
 	"github.com/jetsync/jetsync/handlers"
 	"github.com/jetsync/jetsync/infra/platform"
 )
 
 // tableReader is a sink whose table verify can read back: every SQL
-// connector (sqlsink.Sink's methods).
+// connector (sqlsink.Sink's methods), MongoDB and the Redis target. Its
+// rows are walked by Page (keysetPager) or Scan (scanPager).
 type tableReader interface {
-	Page(ctx context.Context, s sqlsink.Shape, after []string, n int) ([]sqlsink.Row, error)
-	Rows(ctx context.Context, s sqlsink.Shape, keys [][]string) ([]sqlsink.Row, error)
+	Rows(ctx context.Context, s connectors.Shape, keys [][]string) ([]connectors.Row, error)
 	Count(ctx context.Context, table string) (int64, error)
-	Probe(ctx context.Context, s sqlsink.Shape, ops []handlers.Op) ([]sqlsink.Row, error)
+	Probe(ctx context.Context, s connectors.Shape, ops []handlers.Op) ([]connectors.Row, error)
+}
+
+// keysetPager reads a table in key order, each page after the last key of
+// the page before (the SQL connectors, MongoDB).
+type keysetPager interface {
+	Page(ctx context.Context, s connectors.Shape, after []string, n int) ([]connectors.Row, error)
+}
+
+// scanPager reads a table that has no order (the Redis target), each page
+// from the cursor the page before returned: 0 begins, and 0 returned
+// means that page was the last. A row may come twice, as a key may in a
+// SCAN; a difference is reported once (candidates are by key).
+type scanPager interface {
+	Scan(ctx context.Context, s connectors.Shape, cursor uint64, n int) ([]connectors.Row, uint64, error)
+}
+
+// readerOf is sink as verify reads it, if it can.
+func readerOf(sink handlers.Sink) (tableReader, bool) {
+	db, ok := sink.(tableReader)
+	_, keyset := sink.(keysetPager)
+	_, scan := sink.(scanPager)
+	return db, ok && (keyset || scan)
 }
 
 // How much verify reads at once: keys per SCAN and rows per page (also
@@ -61,7 +83,7 @@ type verifier struct {
 	prefix     string
 	function   string
 	kind       string // the prefix's value type
-	shape      sqlsink.Shape
+	shape      connectors.Shape
 	rdb        redis.UniversalClient
 	db         tableReader
 	js         jetstream.JetStream // nil: no catching up to wait for
@@ -119,7 +141,7 @@ func (v *verifier) judgeValues(ctx context.Context, vals []bridge.Value) ([]Diff
 	if err != nil {
 		return nil, err
 	}
-	byID := make(map[string]sqlsink.Row, len(rows))
+	byID := make(map[string]connectors.Row, len(rows))
 	for _, r := range rows {
 		byID[r.Key[0]] = r
 	}
@@ -151,7 +173,7 @@ func (v *verifier) judgeValues(ctx context.Context, vals []bridge.Value) ([]Diff
 // compares what it leaves with the rows as they are; when the database
 // refuses the write for good it halves vals until each refused key stands
 // alone: a bad key.
-func (v *verifier) probe(ctx context.Context, vals []bridge.Value, current map[string]sqlsink.Row) ([]Difference, error) {
+func (v *verifier) probe(ctx context.Context, vals []bridge.Value, current map[string]connectors.Row) ([]Difference, error) {
 	ops := make([]handlers.Op, len(vals))
 	for i, val := range vals {
 		ops[i] = handlers.Op{Table: v.fn.Name, Key: []handlers.Column{{Name: v.fn.KeyColumn, Value: v.id(val.Key)}}, Values: v.fn.Mapping.Values(val.Fields)}
@@ -172,7 +194,7 @@ func (v *verifier) probe(ctx context.Context, vals []bridge.Value, current map[s
 	if err != nil {
 		return nil, err
 	}
-	after := make(map[string]sqlsink.Row, len(probed))
+	after := make(map[string]connectors.Row, len(probed))
 	for _, r := range probed {
 		after[r.Key[0]] = r
 	}
@@ -281,42 +303,83 @@ func (v *verifier) walkKeys(ctx context.Context, found func(Difference)) error {
 	return nil
 }
 
-// walkRows pages through the table in key order and finds the rows whose
-// key is not in Redis (pipelined EXISTS).
+// walkRows pages through the table and finds the rows whose key is not in
+// Redis.
 func (v *verifier) walkRows(ctx context.Context, found func(Difference)) error {
-	var after []string
+	next := v.pages()
 	for {
-		var page []sqlsink.Row
+		var page []connectors.Row
+		var more bool
 		err := v.retry(ctx, func() (err error) {
-			page, err = v.db.Page(ctx, v.shape, after, verifyChunk)
+			page, more, err = next(ctx)
 			return err
 		})
 		if err != nil {
 			return err
 		}
-		if len(page) == 0 {
+		if err := v.gone(ctx, page, found); err != nil {
+			return err
+		}
+		if !more {
 			return nil
 		}
-		var exists []*redis.IntCmd
-		err = v.retry(ctx, func() error {
-			pipe := v.rdb.Pipeline()
-			exists = make([]*redis.IntCmd, len(page))
-			for i, r := range page {
-				exists[i] = pipe.Exists(ctx, v.prefix+":"+r.Key[0])
-			}
-			_, err := pipe.Exec(ctx)
-			return err
-		})
-		if err != nil {
-			return fmt.Errorf("look the table's keys up in Redis: %w", err)
-		}
+	}
+}
+
+// gone finds the rows of page whose key is not in Redis (pipelined
+// EXISTS).
+func (v *verifier) gone(ctx context.Context, page []connectors.Row, found func(Difference)) error {
+	if len(page) == 0 {
+		return nil
+	}
+	var exists []*redis.IntCmd
+	err := v.retry(ctx, func() error {
+		pipe := v.rdb.Pipeline()
+		exists = make([]*redis.IntCmd, len(page))
 		for i, r := range page {
-			if exists[i].Val() == 0 {
-				found(Difference{Kind: change.Gone, Key: v.prefix + ":" + r.Key[0], Detail: "no key in Redis"})
-			}
+			exists[i] = pipe.Exists(ctx, v.prefix+":"+r.Key[0])
 		}
-		v.rows.Add(int64(len(page)))
-		after = page[len(page)-1].Key
+		_, err := pipe.Exec(ctx)
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("look the table's keys up in Redis: %w", err)
+	}
+	for i, r := range page {
+		if exists[i].Val() == 0 {
+			found(Difference{Kind: change.Gone, Key: v.prefix + ":" + r.Key[0], Detail: "no key in Redis"})
+		}
+	}
+	v.rows.Add(int64(len(page)))
+	return nil
+}
+
+// pages returns a function that reads the table's next page each time it
+// is called, and whether there may be more; a call that fails can be made
+// again. A keysetPager's pages come in key order, each after the last key
+// of the one before (an empty page is the end); a scanPager's follow its
+// cursor.
+func (v *verifier) pages() func(context.Context) ([]connectors.Row, bool, error) {
+	if db, ok := v.db.(keysetPager); ok {
+		var after []string
+		return func(ctx context.Context) ([]connectors.Row, bool, error) {
+			page, err := db.Page(ctx, v.shape, after, verifyChunk)
+			if err != nil || len(page) == 0 {
+				return nil, false, err
+			}
+			after = page[len(page)-1].Key
+			return page, true, nil
+		}
+	}
+	db := v.db.(scanPager)
+	var cursor uint64
+	return func(ctx context.Context) ([]connectors.Row, bool, error) {
+		page, next, err := db.Scan(ctx, v.shape, cursor, verifyChunk)
+		if err != nil {
+			return nil, false, err
+		}
+		cursor = next
+		return page, next != 0, nil
 	}
 }
 

@@ -12,7 +12,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/jetsync/jetsync/bridge/streams"
-	"github.com/jetsync/jetsync/connectors/sqlsink"
+	"github.com/jetsync/jetsync/connectors"
 )
 
 // Exit statuses of verify.
@@ -81,9 +81,9 @@ func verify(ctx context.Context, cfg Config, opts VerifyOptions, progress io.Wri
 		return Report{}, fmt.Errorf("database: %w", err)
 	}
 	defer sink.Close()
-	db, ok := sink.(tableReader)
+	db, ok := readerOf(sink)
 	if !ok {
-		return Report{}, fmt.Errorf("configuration: JETSYNC_CONNECTOR=%s: verify reads SQL tables (mysql, postgres, sqlite, mssql, oracle) only", cfg.Connector)
+		return Report{}, fmt.Errorf("configuration: JETSYNC_CONNECTOR=%s: verify reads the SQL tables (mysql, postgres, sqlite, mssql, oracle), MongoDB and the Redis target only", cfg.Connector)
 	}
 	rdb := cfg.Source.Client(4, log)
 	defer rdb.Close()
@@ -145,6 +145,6 @@ func verify(ctx context.Context, cfg Config, opts VerifyOptions, progress io.Wri
 
 // shapeOf is what verify reads of fn's table: the key column and the
 // mapped columns, in the mapping's order.
-func shapeOf(fn Table) sqlsink.Shape {
-	return sqlsink.Shape{Table: fn.Name, Key: []string{fn.KeyColumn}, Columns: fn.Mapping.Columns()}
+func shapeOf(fn Table) connectors.Shape {
+	return connectors.Shape{Table: fn.Name, Key: []string{fn.KeyColumn}, Columns: fn.Mapping.Columns()}
 }
