@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"time"
 
+	"github.com/jetsync/jetsync/infra/platform"
 	"github.com/nats-io/nats.go/jetstream"
 )
 
@@ -19,10 +20,10 @@ import (
 func Check(ctx context.Context, cfg Config, out io.Writer, log *slog.Logger) error {
 	var failed []string
 	report := func(err error, format string, args ...any) {
-		line := fmt.Sprintf(format, args...)
+		line := platform.Redact(fmt.Sprintf(format, args...))
 		if err != nil {
 			failed = append(failed, line)
-			fmt.Fprintf(out, "FAIL %s: %v\n", line, err)
+			fmt.Fprintf(out, "FAIL %s: %s\n", line, platform.Redact(err.Error()))
 			return
 		}
 		fmt.Fprintf(out, "ok   %s\n", line)

@@ -194,6 +194,12 @@ func (c RedisConfig) Client(pool int, log *slog.Logger) redis.UniversalClient {
 
 // Validate reports the first Redis setting a person has to fix.
 func (c RedisConfig) Validate() error {
+	if err := platform.NoCredentials("JETSYNC_REDIS_ADDR", c.Addr); err != nil {
+		return err
+	}
+	if err := platform.NoCredentials("JETSYNC_REDIS_SENTINEL", strings.Join(c.Sentinel, ",")); err != nil {
+		return err
+	}
 	if len(c.Sentinel) > 0 {
 		if c.MasterName == "" {
 			return fmt.Errorf("JETSYNC_REDIS_SENTINEL is set but JETSYNC_REDIS_MASTER_NAME is not: name the master the sentinels monitor")
@@ -294,6 +300,9 @@ func (c Config) Validate() error {
 		return err
 	}
 	if err := c.StreamConfig.Validate(); err != nil {
+		return err
+	}
+	if err := c.HTTPConfig.Validate(); err != nil {
 		return err
 	}
 	return c.LogConfig.Validate()

@@ -47,6 +47,9 @@ func (c Config) password() platform.SecretSource {
 
 // Validate reports the first setting a person has to fix.
 func (c Config) Validate() error {
+	if err := platform.NoCredentials("JETSYNC_MYSQL_ADDR", c.Addr); err != nil {
+		return err
+	}
 	if c.Addr == "" || !strings.Contains(c.Addr, ":") {
 		return fmt.Errorf("JETSYNC_MYSQL_ADDR=%q: want host:port", c.Addr)
 	}

@@ -45,6 +45,9 @@ func (c Config) password() platform.SecretSource {
 
 // Validate reports the first setting a person has to fix.
 func (c Config) Validate() error {
+	if err := platform.NoCredentials("JETSYNC_POSTGRES_ADDR", c.Addr); err != nil {
+		return err
+	}
 	if _, _, err := net.SplitHostPort(c.Addr); err != nil {
 		return fmt.Errorf("JETSYNC_POSTGRES_ADDR=%q: want host:port", c.Addr)
 	}

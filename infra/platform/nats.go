@@ -40,7 +40,7 @@ func (c NATSConfig) Validate() error {
 	}
 	for _, u := range strings.Split(c.URL, ",") {
 		if !strings.Contains(u, "://") {
-			return fmt.Errorf("JETSYNC_NATS_URL=%q: want nats://host:port (or tls://), comma-separated", c.URL)
+			return fmt.Errorf("JETSYNC_NATS_URL=%q: want nats://host:port (or tls://), comma-separated", Redact(c.URL))
 		}
 	}
 	if err := c.password().Validate(); err != nil {
@@ -102,11 +102,11 @@ func (c NATSConfig) Connect(name string, log *slog.Logger, extra ...nats.Option)
 	}
 	nc, err := nats.Connect(c.URL, append(opts, extra...)...)
 	if err != nil {
-		return nil, fmt.Errorf("connect to NATS at %s: %w", redactURL(c.URL), err)
+		return nil, fmt.Errorf("connect to NATS at %s: %w", Redact(c.URL), err)
 	}
 	if v := nc.ConnectedServerVersion(); !AtLeast(v, minServer) {
 		nc.Close()
-		return nil, fmt.Errorf("NATS at %s is nats-server %s; jetsync needs %d.%d or newer (with JetStream)", redactURL(c.URL), v, minServer[0], minServer[1])
+		return nil, fmt.Errorf("NATS at %s is nats-server %s; jetsync needs %d.%d or newer (with JetStream)", Redact(c.URL), v, minServer[0], minServer[1])
 	}
 	return nc, nil
 }
@@ -123,21 +123,6 @@ func AtLeast(version string, want [2]int) bool {
 		return false
 	}
 	return major > want[0] || major == want[0] && minor >= want[1]
-}
-
-// redactURL drops user info from a NATS URL for messages.
-func redactURL(u string) string {
-	var out []string
-	for _, one := range strings.Split(u, ",") {
-		if scheme, rest, ok := strings.Cut(one, "://"); ok {
-			if at := strings.LastIndex(rest, "@"); at >= 0 {
-				rest = "[redacted]@" + rest[at+1:]
-			}
-			one = scheme + "://" + rest
-		}
-		out = append(out, one)
-	}
-	return strings.Join(out, ",")
 }
 
 // ValidName checks a JetStream stream or consumer (function) name given in
