@@ -49,6 +49,10 @@ func Check(ctx context.Context, cfg Config, out io.Writer, log *slog.Logger) err
 		}
 		need := cfg.neededEvents()
 		for _, n := range nodes {
+			if cfg.configFree() {
+				report(probeNotifications(ctx, n, cfg, newRunID()), "keyspace notifications of %s, probed without CONFIG (needs %q)", n.Options().Addr, need)
+				continue
+			}
 			vals, err := n.ConfigGet(ctx, "notify-keyspace-events").Result()
 			switch missing := missingEvents(vals["notify-keyspace-events"], need); {
 			case err != nil:

@@ -162,7 +162,8 @@ func (c RedisConfig) tlsConfig() (*tls.Config, error) {
 
 // Client is the client of c's Redis: standalone, Sentinel or Cluster, with
 // up to pool connections (per node), the password read for every new
-// connection. Validate first.
+// connection; a NOPERM reply becomes a NoPermError naming the user, the
+// command and its keys. Validate first.
 func (c RedisConfig) Client(pool int, log *slog.Logger) redis.UniversalClient {
 	tlsCfg, _ := c.tlsConfig() // Validate checked it
 	pw := c.password()
@@ -173,22 +174,30 @@ func (c RedisConfig) Client(pool int, log *slog.Logger) redis.UniversalClient {
 		}
 		return c.Username, p
 	}
+	hook := noPermHook{user: c.user()}
 	switch {
 	case len(c.Sentinel) > 0:
-		return redis.NewFailoverClient(&redis.FailoverOptions{
+		rdb := redis.NewFailoverClient(&redis.FailoverOptions{
 			MasterName: c.MasterName, SentinelAddrs: c.Sentinel,
 			DB: c.DB, CredentialsProvider: creds, TLSConfig: tlsCfg, PoolSize: pool,
 		})
+		rdb.AddHook(hook)
+		return rdb
 	case c.Cluster:
-		return redis.NewClusterClient(&redis.ClusterOptions{
+		rdb := redis.NewClusterClient(&redis.ClusterOptions{
 			Addrs: strings.Split(c.Addr, ","), CredentialsProvider: creds,
 			TLSConfig: tlsCfg, PoolSize: pool,
 		})
+		rdb.AddHook(hook)
+		rdb.OnNewNode(func(n *redis.Client) { n.AddHook(hook) })
+		return rdb
 	default:
-		return redis.NewClient(&redis.Options{
+		rdb := redis.NewClient(&redis.Options{
 			Addr: c.Addr, DB: c.DB, CredentialsProvider: creds,
 			TLSConfig: tlsCfg, PoolSize: pool,
 		})
+		rdb.AddHook(hook)
+		return rdb
 	}
 }
 

@@ -83,18 +83,39 @@ func TestNotificationSetting(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 
-	t.Run("off and not allowed to enable", func(t *testing.T) {
-		natsURL := testenv.NATS(t) // every stream takes jetsync.>: one server each
-		addr := testenv.RedisServer(t, "--notify-keyspace-events", "")
-		cfg := testConfig(addr, natsURL, "person")
-		cfg.Redis.ConfigureNotifications = false
-		_, err := New(ctx, cfg, testenv.Logger(t))
-		for _, want := range []string{`notify-keyspace-events ""`, `needs "Kgh$lsz"`, "CONFIG SET notify-keyspace-events Kgh$lsz", "JETSYNC_REDIS_CONFIGURE_NOTIFICATIONS=true"} {
-			if err == nil || !strings.Contains(err.Error(), want) {
-				t.Errorf("New() = %v, want an error saying %q", err, want)
+	// Not allowed to configure: the bridge probes without CONFIG (renamed
+	// away here), on its heartbeat keys, and names the missing classes.
+	for _, tt := range []struct{ flags, onExpired, missing string }{
+		{"", "ignore", "Kgh$lsz"},
+		{"Kg$lsz", "ignore", "h"},
+		{"Kgh$l", "delete", "szx"},
+		{"Kgh$lsz", "delete", "x"},
+		{"Kgh$lsz", "ignore", ""},
+		{"KEA", "delete", ""},
+	} {
+		t.Run(fmt.Sprintf("not allowed to enable, %q, expired %s", tt.flags, tt.onExpired), func(t *testing.T) {
+			t.Parallel()
+			natsURL := testenv.NATS(t) // every stream takes jetsync.>: one server each
+			addr := testenv.RedisServer(t, "--notify-keyspace-events", tt.flags, "--rename-command", "CONFIG", "")
+			cfg := testConfig(addr, natsURL, "person")
+			cfg.Redis.ConfigureNotifications = false
+			cfg.OnExpired = tt.onExpired
+			b, err := New(ctx, cfg, testenv.Logger(t))
+			if tt.missing == "" {
+				if err != nil {
+					t.Fatal(err)
+				}
+				b.rdb.Close()
+				b.nc.Close()
+				return
 			}
-		}
-	})
+			for _, want := range []string{fmt.Sprintf("class %q", tt.missing), "CONFIG SET notify-keyspace-events " + cfg.neededEvents(), "JETSYNC_REDIS_CONFIGURE_NOTIFICATIONS=true"} {
+				if err == nil || !strings.Contains(err.Error(), want) {
+					t.Errorf("New() = %v, want an error saying %q", err, want)
+				}
+			}
+		})
+	}
 	t.Run("off and allowed: enabled", func(t *testing.T) {
 		natsURL := testenv.NATS(t) // every stream takes jetsync.>: one server each
 		addr := testenv.RedisServer(t, "--notify-keyspace-events", "Ex")

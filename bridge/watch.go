@@ -38,6 +38,9 @@ const notifyRecheck = 10 * time.Second
 // HeartbeatKey is the key a bridge writes to hear its own notifications.
 func HeartbeatKey(runID string) string { return "jetsync:heartbeat:" + runID }
 
+// heartbeatPattern matches every bridge's heartbeat keys (and the probe's).
+const heartbeatPattern = "jetsync:heartbeat:*"
+
 func (w *nodeWatch) alive() { w.seen.Store(time.Now().UnixNano()) }
 
 func (w *nodeWatch) reason() string {
@@ -117,7 +120,9 @@ func (b *Bridge) watchNode(ctx context.Context, node *redis.Client, w *nodeWatch
 			continue
 		}
 		why := fmt.Sprintf("no keyspace notification came back for %s (heartbeat key %s)", silent.Round(time.Second), key)
-		if err := ensureNotifications(ctx, node, b.cfg, b.log); err != nil {
+		if b.cfg.configFree() {
+			why += ": " + b.cfg.advice(w.addr, b.cfg.neededEvents())
+		} else if err := ensureNotifications(ctx, node, b.cfg, b.log); err != nil {
 			why += ": " + err.Error()
 		} else {
 			why += "; notify-keyspace-events is set now"
