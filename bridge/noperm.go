@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net"
+	"regexp"
 	"strings"
 
 	"github.com/redis/go-redis/v9"
@@ -37,9 +38,9 @@ func isNoPerm(err error) bool {
 // noPermArgs shortens a command's arguments for a message: the first few,
 // each cut; values a secret may be in (AUTH, HELLO) are left out.
 func noPermArgs(name string, args []any) string {
-	switch name {
-	case "auth", "hello", "acl", "migrate":
-		return ""
+	switch strings.Split(name, "|")[0] {
+	case "auth", "hello", "acl", "migrate", "function", "eval", "script":
+		return "" // secrets, or code
 	}
 	var parts []string
 	for i, a := range args {
@@ -47,7 +48,7 @@ func noPermArgs(name string, args []any) string {
 			parts = append(parts, "...")
 			break
 		}
-		s := fmt.Sprint(a)
+		s, _, _ := strings.Cut(fmt.Sprint(a), "\n")
 		if len(s) > 64 {
 			s = s[:64] + "..."
 		}
@@ -93,14 +94,21 @@ func (h noPermHook) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.Pr
 	}
 }
 
+// refusedCommand is the command a NOPERM reply names: "... to run the
+// 'config|get' command".
+var refusedCommand = regexp.MustCompile(`'([a-z_|-]+)' command`)
+
 func (h noPermHook) wrap(cmd redis.Cmder, err error) error {
 	args := cmd.Args()
-	name := cmd.FullName()
+	name := cmd.Name()
+	if m := refusedCommand.FindStringSubmatch(err.Error()); m != nil {
+		name = m[1] // with its subcommand
+	}
 	var rest []any
-	if n := len(strings.Split(name, " ")); len(args) > n {
+	if n := len(strings.Split(name, "|")); len(args) > n {
 		rest = args[n:]
 	}
-	e := &NoPermError{User: h.user, Command: strings.ReplaceAll(name, " ", "|"), Args: noPermArgs(cmd.Name(), rest), Err: err}
+	e := &NoPermError{User: h.user, Command: name, Args: noPermArgs(name, rest), Err: err}
 	cmd.SetErr(e)
 	return e
 }
