@@ -135,6 +135,11 @@ func TestMinimalRedisUsers(t *testing.T) {
 				return
 			}
 			admin.HSet(ctx, "person:0", "n", "0") // before the start: found by the resync
+			t.Cleanup(func() { // after the bridge stopped (and handed over)
+				if d := aclDenials(t, admin, mode.user); len(d) > 0 {
+					t.Errorf("Redis refused commands of %s: %v", mode.user, d)
+				}
+			})
 			rec := runBridge(t, cfg)
 			rec.waitFor(t, "person:0", func(last change.Change, _ []change.Change) error { return nil })
 			switch mode.name {
@@ -173,9 +178,6 @@ func TestMinimalRedisUsers(t *testing.T) {
 					}
 					return nil
 				})
-			}
-			if d := aclDenials(t, admin, mode.user); len(d) > 0 {
-				t.Fatalf("Redis refused commands of %s: %v", mode.user, d)
 			}
 		})
 	}
