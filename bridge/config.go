@@ -2,10 +2,8 @@ package bridge
 
 import (
 	"crypto/tls"
-	"crypto/x509"
 	"fmt"
 	"log/slog"
-	"os"
 	"strings"
 	"time"
 
@@ -123,8 +121,14 @@ type RedisConfig struct {
 	// through failovers (Addr is then not used).
 	Sentinel   []string `split_words:"true"`
 	MasterName string   `split_words:"true"`
-	TLS        bool     `split_words:"true" default:"false"`
-	CAFile     string   `split_words:"true"`
+	// TLS connects with TLS, the server's host name verified; CAFile is
+	// the CA (PEM) to trust instead of the system's; CertFile and KeyFile
+	// are a client certificate and its key for mutual TLS, read at every
+	// new connection.
+	TLS      bool   `split_words:"true" default:"false"`
+	CAFile   string `split_words:"true"`
+	CertFile string `split_words:"true"`
+	KeyFile  string `split_words:"true"`
 	// ConfigureNotifications lets the bridge CONFIG SET
 	// notify-keyspace-events when the server lacks what it needs.
 	ConfigureNotifications bool `split_words:"true" default:"true"`
@@ -143,21 +147,14 @@ func (c RedisConfig) password() platform.SecretSource {
 }
 
 func (c RedisConfig) tlsConfig() (*tls.Config, error) {
+	files := platform.TLSFiles{Var: "JETSYNC_REDIS", CAFile: c.CAFile, CertFile: c.CertFile, KeyFile: c.KeyFile}
 	if !c.TLS {
+		if files.Any() {
+			return nil, fmt.Errorf("JETSYNC_REDIS_CA_FILE, _CERT_FILE and _KEY_FILE need JETSYNC_REDIS_TLS=true")
+		}
 		return nil, nil
 	}
-	cfg := &tls.Config{MinVersion: tls.VersionTLS12}
-	if c.CAFile != "" {
-		pem, err := os.ReadFile(c.CAFile)
-		if err != nil {
-			return nil, fmt.Errorf("JETSYNC_REDIS_CA_FILE: %w", err)
-		}
-		cfg.RootCAs = x509.NewCertPool()
-		if !cfg.RootCAs.AppendCertsFromPEM(pem) {
-			return nil, fmt.Errorf("JETSYNC_REDIS_CA_FILE=%s holds no PEM certificate", c.CAFile)
-		}
-	}
-	return cfg, nil
+	return files.Config()
 }
 
 // Client is the client of c's Redis: standalone, Sentinel or Cluster, with

@@ -21,8 +21,17 @@ type NATSConfig struct {
 	TokenFile    string `split_words:"true"`
 	// CredsFile is a NATS .creds file (JWT and seed); it is read on every connect.
 	CredsFile string `split_words:"true"`
-	// CAFile is a PEM file of CAs to trust for tls:// URLs.
-	CAFile string `split_words:"true"`
+	// CAFile is a PEM file of CAs to trust for tls:// URLs; CertFile and
+	// KeyFile are a client certificate and its key (mutual TLS), read at
+	// every connect. Any of them makes the connection TLS, the server's
+	// host name verified.
+	CAFile   string `split_words:"true"`
+	CertFile string `split_words:"true"`
+	KeyFile  string `split_words:"true"`
+}
+
+func (c NATSConfig) tlsFiles() TLSFiles {
+	return TLSFiles{Var: "JETSYNC_NATS", CAFile: c.CAFile, CertFile: c.CertFile, KeyFile: c.KeyFile}
 }
 
 func (c NATSConfig) password() SecretSource {
@@ -52,7 +61,7 @@ func (c NATSConfig) Validate() error {
 	if (c.Password != "" || c.PasswordFile != "") && c.User == "" {
 		return fmt.Errorf("JETSYNC_NATS_PASSWORD is set but JETSYNC_NATS_USER is not")
 	}
-	return nil
+	return c.tlsFiles().Validate()
 }
 
 // minServer is the oldest nats-server jetsync runs on: consumer metadata,
@@ -97,8 +106,12 @@ func (c NATSConfig) Connect(name string, log *slog.Logger, extra ...nats.Option)
 	if c.CredsFile != "" {
 		opts = append(opts, nats.UserCredentials(c.CredsFile))
 	}
-	if c.CAFile != "" {
-		opts = append(opts, nats.RootCAs(c.CAFile))
+	if files := c.tlsFiles(); files.Any() {
+		tlsCfg, err := files.Config()
+		if err != nil {
+			return nil, err
+		}
+		opts = append(opts, nats.Secure(tlsCfg))
 	}
 	nc, err := nats.Connect(c.URL, append(opts, extra...)...)
 	if err != nil {
