@@ -135,7 +135,8 @@ func TestMinimalRedisUsers(t *testing.T) {
 				return
 			}
 			admin.HSet(ctx, "person:0", "n", "0") // before the start: found by the resync
-			t.Cleanup(func() {                    // after the bridge stopped (and handed over)
+			// Read after the bridge stopped (and handed over).
+			t.Cleanup(func() {
 				if d := aclDenials(t, admin, mode.user); len(d) > 0 {
 					t.Errorf("Redis refused commands of %s: %v", mode.user, d)
 				}
