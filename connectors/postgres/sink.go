@@ -98,8 +98,11 @@ func Open(ctx context.Context, cfg Config, log *slog.Logger) (*Sink, error) {
 }
 
 // isConfigError reports errors that no retry fixes: bad credentials,
-// unknown database, no privilege.
+// unknown database, no privilege, a server certificate not trusted.
 func isConfigError(err error) bool {
+	if connectors.IsCertificateError(err) {
+		return true
+	}
 	var pe *pgconn.PgError
 	if !errors.As(err, &pe) {
 		return false
