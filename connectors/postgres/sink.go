@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"net/url"
 	"strconv"
 	"strings"
@@ -62,6 +63,14 @@ func Open(ctx context.Context, cfg Config, log *slog.Logger) (*Sink, error) {
 	pc, err := pgxpool.ParseConfig(u.String())
 	if err != nil {
 		return nil, fmt.Errorf("postgres config: %w", err)
+	}
+	if files := cfg.tlsFiles(); files.Any() {
+		tlsCfg, err := files.Config()
+		if err != nil {
+			return nil, err
+		}
+		tlsCfg.ServerName, _, _ = net.SplitHostPort(cfg.Addr)
+		pc.ConnConfig.TLSConfig, pc.ConnConfig.Fallbacks = tlsCfg, nil // verify-full, no plaintext
 	}
 	pc.MaxConns = int32(cfg.MaxConns)
 	pc.MaxConnLifetime = time.Hour
