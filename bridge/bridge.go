@@ -455,6 +455,9 @@ func (b *Bridge) subscribeNode(ctx context.Context, node *redis.Client) error {
 				b.heard(w)
 				continue
 			}
+			if strings.HasPrefix(key, heartbeatKeyPrefix) {
+				continue // another bridge's heartbeat, or a probe
+			}
 			if strings.HasPrefix(key, rgsyncStagePrefix) {
 				if b.cfg.classify(m.Payload) == writeEvent {
 					b.stageRGSync(ctx, node, key)

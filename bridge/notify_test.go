@@ -243,3 +243,37 @@ func TestRedisRestart(t *testing.T) {
 		})
 	}
 }
+
+// TestOtherHeartbeatsIgnored: bridges on one Redis hear each other's
+// heartbeat keys (one subscription pattern for all, as ACLs want it) and
+// the probe's keys; none is read or published, nor filed as a dead letter,
+// and the bridge's own heartbeat keeps it ready.
+func TestOtherHeartbeatsIgnored(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	addr := testenv.RedisServer(t, "--notify-keyspace-events", "Kgh$lsz")
+	cfg := testConfig(addr, testenv.NATS(t), "person")
+	cfg.Redis.ConfigureNotifications = false // probes at start
+	b := startBridge(t, cfg)
+	rdb := redis.NewClient(&redis.Options{Addr: addr})
+	defer rdb.Close()
+	for i := range 20 {
+		rdb.Set(ctx, HeartbeatKey("another-bridge"), i, time.Minute)
+		rdb.HSet(ctx, HeartbeatKey("another-bridge")+":probe", "f", i)
+	}
+	rdb.HSet(ctx, "person:1", "n", "1")
+	rec := recordStream(t, cfg)
+	testenv.Eventually(t, 10*time.Second, rec.carried(t, "person:1", "1"))
+	time.Sleep(2 * cfg.Heartbeat)
+	for key := range rec.last(t) {
+		if key != "person:1" {
+			t.Errorf("published a change of %s", key)
+		}
+	}
+	if n := deadLetterCount(t, cfg); n != 0 {
+		t.Errorf("%d dead letters", n)
+	}
+	if err := b.Ready(); err != nil {
+		t.Errorf("not ready: %v", err)
+	}
+}

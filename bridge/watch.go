@@ -36,10 +36,14 @@ const staleBeats = 5
 const notifyRecheck = 10 * time.Second
 
 // HeartbeatKey is the key a bridge writes to hear its own notifications.
-func HeartbeatKey(runID string) string { return "jetsync:heartbeat:" + runID }
+func HeartbeatKey(runID string) string { return heartbeatKeyPrefix + runID }
 
-// heartbeatPattern matches every bridge's heartbeat keys (and the probe's).
-const heartbeatPattern = "jetsync:heartbeat:*"
+// heartbeatKeyPrefix starts every bridge's heartbeat keys (and probe keys);
+// heartbeatPattern matches them all.
+const (
+	heartbeatKeyPrefix = "jetsync:heartbeat:"
+	heartbeatPattern   = heartbeatKeyPrefix + "*"
+)
 
 func (w *nodeWatch) alive() { w.seen.Store(time.Now().UnixNano()) }
 
