@@ -120,7 +120,12 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (*Bridge, error) {
 	nodes, err := b.nodes(ctx)
 	if err == nil {
 		for _, n := range nodes {
-			if err = ensureNotifications(ctx, n, cfg, log); err != nil {
+			if cfg.configFree() {
+				err = probeNotifications(ctx, n, cfg, b.runID)
+			} else {
+				err = ensureNotifications(ctx, n, cfg, log)
+			}
+			if err != nil {
 				break
 			}
 		}
@@ -335,7 +340,9 @@ func (b *Bridge) subscribeNode(ctx context.Context, node *redis.Client) error {
 	chanPrefix := fmt.Sprintf("__keyspace@%d__:", b.cfg.Redis.DB)
 	beat := HeartbeatKey(b.runID)
 	if b.heartbeats() {
-		patterns = append(patterns, chanPrefix+beat)
+		// Every bridge's heartbeats: an ACL allows a PSUBSCRIBE pattern
+		// only literally, and this one is the same for every run.
+		patterns = append(patterns, chanPrefix+heartbeatPattern)
 	}
 	stagePattern := chanPrefix + rgsyncStagePrefix + "*"
 	if b.cfg.rgsyncWriteThrough() {
@@ -394,7 +401,11 @@ func (b *Bridge) subscribeNode(ctx context.Context, node *redis.Client) error {
 			b.subscribed.Add(-subscribed)
 			subscribed = 0
 			reconnected, reasserted = true, false
-			b.log.Warn("redis pubsub receive failed; reconnecting", "err", err)
+			if isNoPerm(err) {
+				b.log.Error("redis pubsub refused; retrying", "err", b.cfg.Redis.subscribeNoPerm(err, patterns))
+			} else {
+				b.log.Warn("redis pubsub receive failed; reconnecting", "err", err)
+			}
 			if !backoff.Wait(ctx) {
 				return nil
 			}
@@ -415,10 +426,11 @@ func (b *Bridge) subscribeNode(ctx context.Context, node *redis.Client) error {
 			}
 			if m.Kind == "psubscribe" {
 				if prefix, ok := byPattern[m.Channel]; ok {
-					if reconnected && !reasserted && !b.cfg.hooks.noNotifyWatch {
+					if reconnected && !reasserted && !b.cfg.hooks.noNotifyWatch && !b.cfg.configFree() {
 						// A restarted Redis, or a replica promoted in its
 						// place, may have notifications off: set them again
 						// before the resync, so that nothing after it is missed.
+						// Without CONFIG the heartbeat tells.
 						reasserted = true
 						if err := ensureNotifications(ctx, node, b.cfg, b.log); err != nil {
 							b.turnDeaf(w, err.Error())
@@ -442,6 +454,9 @@ func (b *Bridge) subscribeNode(ctx context.Context, node *redis.Client) error {
 			if key == beat {
 				b.heard(w)
 				continue
+			}
+			if strings.HasPrefix(key, heartbeatKeyPrefix) {
+				continue // another bridge's heartbeat, or a probe
 			}
 			if strings.HasPrefix(key, rgsyncStagePrefix) {
 				if b.cfg.classify(m.Payload) == writeEvent {

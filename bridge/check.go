@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"time"
 
+	"github.com/jetsync/jetsync/infra/platform"
 	"github.com/nats-io/nats.go/jetstream"
 )
 
@@ -19,10 +20,10 @@ import (
 func Check(ctx context.Context, cfg Config, out io.Writer, log *slog.Logger) error {
 	var failed []string
 	report := func(err error, format string, args ...any) {
-		line := fmt.Sprintf(format, args...)
+		line := platform.Redact(fmt.Sprintf(format, args...))
 		if err != nil {
 			failed = append(failed, line)
-			fmt.Fprintf(out, "FAIL %s: %v\n", line, err)
+			fmt.Fprintf(out, "FAIL %s: %s\n", line, platform.Redact(err.Error()))
 			return
 		}
 		fmt.Fprintf(out, "ok   %s\n", line)
@@ -48,6 +49,10 @@ func Check(ctx context.Context, cfg Config, out io.Writer, log *slog.Logger) err
 		}
 		need := cfg.neededEvents()
 		for _, n := range nodes {
+			if cfg.configFree() {
+				report(probeNotifications(ctx, n, cfg, newRunID()), "keyspace notifications of %s, probed without CONFIG (needs %q)", n.Options().Addr, need)
+				continue
+			}
 			vals, err := n.ConfigGet(ctx, "notify-keyspace-events").Result()
 			switch missing := missingEvents(vals["notify-keyspace-events"], need); {
 			case err != nil:

@@ -2,10 +2,8 @@ package bridge
 
 import (
 	"crypto/tls"
-	"crypto/x509"
 	"fmt"
 	"log/slog"
-	"os"
 	"strings"
 	"time"
 
@@ -123,8 +121,14 @@ type RedisConfig struct {
 	// through failovers (Addr is then not used).
 	Sentinel   []string `split_words:"true"`
 	MasterName string   `split_words:"true"`
-	TLS        bool     `split_words:"true" default:"false"`
-	CAFile     string   `split_words:"true"`
+	// TLS connects with TLS, the server's host name verified; CAFile is
+	// the CA (PEM) to trust instead of the system's; CertFile and KeyFile
+	// are a client certificate and its key for mutual TLS, read at every
+	// new connection.
+	TLS      bool   `split_words:"true" default:"false"`
+	CAFile   string `split_words:"true"`
+	CertFile string `split_words:"true"`
+	KeyFile  string `split_words:"true"`
 	// ConfigureNotifications lets the bridge CONFIG SET
 	// notify-keyspace-events when the server lacks what it needs.
 	ConfigureNotifications bool `split_words:"true" default:"true"`
@@ -143,26 +147,20 @@ func (c RedisConfig) password() platform.SecretSource {
 }
 
 func (c RedisConfig) tlsConfig() (*tls.Config, error) {
+	files := platform.TLSFiles{Var: "JETSYNC_REDIS", CAFile: c.CAFile, CertFile: c.CertFile, KeyFile: c.KeyFile}
 	if !c.TLS {
+		if files.Any() {
+			return nil, fmt.Errorf("JETSYNC_REDIS_CA_FILE, _CERT_FILE and _KEY_FILE need JETSYNC_REDIS_TLS=true")
+		}
 		return nil, nil
 	}
-	cfg := &tls.Config{MinVersion: tls.VersionTLS12}
-	if c.CAFile != "" {
-		pem, err := os.ReadFile(c.CAFile)
-		if err != nil {
-			return nil, fmt.Errorf("JETSYNC_REDIS_CA_FILE: %w", err)
-		}
-		cfg.RootCAs = x509.NewCertPool()
-		if !cfg.RootCAs.AppendCertsFromPEM(pem) {
-			return nil, fmt.Errorf("JETSYNC_REDIS_CA_FILE=%s holds no PEM certificate", c.CAFile)
-		}
-	}
-	return cfg, nil
+	return files.Config()
 }
 
 // Client is the client of c's Redis: standalone, Sentinel or Cluster, with
 // up to pool connections (per node), the password read for every new
-// connection. Validate first.
+// connection; a NOPERM reply becomes a NoPermError naming the user, the
+// command and its keys. Validate first.
 func (c RedisConfig) Client(pool int, log *slog.Logger) redis.UniversalClient {
 	tlsCfg, _ := c.tlsConfig() // Validate checked it
 	pw := c.password()
@@ -173,27 +171,41 @@ func (c RedisConfig) Client(pool int, log *slog.Logger) redis.UniversalClient {
 		}
 		return c.Username, p
 	}
+	hook := noPermHook{user: c.user()}
 	switch {
 	case len(c.Sentinel) > 0:
-		return redis.NewFailoverClient(&redis.FailoverOptions{
+		rdb := redis.NewFailoverClient(&redis.FailoverOptions{
 			MasterName: c.MasterName, SentinelAddrs: c.Sentinel,
 			DB: c.DB, CredentialsProvider: creds, TLSConfig: tlsCfg, PoolSize: pool,
 		})
+		rdb.AddHook(hook)
+		return rdb
 	case c.Cluster:
-		return redis.NewClusterClient(&redis.ClusterOptions{
+		rdb := redis.NewClusterClient(&redis.ClusterOptions{
 			Addrs: strings.Split(c.Addr, ","), CredentialsProvider: creds,
 			TLSConfig: tlsCfg, PoolSize: pool,
 		})
+		rdb.AddHook(hook)
+		rdb.OnNewNode(func(n *redis.Client) { n.AddHook(hook) })
+		return rdb
 	default:
-		return redis.NewClient(&redis.Options{
+		rdb := redis.NewClient(&redis.Options{
 			Addr: c.Addr, DB: c.DB, CredentialsProvider: creds,
 			TLSConfig: tlsCfg, PoolSize: pool,
 		})
+		rdb.AddHook(hook)
+		return rdb
 	}
 }
 
 // Validate reports the first Redis setting a person has to fix.
 func (c RedisConfig) Validate() error {
+	if err := platform.NoCredentials("JETSYNC_REDIS_ADDR", c.Addr); err != nil {
+		return err
+	}
+	if err := platform.NoCredentials("JETSYNC_REDIS_SENTINEL", strings.Join(c.Sentinel, ",")); err != nil {
+		return err
+	}
 	if len(c.Sentinel) > 0 {
 		if c.MasterName == "" {
 			return fmt.Errorf("JETSYNC_REDIS_SENTINEL is set but JETSYNC_REDIS_MASTER_NAME is not: name the master the sentinels monitor")
@@ -294,6 +306,9 @@ func (c Config) Validate() error {
 		return err
 	}
 	if err := c.StreamConfig.Validate(); err != nil {
+		return err
+	}
+	if err := c.HTTPConfig.Validate(); err != nil {
 		return err
 	}
 	return c.LogConfig.Validate()

@@ -3,6 +3,7 @@ package bridge
 import (
 	"cmp"
 	"context"
+	"crypto/sha256"
 	_ "embed"
 	"errors"
 	"fmt"
@@ -15,11 +16,25 @@ import (
 	"github.com/jetsync/jetsync/infra/platform"
 )
 
-// journalLibrary is the Redis function library applications call in journal
-// mode (FCALL jetsync_hset ...); see journal.lua.
+// librarySource is the Redis function library applications call in journal
+// mode (FCALL jetsync_hset ...) and the bridge in write-through and rgsync
+// mode; see journal.lua.
 //
 //go:embed journal.lua
-var journalLibrary string
+var librarySource string
+
+var (
+	// libraryVersion identifies the library's code: the first 12 hex
+	// digits of its SHA-256; jetsync_library_version returns it.
+	libraryVersion = fmt.Sprintf("%x", sha256.Sum256([]byte(librarySource)))[:12]
+	journalLibrary = strings.Replace(librarySource, "@VERSION@", libraryVersion, 1)
+)
+
+// Library returns the jetsync function library as the bridge loads it, for
+// an administrator to load with FUNCTION LOAD REPLACE (jetsync-bridge
+// library | redis-cli -x FUNCTION LOAD REPLACE) when the bridge's user may
+// not.
+func Library() string { return journalLibrary }
 
 const (
 	journalGroup = "jetsync"
@@ -31,10 +46,22 @@ const (
 // JournalStream is the Redis stream that journals the writes of prefix.
 func JournalStream(prefix string) string { return "jetsync:journal:" + prefix }
 
-// loadLibrary loads (or replaces) the jetsync function library.
+// loadLibrary makes sure Redis has this version of the jetsync function
+// library: when jetsync_library_version answers it, nothing is loaded (the
+// bridge's user then needs no FUNCTION right), else the library is loaded
+// with FUNCTION LOAD REPLACE.
 func loadLibrary(ctx context.Context, rdb redis.UniversalClient, addr string) error {
+	have, err := rdb.FCallRO(ctx, "jetsync_library_version", nil).Text()
+	if err == nil && have == libraryVersion {
+		return nil
+	}
+	found := "version " + have
+	if err != nil {
+		found = err.Error()
+	}
 	if err := rdb.FunctionLoadReplace(ctx, journalLibrary).Err(); err != nil {
-		return fmt.Errorf("load the jetsync function library into Redis at %s (FUNCTION LOAD needs Redis 7 and, with ACLs, the +function permission): %w", addr, err)
+		return fmt.Errorf("the jetsync function library %s is not in Redis at %s (jetsync_library_version: %s) and loading it failed: %w; "+
+			"let an administrator load it: jetsync-bridge library | redis-cli -x FUNCTION LOAD REPLACE", libraryVersion, addr, found, err)
 	}
 	return nil
 }

@@ -1,8 +1,10 @@
 #!lua name=jetsync
 
--- jetsync's Redis function library (loaded by the bridge with FUNCTION LOAD
--- REPLACE). Applications call these instead of the plain commands for the
--- prefixes in journal mode:
+-- jetsync's Redis function library. The bridge loads it (FUNCTION LOAD
+-- REPLACE) when jetsync_library_version does not answer its own version;
+-- an administrator can load it instead (jetsync-bridge library prints it),
+-- so that the bridge's user needs no FUNCTION right. Applications call
+-- these instead of the plain commands for the prefixes in journal mode:
 --
 --   FCALL jetsync_hset 1 person:5 first_name Marek age 27
 --   FCALL jetsync_hdel 1 person:5 age
@@ -18,6 +20,10 @@
 -- leaves it only when the bridge has stored its change (a bridge down for
 -- long lets it grow; watch the stream's length). Journal mode needs a standalone (or Sentinel) Redis:
 -- in a cluster the journal stream would live in another slot than the key.
+
+-- The version of this code (a hash of it, filled in by the bridge).
+redis.register_function{function_name = 'jetsync_library_version', flags = {'no-writes'},
+  callback = function() return '@VERSION@' end}
 
 local function journal(key)
   local prefix = string.match(key, '^([^:]+):')

@@ -2,9 +2,11 @@ package bridge
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"strings"
+	"time"
 
 	"github.com/redis/go-redis/v9"
 )
@@ -105,4 +107,127 @@ func (c Config) classify(event string) eventKind {
 		// current value tells what happened.
 		return writeEvent
 	}
+}
+
+// configFree reports whether the bridge leaves CONFIG alone: the operator
+// set notify-keyspace-events (JETSYNC_REDIS_CONFIGURE_NOTIFICATIONS=false)
+// and heartbeats can tell whether notifications flow, so neither CONFIG GET
+// nor CONFIG SET is sent and the ACL user needs no +config. In a cluster,
+// or with JETSYNC_HEARTBEAT=0, there is no heartbeat and CONFIG GET checks
+// the setting.
+func (c Config) configFree() bool {
+	return !c.Redis.ConfigureNotifications && c.Heartbeat > 0 && !c.Redis.Cluster
+}
+
+// advice is what to run when notifications lack the classes of missing.
+func (c Config) advice(addr, missing string) string {
+	return fmt.Sprintf("Redis at %s sends no keyspace events of class %q, and jetsync needs %q (K: keyspace channels, g: DEL/RENAME, h: hash commands, $/l/s/z: string/list/set/zset commands, x: expired, e: evicted): "+
+		"make sure notify-keyspace-events has them (CONFIG SET notify-keyspace-events %s, or redis.conf), or let jetsync set it with JETSYNC_REDIS_CONFIGURE_NOTIFICATIONS=true", addr, missing, c.neededEvents(), c.neededEvents())
+}
+
+// probeEvents are, per class, a command the probe runs on its key and the
+// event it must hear. "e" (evicted) cannot be caused on purpose: it is not
+// probed.
+var probeEvents = []struct {
+	class, event string
+	run          func(ctx context.Context, rdb *redis.Client, key string) error
+}{
+	{"$", "set", func(ctx context.Context, rdb *redis.Client, key string) error {
+		return rdb.Set(ctx, key, "1", time.Minute).Err()
+	}},
+	{"g", "del", func(ctx context.Context, rdb *redis.Client, key string) error { return rdb.Del(ctx, key).Err() }},
+	{"h", "hset", func(ctx context.Context, rdb *redis.Client, key string) error {
+		return rdb.HSet(ctx, key, "f", "1").Err()
+	}},
+	{"l", "lpush", func(ctx context.Context, rdb *redis.Client, key string) error {
+		if err := rdb.Del(ctx, key).Err(); err != nil {
+			return err
+		}
+		return rdb.LPush(ctx, key, "1").Err()
+	}},
+	{"s", "sadd", func(ctx context.Context, rdb *redis.Client, key string) error {
+		if err := rdb.Del(ctx, key).Err(); err != nil {
+			return err
+		}
+		return rdb.SAdd(ctx, key, "1").Err()
+	}},
+	{"z", "zadd", func(ctx context.Context, rdb *redis.Client, key string) error {
+		if err := rdb.Del(ctx, key).Err(); err != nil {
+			return err
+		}
+		return rdb.ZAdd(ctx, key, redis.Z{Score: 1, Member: "1"}).Err()
+	}},
+	{"x", "expired", func(ctx context.Context, rdb *redis.Client, key string) error {
+		if err := rdb.Set(ctx, key, "1", time.Millisecond).Err(); err != nil {
+			return err
+		}
+		time.Sleep(5 * time.Millisecond)
+		return rdb.Exists(ctx, key).Err() // expires it now: the event
+	}},
+}
+
+// probeNotifications proves without CONFIG that node sends the keyspace
+// events the bridge needs: subscribed to the heartbeat channels, it runs a
+// command of each needed class on a key of its own under
+// jetsync:heartbeat: and waits (up to 2 s) for each event. What is not
+// heard is missing, and the error says what to set.
+func probeNotifications(ctx context.Context, node *redis.Client, c Config, runID string) error {
+	addr := c.Redis.Where()
+	key := HeartbeatKey(runID) + ":probe"
+	pattern := fmt.Sprintf("__keyspace@%d__:%s", c.Redis.DB, heartbeatPattern)
+	ps := node.PSubscribe(ctx, pattern)
+	defer ps.Close()
+	if _, err := ps.ReceiveTimeout(ctx, 5*time.Second); err != nil {
+		return fmt.Errorf("probe the keyspace notifications of Redis at %s: %w", addr, c.Redis.subscribeNoPerm(err, []string{pattern}))
+	}
+	need := c.neededEvents()
+	want := map[string]string{} // event → class
+	for _, p := range probeEvents {
+		if strings.Contains(need, p.class) {
+			want[p.event] = p.class
+		}
+	}
+	heard := map[string]bool{}
+	done := make(chan error, 1)
+	go func() {
+		for _, p := range probeEvents {
+			if strings.Contains(need, p.class) {
+				if err := p.run(ctx, node, key); err != nil {
+					done <- fmt.Errorf("probe the keyspace notifications of Redis at %s: %w", addr, err)
+					return
+				}
+			}
+		}
+		done <- node.Del(ctx, key).Err()
+	}()
+	deadline := time.Now().Add(2 * time.Second)
+	for len(heard) < len(want) && time.Now().Before(deadline) {
+		msg, err := ps.ReceiveTimeout(ctx, time.Until(deadline))
+		if err != nil {
+			break
+		}
+		if m, ok := msg.(*redis.Message); ok && strings.HasSuffix(m.Channel, ":"+key) {
+			if _, ok := want[m.Payload]; ok {
+				heard[m.Payload] = true
+			}
+		}
+	}
+	if err := <-done; err != nil {
+		return err
+	}
+	var missing strings.Builder
+	for _, p := range probeEvents {
+		if len(heard) == 0 {
+			missing.Reset()
+			missing.WriteString(need) // nothing at all: K, or everything
+			break
+		}
+		if _, wanted := want[p.event]; wanted && !heard[p.event] && !strings.Contains(missing.String(), p.class) {
+			missing.WriteString(p.class)
+		}
+	}
+	if missing.Len() > 0 {
+		return errors.New(c.advice(addr, missing.String()))
+	}
+	return nil
 }

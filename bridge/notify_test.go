@@ -83,18 +83,39 @@ func TestNotificationSetting(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 
-	t.Run("off and not allowed to enable", func(t *testing.T) {
-		natsURL := testenv.NATS(t) // every stream takes jetsync.>: one server each
-		addr := testenv.RedisServer(t, "--notify-keyspace-events", "")
-		cfg := testConfig(addr, natsURL, "person")
-		cfg.Redis.ConfigureNotifications = false
-		_, err := New(ctx, cfg, testenv.Logger(t))
-		for _, want := range []string{`notify-keyspace-events ""`, `needs "Kgh$lsz"`, "CONFIG SET notify-keyspace-events Kgh$lsz", "JETSYNC_REDIS_CONFIGURE_NOTIFICATIONS=true"} {
-			if err == nil || !strings.Contains(err.Error(), want) {
-				t.Errorf("New() = %v, want an error saying %q", err, want)
+	// Not allowed to configure: the bridge probes without CONFIG (renamed
+	// away here), on its heartbeat keys, and names the missing classes.
+	for _, tt := range []struct{ flags, onExpired, missing string }{
+		{"", "ignore", "Kgh$lsz"},
+		{"Kg$lsz", "ignore", "h"},
+		{"Kgh$l", "delete", "szx"},
+		{"Kgh$lsz", "delete", "x"},
+		{"Kgh$lsz", "ignore", ""},
+		{"KEA", "delete", ""},
+	} {
+		t.Run(fmt.Sprintf("not allowed to enable, %q, expired %s", tt.flags, tt.onExpired), func(t *testing.T) {
+			t.Parallel()
+			natsURL := testenv.NATS(t) // every stream takes jetsync.>: one server each
+			addr := testenv.RedisServer(t, "--notify-keyspace-events", tt.flags, "--rename-command", "CONFIG", "")
+			cfg := testConfig(addr, natsURL, "person")
+			cfg.Redis.ConfigureNotifications = false
+			cfg.OnExpired = tt.onExpired
+			b, err := New(ctx, cfg, testenv.Logger(t))
+			if tt.missing == "" {
+				if err != nil {
+					t.Fatal(err)
+				}
+				b.rdb.Close()
+				b.nc.Close()
+				return
 			}
-		}
-	})
+			for _, want := range []string{fmt.Sprintf("class %q", tt.missing), "CONFIG SET notify-keyspace-events " + cfg.neededEvents(), "JETSYNC_REDIS_CONFIGURE_NOTIFICATIONS=true"} {
+				if err == nil || !strings.Contains(err.Error(), want) {
+					t.Errorf("New() = %v, want an error saying %q", err, want)
+				}
+			}
+		})
+	}
 	t.Run("off and allowed: enabled", func(t *testing.T) {
 		natsURL := testenv.NATS(t) // every stream takes jetsync.>: one server each
 		addr := testenv.RedisServer(t, "--notify-keyspace-events", "Ex")
@@ -220,5 +241,39 @@ func TestRedisRestart(t *testing.T) {
 			rdb.HSet(ctx, "p:after", "n", "5")
 			testenv.Eventually(t, 10*time.Second, landed("p:after", "5"))
 		})
+	}
+}
+
+// TestOtherHeartbeatsIgnored: bridges on one Redis hear each other's
+// heartbeat keys (one subscription pattern for all, as ACLs want it) and
+// the probe's keys; none is read or published, nor filed as a dead letter,
+// and the bridge's own heartbeat keeps it ready.
+func TestOtherHeartbeatsIgnored(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	addr := testenv.RedisServer(t, "--notify-keyspace-events", "Kgh$lsz")
+	cfg := testConfig(addr, testenv.NATS(t), "person")
+	cfg.Redis.ConfigureNotifications = false // probes at start
+	b := startBridge(t, cfg)
+	rdb := redis.NewClient(&redis.Options{Addr: addr})
+	defer rdb.Close()
+	for i := range 20 {
+		rdb.Set(ctx, HeartbeatKey("another-bridge"), i, time.Minute)
+		rdb.HSet(ctx, HeartbeatKey("another-bridge")+":probe", "f", i)
+	}
+	rdb.HSet(ctx, "person:1", "n", "1")
+	rec := recordStream(t, cfg)
+	testenv.Eventually(t, 10*time.Second, rec.carried(t, "person:1", "1"))
+	time.Sleep(2 * cfg.Heartbeat)
+	for key := range rec.last(t) {
+		if key != "person:1" {
+			t.Errorf("published a change of %s", key)
+		}
+	}
+	if n := deadLetterCount(t, cfg); n != 0 {
+		t.Errorf("%d dead letters", n)
+	}
+	if err := b.Ready(); err != nil {
+		t.Errorf("not ready: %v", err)
 	}
 }

@@ -36,7 +36,14 @@ const staleBeats = 5
 const notifyRecheck = 10 * time.Second
 
 // HeartbeatKey is the key a bridge writes to hear its own notifications.
-func HeartbeatKey(runID string) string { return "jetsync:heartbeat:" + runID }
+func HeartbeatKey(runID string) string { return heartbeatKeyPrefix + runID }
+
+// heartbeatKeyPrefix starts every bridge's heartbeat keys (and probe keys);
+// heartbeatPattern matches them all.
+const (
+	heartbeatKeyPrefix = "jetsync:heartbeat:"
+	heartbeatPattern   = heartbeatKeyPrefix + "*"
+)
 
 func (w *nodeWatch) alive() { w.seen.Store(time.Now().UnixNano()) }
 
@@ -117,7 +124,9 @@ func (b *Bridge) watchNode(ctx context.Context, node *redis.Client, w *nodeWatch
 			continue
 		}
 		why := fmt.Sprintf("no keyspace notification came back for %s (heartbeat key %s)", silent.Round(time.Second), key)
-		if err := ensureNotifications(ctx, node, b.cfg, b.log); err != nil {
+		if b.cfg.configFree() {
+			why += ": " + b.cfg.advice(w.addr, b.cfg.neededEvents())
+		} else if err := ensureNotifications(ctx, node, b.cfg, b.log); err != nil {
 			why += ": " + err.Error()
 		} else {
 			why += "; notify-keyspace-events is set now"

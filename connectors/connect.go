@@ -2,6 +2,9 @@ package connectors
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
 	"log/slog"
 	"time"
 
@@ -26,4 +29,15 @@ func Connect(ctx context.Context, log *slog.Logger, try func(context.Context) er
 			return err
 		}
 	}
+}
+
+// IsCertificateError reports a TLS peer the client cannot trust: a
+// certificate of another CA or for another host name. No retry fixes the
+// configuration, so Open stops at once.
+func IsCertificateError(err error) bool {
+	var cv *tls.CertificateVerificationError
+	var ua x509.UnknownAuthorityError
+	var he x509.HostnameError
+	var ci x509.CertificateInvalidError
+	return errors.As(err, &cv) || errors.As(err, &ua) || errors.As(err, &he) || errors.As(err, &ci)
 }

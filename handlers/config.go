@@ -132,6 +132,9 @@ func (c Config) Validate() error {
 	if err := c.NATS.Validate(); err != nil {
 		return err
 	}
+	if err := c.HTTPConfig.Validate(); err != nil {
+		return err
+	}
 	return c.LogConfig.Validate()
 }
 

@@ -63,6 +63,6 @@ func Run(ctx context.Context, cfg Config, fn Function, open Opener, log *slog.Lo
 
 // Exit prints a configuration error for a person and exits with status 2.
 func Exit(err error) {
-	fmt.Fprintln(os.Stderr, filepath.Base(os.Args[0])+": configuration:", err)
+	fmt.Fprintln(os.Stderr, filepath.Base(os.Args[0])+": configuration:", platform.Redact(err.Error()))
 	os.Exit(2)
 }

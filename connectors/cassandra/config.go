@@ -61,6 +61,9 @@ func (c Config) hosts() []string {
 
 // Validate reports the first setting a person has to fix.
 func (c Config) Validate() error {
+	if err := platform.NoCredentials("JETSYNC_CASSANDRA_HOSTS", c.Hosts); err != nil {
+		return err
+	}
 	if len(c.hosts()) == 0 {
 		return fmt.Errorf("JETSYNC_CASSANDRA_HOSTS is empty: want host[:port],...")
 	}

@@ -34,6 +34,9 @@ func (c Config) password() platform.SecretSource {
 
 // Validate reports the first setting a person has to fix.
 func (c Config) Validate() error {
+	if err := platform.NoCredentials("JETSYNC_MSSQL_ADDR", c.Addr); err != nil {
+		return err
+	}
 	if c.Addr == "" || !strings.Contains(c.Addr, ":") {
 		return fmt.Errorf("JETSYNC_MSSQL_ADDR=%q: want host:port", c.Addr)
 	}

@@ -19,6 +19,13 @@ type Config struct {
 	Database     string          `split_words:"true" default:"test"`
 	// TLS is the driver's tls parameter: false, true, skip-verify or preferred.
 	TLS string `split_words:"true" default:"false"`
+	// CAFile is the CA (PEM) to trust; CertFile and KeyFile a client
+	// certificate and its key (read at every new connection). Any of them
+	// makes the connection TLS with the server's host name verified
+	// (JETSYNC_MYSQL_TLS false or true).
+	CAFile   string `split_words:"true"`
+	CertFile string `split_words:"true"`
+	KeyFile  string `split_words:"true"`
 	// MaxConns bounds the connection pool.
 	MaxConns int `split_words:"true" default:"4"`
 	// Timeout bounds connecting; statement time is bounded by the write's context.
@@ -41,12 +48,19 @@ var isolationLevels = map[string]sql.IsolationLevel{
 	"serializable":    sql.LevelSerializable,
 }
 
+func (c Config) tlsFiles() platform.TLSFiles {
+	return platform.TLSFiles{Var: "JETSYNC_MYSQL", CAFile: c.CAFile, CertFile: c.CertFile, KeyFile: c.KeyFile}
+}
+
 func (c Config) password() platform.SecretSource {
 	return platform.SecretSource{Name: "JETSYNC_MYSQL_PASSWORD", Literal: c.Password, File: c.PasswordFile}
 }
 
 // Validate reports the first setting a person has to fix.
 func (c Config) Validate() error {
+	if err := platform.NoCredentials("JETSYNC_MYSQL_ADDR", c.Addr); err != nil {
+		return err
+	}
 	if c.Addr == "" || !strings.Contains(c.Addr, ":") {
 		return fmt.Errorf("JETSYNC_MYSQL_ADDR=%q: want host:port", c.Addr)
 	}
@@ -60,6 +74,14 @@ func (c Config) Validate() error {
 	case "false", "true", "skip-verify", "preferred":
 	default:
 		return fmt.Errorf("JETSYNC_MYSQL_TLS=%q: use false, true, skip-verify or preferred", c.TLS)
+	}
+	if files := c.tlsFiles(); files.Any() {
+		if c.TLS != "false" && c.TLS != "true" {
+			return fmt.Errorf("JETSYNC_MYSQL_TLS=%s with JETSYNC_MYSQL_CA_FILE, _CERT_FILE or _KEY_FILE: those verify the server, use true", c.TLS)
+		}
+		if err := files.Validate(); err != nil {
+			return err
+		}
 	}
 	if c.MaxConns < 1 {
 		return fmt.Errorf("JETSYNC_MYSQL_MAX_CONNS=%d: use at least 1", c.MaxConns)

@@ -36,6 +36,13 @@ func Open(ctx context.Context, cfg Config, log *slog.Logger) (*Sink, error) {
 	dc := driver.NewConfig()
 	dc.Net, dc.Addr, dc.User, dc.DBName = "tcp", cfg.Addr, cfg.User, cfg.Database
 	dc.TLSConfig = cfg.TLS
+	if files := cfg.tlsFiles(); files.Any() {
+		tlsCfg, err := files.Config() // the driver sets ServerName from Addr
+		if err != nil {
+			return nil, err
+		}
+		dc.TLS = tlsCfg
+	}
 	dc.Timeout = cfg.Timeout
 	// Values are escaped by the driver and sent with the statement: one round
 	// trip per statement instead of prepare, execute and close.
@@ -96,8 +103,11 @@ type driverLog struct{ log *slog.Logger }
 func (l driverLog) Print(v ...any) { l.log.Debug("mysql driver", "msg", fmt.Sprint(v...)) }
 
 // isConfigError reports errors that no retry fixes: access denied, unknown
-// database, no CREATE privilege.
+// database, no CREATE privilege, a server certificate not trusted.
 func isConfigError(err error) bool {
+	if connectors.IsCertificateError(err) {
+		return true
+	}
 	var me *driver.MySQLError
 	return errors.As(err, &me) && (me.Number == 1044 || me.Number == 1045 || me.Number == 1049 || me.Number == 1142 || me.Number == 1698)
 }

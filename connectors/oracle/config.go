@@ -28,6 +28,9 @@ func (c Config) password() platform.SecretSource {
 
 // Validate reports the first setting a person has to fix.
 func (c Config) Validate() error {
+	if err := platform.NoCredentials("JETSYNC_ORACLE_CONNECT_STRING", c.ConnectString); err != nil {
+		return err
+	}
 	if c.ConnectString == "" {
 		return fmt.Errorf("JETSYNC_ORACLE_CONNECT_STRING is empty: want host:port/service")
 	}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"net/url"
 	"strconv"
 	"strings"
@@ -63,6 +64,14 @@ func Open(ctx context.Context, cfg Config, log *slog.Logger) (*Sink, error) {
 	if err != nil {
 		return nil, fmt.Errorf("postgres config: %w", err)
 	}
+	if files := cfg.tlsFiles(); files.Any() {
+		tlsCfg, err := files.Config()
+		if err != nil {
+			return nil, err
+		}
+		tlsCfg.ServerName, _, _ = net.SplitHostPort(cfg.Addr)
+		pc.ConnConfig.TLSConfig, pc.ConnConfig.Fallbacks = tlsCfg, nil // verify-full, no plaintext
+	}
 	pc.MaxConns = int32(cfg.MaxConns)
 	pc.MaxConnLifetime = time.Hour
 	pc.ConnConfig.ConnectTimeout = cfg.Timeout
@@ -98,8 +107,11 @@ func Open(ctx context.Context, cfg Config, log *slog.Logger) (*Sink, error) {
 }
 
 // isConfigError reports errors that no retry fixes: bad credentials,
-// unknown database, no privilege.
+// unknown database, no privilege, a server certificate not trusted.
 func isConfigError(err error) bool {
+	if connectors.IsCertificateError(err) {
+		return true
+	}
 	var pe *pgconn.PgError
 	if !errors.As(err, &pe) {
 		return false

@@ -335,11 +335,7 @@ func TestComposeFile(t *testing.T) {
 			}
 		}
 	}
-	for name, sec := range c.Secrets {
-		if _, err := os.Stat(filepath.Join(composeDir, sec.File)); err != nil {
-			t.Errorf("secret %s: %v", name, err)
-		}
-	}
+	checkComposeSecrets(t, c)
 
 	services := composeServices(t, c, stages)
 	for _, name := range []string{"bridge", "persons", "cars"} {
@@ -363,6 +359,40 @@ func TestComposeFile(t *testing.T) {
 			t.Errorf("service %s: JETSYNC_FUNCTION_NAME=%q from env_file %q", name, s.env["JETSYNC_FUNCTION_NAME"], c.Services[name].EnvFile)
 		}
 		checkProbe(t, "service "+name, s.health, s.env["JETSYNC_HTTP_ADDR"])
+	}
+}
+
+// checkComposeSecrets: MySQL runs with a random root password and a
+// dedicated user, jetsync, which the functions use; its password comes
+// from a secret file that is not in version control (git ignores the
+// folder), and no service gets a password or token as a value.
+func checkComposeSecrets(t *testing.T, c compose) {
+	t.Helper()
+	mysql := c.Services["mysql"].Environment
+	if mysql["MYSQL_RANDOM_ROOT_PASSWORD"] != "yes" || mysql["MYSQL_USER"] == "" || mysql["MYSQL_USER"] == "root" {
+		t.Errorf("mysql: environment %v: want MYSQL_RANDOM_ROOT_PASSWORD=yes and a dedicated MYSQL_USER", mysql)
+	}
+	for name, s := range c.Services {
+		for k, v := range s.Environment {
+			if strings.Contains(k, "PASSWORD") && !strings.HasSuffix(k, "_FILE") && !(name == "mysql" && k == "MYSQL_RANDOM_ROOT_PASSWORD") {
+				t.Errorf("service %s: %s=%s: a password given as a value", name, k, v)
+			}
+			if k == "JETSYNC_MYSQL_USER" && v != mysql["MYSQL_USER"] {
+				t.Errorf("service %s: JETSYNC_MYSQL_USER=%s, not the dedicated user %s", name, v, mysql["MYSQL_USER"])
+			}
+			if k == "JETSYNC_MYSQL_PASSWORD_FILE" && v != mysql["MYSQL_PASSWORD_FILE"] {
+				t.Errorf("service %s: JETSYNC_MYSQL_PASSWORD_FILE=%s, not the user's secret %s", name, v, mysql["MYSQL_PASSWORD_FILE"])
+			}
+		}
+	}
+	for name, sec := range c.Secrets {
+		path := filepath.Join(composeDir, sec.File)
+		if out, err := exec.Command("git", "ls-files", "--", path).Output(); err != nil || len(out) > 0 {
+			t.Errorf("secret %s: %s is committed (%v)", name, sec.File, err)
+		}
+		if err := exec.Command("git", "check-ignore", "-q", path).Run(); err != nil {
+			t.Errorf("secret %s: git does not ignore %s: %v", name, sec.File, err)
+		}
 	}
 }
 
@@ -629,10 +659,17 @@ func TestContainerConfigurationsValidate(t *testing.T) {
 	c := readCompose(t)
 	stages := dockerfile(t)
 	services := composeServices(t, c, stages)
+	secret := filepath.Join(t.TempDir(), "password")
+	if err := os.WriteFile(secret, []byte("x\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
 	for _, name := range []string{"persons", "cars"} {
 		t.Run("compose "+name, func(t *testing.T) {
 			validate(t, services[name].env, func(path string) string {
-				return filepath.Join(composeDir, c.Secrets[strings.TrimPrefix(path, "/run/secrets/")].File)
+				if _, ok := c.Secrets[strings.TrimPrefix(path, "/run/secrets/")]; !ok {
+					t.Fatalf("%s is not a declared secret", path)
+				}
+				return secret
 			})
 		})
 	}
@@ -642,10 +679,6 @@ func TestContainerConfigurationsValidate(t *testing.T) {
 		if o.Kind == "ConfigMap" {
 			configMaps[o.Metadata.Name] = o.Data
 		}
-	}
-	secret := filepath.Join(t.TempDir(), "password")
-	if err := os.WriteFile(secret, []byte("x\n"), 0o600); err != nil {
-		t.Fatal(err)
 	}
 	for _, o := range objs {
 		if o.Kind != "Deployment" || !strings.HasPrefix(o.Spec.Template.Spec.Containers[0].Image, "jetsync-table:") {
@@ -670,7 +703,8 @@ func TestContainerConfigurationsValidate(t *testing.T) {
 // exactly their environment (image ENV + env_file + environment) except
 // for what cannot be the same on one machine: the addresses of Redis, NATS
 // and MySQL become the local servers', :8080 a free port per process, the
-// secret file a local one (MariaDB's root has no password here), and the
+// MySQL user root and its secret file an empty one (MariaDB's root has no
+// password here), and the
 // prefixes, tables, function names and stream unique names so that tests
 // can run in parallel. Then it runs the compose health checks and writes
 // the seed's keys, which must land in both tables.
@@ -702,6 +736,8 @@ func TestComposeServicesAsProcesses(t *testing.T) {
 				v = r
 			}
 			switch {
+			case k == "JETSYNC_MYSQL_USER":
+				v = "root" // the local MariaDB's, which has no password
 			case k == "JETSYNC_FUNCTION_NAME":
 				v = testenv.Name(v)
 			case k == "JETSYNC_HTTP_ADDR":

@@ -30,6 +30,7 @@ import (
 	"github.com/jetsync/jetsync/connectors/redis"
 	"github.com/jetsync/jetsync/connectors/sqlite"
 	"github.com/jetsync/jetsync/handlers"
+	"github.com/jetsync/jetsync/infra/platform"
 )
 
 // Config is the table function's configuration.
@@ -288,7 +289,8 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 // error when anything would stop the function. It writes nothing.
 func Check(ctx context.Context, cfg Config, out io.Writer, log *slog.Logger) error {
 	fail := func(what string, err error) error {
-		fmt.Fprintf(out, "FAIL %s: %v\n", what, err)
+		what = platform.Redact(what)
+		fmt.Fprintf(out, "FAIL %s: %s\n", what, platform.Redact(err.Error()))
 		return fmt.Errorf("%s: %w", what, err)
 	}
 	_, open, err := Build(cfg)

@@ -13,6 +13,7 @@ import (
 
 	"github.com/jetsync/jetsync/bridge/streams"
 	"github.com/jetsync/jetsync/connectors"
+	"github.com/jetsync/jetsync/infra/platform"
 )
 
 // Exit statuses of verify.
@@ -44,7 +45,7 @@ func printVerify(r Report, err error, opts VerifyOptions, out, errOut io.Writer)
 		}
 	}
 	if err != nil {
-		fmt.Fprintf(errOut, "jetsync-table verify: %v\n", err)
+		fmt.Fprintf(errOut, "jetsync-table verify: %s\n", platform.Redact(err.Error()))
 		return VerifyFailed
 	}
 	if r.Total() > 0 {

@@ -72,13 +72,13 @@ func Run(ctx context.Context, cfg Config, args []string, stdout, stderr io.Write
 	case err == nil:
 		return ExitOK
 	case errors.Is(err, errUsage):
-		fmt.Fprintf(stderr, "jetsync: %v\n\n%s", err, usage)
+		fmt.Fprintf(stderr, "jetsync: %s\n\n%s", platform.Redact(err.Error()), usage)
 		return ExitUsage
 	case errors.Is(err, errNotFound):
-		fmt.Fprintln(stderr, "jetsync:", err)
+		fmt.Fprintln(stderr, "jetsync:", platform.Redact(err.Error()))
 		return ExitNotFound
 	default:
-		fmt.Fprintln(stderr, "jetsync:", err)
+		fmt.Fprintln(stderr, "jetsync:", platform.Redact(err.Error()))
 		return ExitFailed
 	}
 }

@@ -31,6 +31,7 @@ func (c LogConfig) Validate() error {
 }
 
 // NewLogger returns the logger of c, writing to w (os.Stderr when nil).
+// It redacts every message, string attribute and error (Redact).
 func NewLogger(c LogConfig, w io.Writer) *slog.Logger {
 	if w == nil {
 		w = os.Stderr
@@ -48,7 +49,7 @@ func NewLogger(c LogConfig, w io.Writer) *slog.Logger {
 		}
 	}
 	if format == "text" {
-		return slog.New(slog.NewTextHandler(w, opts))
+		return slog.New(redacting{slog.NewTextHandler(w, opts)})
 	}
-	return slog.New(slog.NewJSONHandler(w, opts))
+	return slog.New(redacting{slog.NewJSONHandler(w, opts)})
 }

@@ -21,8 +21,17 @@ type NATSConfig struct {
 	TokenFile    string `split_words:"true"`
 	// CredsFile is a NATS .creds file (JWT and seed); it is read on every connect.
 	CredsFile string `split_words:"true"`
-	// CAFile is a PEM file of CAs to trust for tls:// URLs.
-	CAFile string `split_words:"true"`
+	// CAFile is a PEM file of CAs to trust for tls:// URLs; CertFile and
+	// KeyFile are a client certificate and its key (mutual TLS), read at
+	// every connect. Any of them makes the connection TLS, the server's
+	// host name verified.
+	CAFile   string `split_words:"true"`
+	CertFile string `split_words:"true"`
+	KeyFile  string `split_words:"true"`
+}
+
+func (c NATSConfig) tlsFiles() TLSFiles {
+	return TLSFiles{Var: "JETSYNC_NATS", CAFile: c.CAFile, CertFile: c.CertFile, KeyFile: c.KeyFile}
 }
 
 func (c NATSConfig) password() SecretSource {
@@ -40,7 +49,7 @@ func (c NATSConfig) Validate() error {
 	}
 	for _, u := range strings.Split(c.URL, ",") {
 		if !strings.Contains(u, "://") {
-			return fmt.Errorf("JETSYNC_NATS_URL=%q: want nats://host:port (or tls://), comma-separated", c.URL)
+			return fmt.Errorf("JETSYNC_NATS_URL=%q: want nats://host:port (or tls://), comma-separated", Redact(c.URL))
 		}
 	}
 	if err := c.password().Validate(); err != nil {
@@ -52,7 +61,7 @@ func (c NATSConfig) Validate() error {
 	if (c.Password != "" || c.PasswordFile != "") && c.User == "" {
 		return fmt.Errorf("JETSYNC_NATS_PASSWORD is set but JETSYNC_NATS_USER is not")
 	}
-	return nil
+	return c.tlsFiles().Validate()
 }
 
 // minServer is the oldest nats-server jetsync runs on: consumer metadata,
@@ -97,16 +106,20 @@ func (c NATSConfig) Connect(name string, log *slog.Logger, extra ...nats.Option)
 	if c.CredsFile != "" {
 		opts = append(opts, nats.UserCredentials(c.CredsFile))
 	}
-	if c.CAFile != "" {
-		opts = append(opts, nats.RootCAs(c.CAFile))
+	if files := c.tlsFiles(); files.Any() {
+		tlsCfg, err := files.Config()
+		if err != nil {
+			return nil, err
+		}
+		opts = append(opts, nats.Secure(tlsCfg))
 	}
 	nc, err := nats.Connect(c.URL, append(opts, extra...)...)
 	if err != nil {
-		return nil, fmt.Errorf("connect to NATS at %s: %w", redactURL(c.URL), err)
+		return nil, fmt.Errorf("connect to NATS at %s: %w", Redact(c.URL), err)
 	}
 	if v := nc.ConnectedServerVersion(); !AtLeast(v, minServer) {
 		nc.Close()
-		return nil, fmt.Errorf("NATS at %s is nats-server %s; jetsync needs %d.%d or newer (with JetStream)", redactURL(c.URL), v, minServer[0], minServer[1])
+		return nil, fmt.Errorf("NATS at %s is nats-server %s; jetsync needs %d.%d or newer (with JetStream)", Redact(c.URL), v, minServer[0], minServer[1])
 	}
 	return nc, nil
 }
@@ -123,21 +136,6 @@ func AtLeast(version string, want [2]int) bool {
 		return false
 	}
 	return major > want[0] || major == want[0] && minor >= want[1]
-}
-
-// redactURL drops user info from a NATS URL for messages.
-func redactURL(u string) string {
-	var out []string
-	for _, one := range strings.Split(u, ",") {
-		if scheme, rest, ok := strings.Cut(one, "://"); ok {
-			if at := strings.LastIndex(rest, "@"); at >= 0 {
-				rest = "[redacted]@" + rest[at+1:]
-			}
-			one = scheme + "://" + rest
-		}
-		out = append(out, one)
-	}
-	return strings.Join(out, ",")
 }
 
 // ValidName checks a JetStream stream or consumer (function) name given in

@@ -3,6 +3,8 @@ package platform
 import (
 	"fmt"
 	"log/slog"
+	"net"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -66,13 +68,6 @@ func TestSecretNeverPrints(t *testing.T) {
 	}
 }
 
-func TestRedactURL(t *testing.T) {
-	got := redactURL("nats://u:pw@a:4222,tls://b:4222")
-	if got != "nats://[redacted]@a:4222,tls://b:4222" {
-		t.Fatalf("redactURL = %q", got)
-	}
-}
-
 func TestBackoff(t *testing.T) {
 	b := Backoff{Min: 100 * time.Millisecond, Max: time.Second}
 	prevMax := time.Duration(0)
@@ -116,5 +111,78 @@ func TestOldServerRefused(t *testing.T) {
 	_, err = NATSConfig{URL: "nats://127.0.0.1:4222"}.Connect("test", slog.Default())
 	if err == nil || !strings.Contains(err.Error(), "needs 2.10 or newer") || !strings.Contains(err.Error(), v) {
 		t.Fatalf("Connect to nats-server %s = %v, want a refusal naming the versions", v, err)
+	}
+}
+
+// TestMetricsBasicAuth: with JETSYNC_HTTP_USER and a password file,
+// /metrics needs them (the file is read at every request) while /healthz
+// stays open; without a user (the control) /metrics is open to anyone.
+func TestMetricsBasicAuth(t *testing.T) {
+	file := filepath.Join(t.TempDir(), "pw")
+	if err := os.WriteFile(file, []byte("s3cret\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	get := func(addr, path, user, pw string) int {
+		req, _ := http.NewRequest("GET", "http://"+addr+path, nil)
+		if user != "" {
+			req.SetBasicAuth(user, pw)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	serve := func(c HTTPConfig) string {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		c.HTTPAddr = ln.Addr().String()
+		ln.Close()
+		stop, err := c.Serve(NewRegistry(), func() error { return nil }, slog.New(slog.DiscardHandler))
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(stop)
+		for range 50 {
+			if c, err := net.Dial("tcp", c.HTTPAddr); err == nil {
+				c.Close()
+				break
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+		return c.HTTPAddr
+	}
+	addr := serve(HTTPConfig{HTTPUser: "prom", HTTPPasswordFile: file})
+	for _, tt := range []struct {
+		path, user, pw string
+		want           int
+	}{
+		{"/metrics", "", "", 401},
+		{"/metrics", "prom", "wrong", 401},
+		{"/metrics", "other", "s3cret", 401},
+		{"/metrics", "prom", "s3cret", 200},
+		{"/healthz", "", "", 200},
+		{"/readyz", "", "", 200},
+	} {
+		if got := get(addr, tt.path, tt.user, tt.pw); got != tt.want {
+			t.Errorf("GET %s as %q/%q: %d, want %d", tt.path, tt.user, tt.pw, got, tt.want)
+		}
+	}
+	if err := os.WriteFile(file, []byte("rotated"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if got := get(addr, "/metrics", "prom", "rotated"); got != 200 {
+		t.Errorf("after rotation: %d", got)
+	}
+	if got := get(serve(HTTPConfig{}), "/metrics", "", ""); got != 200 {
+		t.Fatalf("control: without a user /metrics gave %d", got)
+	}
+	for _, bad := range []HTTPConfig{{HTTPUser: "prom"}, {HTTPPassword: "x"}, {HTTPUser: "u", HTTPPassword: "x", HTTPPasswordFile: file}} {
+		if err := bad.Validate(); err == nil {
+			t.Errorf("%+v: no error", bad)
+		}
 	}
 }

@@ -1,11 +1,13 @@
 // Command jetsync-bridge carries changes of Redis keys to NATS JetStream.
 // It is configured by JETSYNC_* environment variables (--help lists them;
 // the README says what each one means); `jetsync-bridge check` checks the
-// configuration and what it reaches.
+// configuration and what it reaches; `jetsync-bridge library` prints the
+// Redis function library for an administrator to load.
 package main
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"os/signal"
 	"syscall"
@@ -19,7 +21,12 @@ import (
 
 func main() {
 	var cfg bridge.Config
-	mode, _ := platform.Command("jetsync-bridge", "carries changes of Redis keys to NATS JetStream", &cfg, os.Args[1:])
+	mode, _ := platform.Command("jetsync-bridge", "carries changes of Redis keys to NATS JetStream", &cfg, os.Args[1:],
+		platform.Subcommand{Name: "library", Summary: "print the jetsync Redis function library, for FUNCTION LOAD REPLACE by an administrator"})
+	if mode == platform.Sub {
+		fmt.Print(bridge.Library())
+		return
+	}
 	if err := envconfig.Process("jetsync", &cfg); err != nil {
 		handlers.Exit(err)
 	}
