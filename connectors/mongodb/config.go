@@ -58,7 +58,7 @@ func (c Config) Validate() error {
 	}
 	uri, _ := c.uri().Read() // readable: checked above
 	if err := options.Client().ApplyURI(uri).Validate(); err != nil {
-		return fmt.Errorf("%s is not a MongoDB connection string (mongodb://host:port/...): %s", c.uriName(), redact(err.Error(), uri))
+		return fmt.Errorf("%s is not a MongoDB connection string (mongodb://host:port/...): %s", c.uriName(), platform.Redact(err.Error()))
 	}
 	if c.Database == "" || strings.ContainsAny(c.Database, `/\. "$`) {
 		return fmt.Errorf("JETSYNC_MONGODB_DATABASE=%q: want a database name without / \\ . space \" or $", c.Database)
@@ -81,12 +81,4 @@ func (c Config) uriName() string {
 		return "the URI in JETSYNC_MONGODB_URI_FILE"
 	}
 	return "JETSYNC_MONGODB_URI"
-}
-
-// redact removes uri from s, in case a driver error quotes it.
-func redact(s, uri string) string {
-	if uri == "" {
-		return s
-	}
-	return strings.ReplaceAll(s, uri, "[redacted URI]")
 }

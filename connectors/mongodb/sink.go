@@ -16,6 +16,7 @@ import (
 
 	"github.com/jetsync/jetsync/connectors"
 	"github.com/jetsync/jetsync/handlers"
+	"github.com/jetsync/jetsync/infra/platform"
 )
 
 // The fields jetsync keeps in every document it writes.
@@ -85,11 +86,11 @@ func (s *Sink) connect(ctx context.Context, was string) (*mongo.Client, error) {
 	opts := options.Client().ApplyURI(uri).SetConnectTimeout(s.cfg.Timeout).SetServerSelectionTimeout(s.cfg.Timeout)
 	c, err := mongo.Connect(opts)
 	if err != nil {
-		return nil, errors.New(redact(err.Error(), uri))
+		return nil, errors.New(platform.Redact(err.Error()))
 	}
 	if err := c.Ping(ctx, nil); err != nil {
 		c.Disconnect(context.Background())
-		return nil, fmt.Errorf("at %s: %s", strings.Join(opts.Hosts, ","), redact(err.Error(), uri))
+		return nil, fmt.Errorf("at %s: %s", strings.Join(opts.Hosts, ","), platform.Redact(err.Error()))
 	}
 	if s.client != nil {
 		s.log.Info("MongoDB URI changed: connected again")

@@ -86,6 +86,8 @@ func TestNoSecretInAnyMessage(t *testing.T) {
 		{"cassandra hosts with user info", "table", nil, []string{"JETSYNC_CONNECTOR=cassandra", "JETSYNC_CASSANDRA_HOSTS=jet:" + pw + "@" + closed}, "JETSYNC_CASSANDRA_HOSTS holds credentials"},
 		{"redis target addr with user info", "table", nil, []string{"JETSYNC_CONNECTOR=redis", "JETSYNC_TARGET_REDIS_ADDR=jet:" + pw + "@" + testenv.RedisAddr()}, "JETSYNC_TARGET_REDIS_ADDR holds credentials"},
 		{"redis target wrong password", "table", nil, []string{"JETSYNC_CONNECTOR=redis", "JETSYNC_TARGET_REDIS_ADDR=" + testenv.RedisAddr(), "JETSYNC_TARGET_REDIS_USERNAME=nobody", "JETSYNC_TARGET_REDIS_PASSWORD=" + pw}, "WRONGPASS"},
+		{"mongodb uri with a password, unreachable", "table", nil, []string{"JETSYNC_CONNECTOR=mongodb", "JETSYNC_MONGODB_URI=mongodb://jet:" + pw + "@" + closed + "/?serverSelectionTimeoutMS=500", "JETSYNC_MONGODB_TIMEOUT=1s"}, "MongoDB"},
+		{"mongodb uri with a password, malformed", "table", nil, []string{"JETSYNC_CONNECTOR=mongodb", "JETSYNC_MONGODB_URI=mongodb://jet:" + pw + "@" + closed + "/?w=nonsense&journal=maybe"}, "JETSYNC_MONGODB_URI is not a MongoDB connection string"},
 		{"table nats url with user info, check", "table", []string{"check"}, []string{"JETSYNC_NATS_URL=nats://jet:" + pw + "@" + closed}, "FAIL NATS at nats://[redacted]@"},
 		{"table nats url with user info", "table", nil, []string{"JETSYNC_NATS_URL=nats://jet:" + pw + "@" + closed}, "nats://[redacted]@"},
 	}
