@@ -17,6 +17,7 @@ import (
 
 	"github.com/jetsync/jetsync/bridge/change"
 	"github.com/jetsync/jetsync/bridge/streams"
+	"github.com/jetsync/jetsync/bridge/writethrough"
 	"github.com/jetsync/jetsync/infra/platform"
 	"github.com/jetsync/jetsync/infra/testenv"
 )
@@ -61,6 +62,17 @@ func aclServer(t *testing.T, acl []string, drop ...string) (addr, password strin
 	addr = testenv.RedisServer(t, "--notify-keyspace-events", "Kgh$lsz")
 	admin = redis.NewClient(&redis.Options{Addr: addr})
 	t.Cleanup(func() { admin.Close() })
+	password = createUser(t, admin, acl, drop...)
+	if err := admin.FunctionLoadReplace(ctx, Library()).Err(); err != nil { // the administrator's step
+		t.Fatal(err)
+	}
+	return addr, password, admin
+}
+
+// createUser runs an ACL SETUSER line (minus the rights in drop) and
+// returns the user's password.
+func createUser(t *testing.T, admin *redis.Client, acl []string, drop ...string) (password string) {
+	t.Helper()
 	var args []any
 	for _, a := range acl {
 		for _, d := range drop {
@@ -74,13 +86,10 @@ func aclServer(t *testing.T, acl []string, drop ...string) (addr, password strin
 		}
 		args = append(args, a)
 	}
-	if err := admin.Do(ctx, args...).Err(); err != nil {
+	if err := admin.Do(context.Background(), args...).Err(); err != nil {
 		t.Fatalf("%v: %v", args, err)
 	}
-	if err := admin.FunctionLoadReplace(ctx, Library()).Err(); err != nil { // the administrator's step
-		t.Fatal(err)
-	}
-	return addr, password, admin
+	return password
 }
 
 // aclDenials returns the ACL LOG of user.
@@ -252,6 +261,129 @@ func TestMissingRedisRightIsNamed(t *testing.T) {
 			if err == nil || !strings.Contains(err.Error(), want) {
 				t.Errorf("New() = %v, want it to say %q", err, want)
 			}
+		}
+	})
+}
+
+// aclFor is the README's line of user with every "app1" (its name, its
+// token prefix, its password) replaced by name.
+func aclFor(line []string, name string) []string {
+	out := make([]string, len(line))
+	for i, a := range line {
+		out[i] = strings.ReplaceAll(a, "app1", name)
+	}
+	return out
+}
+
+// TestWriteThroughCannotBeForged: callers app1 and app2 get the README's
+// caller user (app2 the same line with its own name) on a redis-server of
+// the test's own, and the bridge its write-through user. While app1's call
+// waits for the database, app2 tries to read the staged writes and app1's
+// answer, to answer it, to commit it and to stage with app1's tokens; app1
+// tries to commit its own call. Every attempt is refused, the key keeps
+// its value and app1 still waits; the function's answer then completes it.
+// Control: a caller with the rights the functions once needed (~jetsync:*)
+// commits app1's call, which returns done while the database has nothing.
+func TestWriteThroughCannotBeForged(t *testing.T) {
+	t.Parallel()
+	acls := readmeACLs(t)
+	testenv.WithControl(t, "caller rights", "~jetsync:*", func(t *testing.T, control bool) {
+		ctx := context.Background()
+		addr, pw, admin := aclServer(t, acls["jetsync-bridge-wt"])
+		caller := func(name string) *redis.Client {
+			line := aclFor(acls["app1"], name)
+			if control {
+				for i, a := range line {
+					if strings.Contains(a, "~jetsync:") {
+						line[i] = "~jetsync:*"
+					}
+				}
+			}
+			pw := createUser(t, admin, line)
+			c := redis.NewClient(&redis.Options{Addr: addr, Username: name, Password: pw})
+			t.Cleanup(func() { c.Close() })
+			return c
+		}
+		app1, app2 := caller("app1"), caller("app2")
+		cfg := testConfig(addr, testenv.NATS(t), "person")
+		cfg.Redis.Username, cfg.Redis.Password, cfg.Redis.ConfigureNotifications = "jetsync-bridge-wt", platform.Secret(pw), false
+		cfg.WriteThrough = []string{"person"}
+		rec := runBridge(t, cfg)
+		admin.HSet(ctx, "person:1", "n", "0")
+		rec.waitFor(t, "person:1", func(change.Change, []change.Change) error { return nil })
+
+		wt := writethrough.New(app1)
+		wt.TokenPrefix = "app1-"
+		wt.Timeout = 20 * time.Second
+		done := make(chan error, 1)
+		go func() { done <- wt.HSet(ctx, "person:1", "n", "1") }()
+		var token string
+		testenv.Eventually(t, 5*time.Second, func() error {
+			select {
+			case err := <-done:
+				t.Fatalf("app1's call returned at once: %v", err)
+			default:
+			}
+			keys, _ := admin.Keys(ctx, "jetsync:wt:pending:*").Result()
+			if len(keys) != 1 {
+				return fmt.Errorf("staged: %v", keys)
+			}
+			token = strings.TrimPrefix(keys[0], "jetsync:wt:pending:")
+			return nil
+		})
+		attempts := []struct {
+			who  *redis.Client
+			what string
+			cmd  []any
+		}{
+			{app2, "read the staged writes", []any{"XRANGE", "jetsync:wt:person", "-", "+"}},
+			{app2, "read app1's staged write", []any{"HGETALL", "jetsync:wt:pending:" + token}},
+			{app2, "read app1's answer", []any{"XREAD", "STREAMS", "jetsync:reply:" + token, "0"}},
+			{app2, "forge app1's answer", []any{"XADD", "jetsync:reply:" + token, "*", "status", "done", "error", ""}},
+			{app2, "commit app1's call", []any{"FCALL", "jetsync_wt_commit", "0", token, "done"}},
+			{app2, "stage with app1's tokens", []any{"FCALL", "jetsync_write_through", "1", "person:2", "app1-mine", "n", "2"}},
+			{app1, "commit its own call", []any{"FCALL", "jetsync_wt_commit", "0", token, "done"}},
+		}
+		refused := 0
+		for _, a := range attempts {
+			err := a.who.Do(ctx, a.cmd...).Err()
+			if err != nil && (strings.Contains(err.Error(), "NOPERM") || strings.Contains(err.Error(), "The user executing the script can't")) {
+				refused++
+				continue
+			}
+			if !control {
+				t.Errorf("a caller could %s (%v)", a.what, err)
+			}
+		}
+		select {
+		case err := <-done:
+			if !control {
+				t.Fatalf("app1's call returned %v before the function answered", err)
+			}
+			if err != nil || admin.HGet(ctx, "person:1", "n").Val() != "1" {
+				t.Fatalf("control: app1's call returned %v, person:1 n=%q", err, admin.HGet(ctx, "person:1", "n").Val())
+			}
+			t.Logf("control: %d of %d attempts refused; app1's call was committed by another caller, without the database", refused, len(attempts))
+			return
+		case <-time.After(time.Second):
+			if control {
+				t.Fatalf("control: app1's call still waits; %d of %d attempts refused", refused, len(attempts))
+			}
+		}
+		if v := admin.HGet(ctx, "person:1", "n").Val(); v != "0" {
+			t.Fatalf("person:1 n=%q after the attempts, want 0", v)
+		}
+		// The function's answer: the bridge commits and answers app1.
+		nc, err := nats.Connect(cfg.NATS.URL)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer nc.Close()
+		if err := nc.Publish(streams.ReplyRoot+"."+token, []byte(`{"Status":"done"}`)); err != nil {
+			t.Fatal(err)
+		}
+		if err := <-done; err != nil || admin.HGet(ctx, "person:1", "n").Val() != "1" {
+			t.Fatalf("after the answer: %v, person:1 n=%q", err, admin.HGet(ctx, "person:1", "n").Val())
 		}
 	})
 }

@@ -24,7 +24,7 @@ func (r *Runner) answer(ctx context.Context, replies map[string]string, refused 
 		return nil
 	}
 	if !r.replyStream {
-		if _, err := streams.EnsureReplyStream(ctx, r.js, r.cfg.Stream, r.replicas); err != nil {
+		if _, err := streams.UseReplyStream(ctx, r.js, r.cfg.Stream, r.replicas); err != nil {
 			return err
 		}
 		r.replyStream = true

@@ -138,7 +138,7 @@ func (r *Runner) Run(ctx context.Context) error {
 		return err
 	}
 	r.replicas = streams.StreamReplicas(ctx, js, r.cfg.Stream)
-	if _, err := streams.EnsureDeadLetterStream(ctx, js, r.cfg.Stream, r.replicas); err != nil {
+	if _, err := streams.UseDeadLetterStream(ctx, js, r.cfg.Stream, r.replicas); err != nil {
 		return err
 	}
 	if err := r.forgetEarlierStream(ctx); err != nil {

@@ -71,6 +71,20 @@ func ensure(ctx context.Context, js jetstream.JetStream, cfg jetstream.StreamCon
 	return s, nil
 }
 
+// use returns the stream of cfg as it is, creating it (as ensure) only when
+// it does not exist: a function's user then needs no right to create or
+// update streams when the bridge (or an administrator) made them.
+func use(ctx context.Context, js jetstream.JetStream, cfg jetstream.StreamConfig) (jetstream.Stream, error) {
+	s, err := js.Stream(ctx, cfg.Name)
+	if errors.Is(err, jetstream.ErrStreamNotFound) {
+		return ensure(ctx, js, cfg)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("look up stream %s: %w", cfg.Name, err)
+	}
+	return s, nil
+}
+
 // singleReplica holds the change streams whose support streams get one
 // replica whatever they are asked for: see SingleReplicaSupport.
 var singleReplica sync.Map
@@ -97,12 +111,22 @@ func supportReplicas(stream string, replicas int) int {
 // name (or updates it) with as many replicas as the change stream: losing a
 // node must not stop dead-lettering. Dead letters are kept until removed.
 func EnsureDeadLetterStream(ctx context.Context, js jetstream.JetStream, stream string, replicas int) (jetstream.Stream, error) {
-	return ensure(ctx, js, jetstream.StreamConfig{
+	return ensure(ctx, js, deadLetterConfig(stream, replicas))
+}
+
+// UseDeadLetterStream is EnsureDeadLetterStream for functions: an existing
+// dead-letter stream is used as it is.
+func UseDeadLetterStream(ctx context.Context, js jetstream.JetStream, stream string, replicas int) (jetstream.Stream, error) {
+	return use(ctx, js, deadLetterConfig(stream, replicas))
+}
+
+func deadLetterConfig(stream string, replicas int) jetstream.StreamConfig {
+	return jetstream.StreamConfig{
 		Name:        DeadLetterStream(stream),
 		Description: "jetsync changes that a function could not apply",
 		Subjects:    []string{DeadLetterRoot + ".>"},
 		Replicas:    supportReplicas(stream, replicas),
-	})
+	}
 }
 
 // ReplyRoot is the first token of write-through reply subjects:
@@ -117,13 +141,23 @@ func ReplyStream(stream string) string { return stream + "_REPLIES" }
 // write-through calls on: subjects jetsync-reply.>, kept for an hour, with as
 // many replicas as the change stream.
 func EnsureReplyStream(ctx context.Context, js jetstream.JetStream, stream string, replicas int) (jetstream.Stream, error) {
-	return ensure(ctx, js, jetstream.StreamConfig{
+	return ensure(ctx, js, replyConfig(stream, replicas))
+}
+
+// UseReplyStream is EnsureReplyStream for functions: an existing reply
+// stream is used as it is.
+func UseReplyStream(ctx context.Context, js jetstream.JetStream, stream string, replicas int) (jetstream.Stream, error) {
+	return use(ctx, js, replyConfig(stream, replicas))
+}
+
+func replyConfig(stream string, replicas int) jetstream.StreamConfig {
+	return jetstream.StreamConfig{
 		Name:        ReplyStream(stream),
 		Description: "jetsync write-through answers: committed or refused",
 		Subjects:    []string{ReplyRoot + ".>"},
 		MaxAge:      time.Hour,
 		Replicas:    supportReplicas(stream, replicas),
-	})
+	}
 }
 
 // StreamReplicas is how many replicas stream has; 1 when it cannot be read

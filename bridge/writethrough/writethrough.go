@@ -52,6 +52,10 @@ type Client struct {
 	rdb redis.Cmdable
 	// Timeout bounds a call whose context has no deadline (default 5 s).
 	Timeout time.Duration
+	// TokenPrefix starts every reply token of this client (at most 40
+	// letters, digits, '_' and '-'), e.g. "app1-": the caller's ACL user
+	// may then stage and read only tokens of its own (README, Security).
+	TokenPrefix string
 }
 
 // New returns a client that calls rdb.
@@ -78,7 +82,7 @@ func (c *Client) call(ctx context.Context, fn, key string, values []any) error {
 	}
 	b := make([]byte, 12)
 	_, _ = rand.Read(b)
-	token := hex.EncodeToString(b)
+	token := c.TokenPrefix + hex.EncodeToString(b)
 	if err := c.rdb.FCall(ctx, fn, []string{key}, append([]any{token}, values...)...).Err(); err != nil {
 		return fmt.Errorf("write-through of %s: staging failed: %w", key, err)
 	}

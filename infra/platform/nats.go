@@ -28,6 +28,9 @@ type NATSConfig struct {
 	CAFile   string `split_words:"true"`
 	CertFile string `split_words:"true"`
 	KeyFile  string `split_words:"true"`
+	// InboxPrefix replaces _INBOX in the subjects replies come back on, so
+	// that a user may subscribe to its own replies only (README, Security).
+	InboxPrefix string `split_words:"true"`
 }
 
 func (c NATSConfig) tlsFiles() TLSFiles {
@@ -61,6 +64,9 @@ func (c NATSConfig) Validate() error {
 	if (c.Password != "" || c.PasswordFile != "") && c.User == "" {
 		return fmt.Errorf("JETSYNC_NATS_PASSWORD is set but JETSYNC_NATS_USER is not")
 	}
+	if c.InboxPrefix != "" && (strings.ContainsAny(c.InboxPrefix, "*> \t") || strings.HasSuffix(c.InboxPrefix, ".")) {
+		return fmt.Errorf("JETSYNC_NATS_INBOX_PREFIX=%q: use subject tokens without wildcards, spaces or a trailing '.'", c.InboxPrefix)
+	}
 	return c.tlsFiles().Validate()
 }
 
@@ -82,6 +88,18 @@ func (c NATSConfig) Connect(name string, log *slog.Logger, extra ...nats.Option)
 			}
 		}),
 		nats.ReconnectHandler(func(nc *nats.Conn) { log.Info("nats reconnected", "url", nc.ConnectedUrlRedacted()) }),
+		// Permission violations and slow consumers come here: a right the
+		// user lacks is named in the log.
+		nats.ErrorHandler(func(_ *nats.Conn, sub *nats.Subscription, err error) {
+			if sub != nil {
+				log.Error("nats", "subject", sub.Subject, "err", err)
+				return
+			}
+			log.Error("nats", "err", err)
+		}),
+	}
+	if c.InboxPrefix != "" {
+		opts = append(opts, nats.CustomInboxPrefix(c.InboxPrefix))
 	}
 	if c.User != "" {
 		pw := c.password()
