@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
 	"github.com/redis/go-redis/v9"
 
 	"github.com/jetsync/jetsync/bridge/change"
@@ -173,14 +174,7 @@ func TestMinimalRedisUsers(t *testing.T) {
 			if mode.name == "write-through" {
 				// The function's answer: the bridge commits the key and
 				// answers the caller, under its own user.
-				nc, err := nats.Connect(cfg.NATS.URL)
-				if err != nil {
-					t.Fatal(err)
-				}
-				defer nc.Close()
-				if err := nc.Publish(streams.ReplyRoot+".tok-1", []byte(`{"Status":"done"}`)); err != nil {
-					t.Fatal(err)
-				}
+				answerAs(t, cfg, "persons", "person", "tok-1")
 				testenv.Eventually(t, 10*time.Second, func() error {
 					reply, err := admin.XRange(ctx, "jetsync:reply:tok-1", "-", "+").Result()
 					if err != nil || len(reply) == 0 || reply[0].Values["status"] != "done" || admin.HGet(ctx, "person:1", "n").Val() != "1" {
@@ -374,16 +368,73 @@ func TestWriteThroughCannotBeForged(t *testing.T) {
 			t.Fatalf("person:1 n=%q after the attempts, want 0", v)
 		}
 		// The function's answer: the bridge commits and answers app1.
-		nc, err := nats.Connect(cfg.NATS.URL)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer nc.Close()
-		if err := nc.Publish(streams.ReplyRoot+"."+token, []byte(`{"Status":"done"}`)); err != nil {
-			t.Fatal(err)
-		}
+		answerAs(t, cfg, "persons", "person", token)
 		if err := <-done; err != nil || admin.HGet(ctx, "person:1", "n").Val() != "1" {
 			t.Fatalf("after the answer: %v, person:1 n=%q", err, admin.HGet(ctx, "person:1", "n").Val())
 		}
+	})
+}
+
+// answerAs answers token "done" as the function named function, whose
+// consumer of the stream of cfg takes prefix's changes (created if need be).
+func answerAs(t *testing.T, cfg Config, function, prefix, token string) {
+	t.Helper()
+	ctx := context.Background()
+	nc, err := nats.Connect(cfg.NATS.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	js, _ := jetstream.New(nc)
+	if _, err := js.CreateOrUpdateConsumer(ctx, cfg.StreamConfig.Name, jetstream.ConsumerConfig{
+		Durable: function, FilterSubject: change.Filter(prefix), AckPolicy: jetstream.AckExplicitPolicy,
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := js.Publish(ctx, streams.ReplySubject(function, token), []byte(`{"Status":"done"}`)); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestForeignFunctionCannotAnswer: a write-through call on person:1 is
+// answered "done" first by the function cars (its consumer takes car:
+// changes), which the bridge ignores: the key keeps its value and the
+// caller has no answer; the answer of persons then completes it. Control:
+// without the check (noAnswerCheck) cars's answer commits the call.
+func TestForeignFunctionCannotAnswer(t *testing.T) {
+	t.Parallel()
+	testenv.WithControl(t, "answers checked", "any function answers", func(t *testing.T, control bool) {
+		ctx := context.Background()
+		addr := testenv.RedisServer(t, "--notify-keyspace-events", "Kgh$lsz")
+		rdb := redis.NewClient(&redis.Options{Addr: addr})
+		defer rdb.Close()
+		cfg := testConfig(addr, testenv.NATS(t), "person", "car")
+		cfg.WriteThrough = []string{"*"}
+		cfg.hooks.noAnswerCheck = control
+		runBridge(t, cfg)
+		rdb.HSet(ctx, "person:1", "n", "0")
+		if err := rdb.FCall(ctx, "jetsync_write_through", []string{"person:1"}, "tok-1", "n", "1").Err(); err != nil {
+			t.Fatal(err)
+		}
+		answered := func() bool { return rdb.XLen(ctx, "jetsync:reply:tok-1").Val() > 0 }
+		time.Sleep(500 * time.Millisecond) // the bridge has read the staged call
+		answerAs(t, cfg, "cars", "car", "tok-1")
+		time.Sleep(time.Second)
+		if control {
+			if !answered() || rdb.HGet(ctx, "person:1", "n").Val() != "1" {
+				t.Fatalf("control: cars's answer did not commit the call (n=%q)", rdb.HGet(ctx, "person:1", "n").Val())
+			}
+			return
+		}
+		if answered() || rdb.HGet(ctx, "person:1", "n").Val() != "0" {
+			t.Fatalf("cars answered a person call: answered %v, n=%q", answered(), rdb.HGet(ctx, "person:1", "n").Val())
+		}
+		answerAs(t, cfg, "persons", "person", "tok-1")
+		testenv.Eventually(t, 10*time.Second, func() error {
+			if !answered() || rdb.HGet(ctx, "person:1", "n").Val() != "1" {
+				return fmt.Errorf("persons's answer: answered %v, n=%q", answered(), rdb.HGet(ctx, "person:1", "n").Val())
+			}
+			return nil
+		})
 	})
 }

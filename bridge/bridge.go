@@ -45,6 +45,9 @@ type Bridge struct {
 	active atomic.Bool
 	// wt holds the write-through writes staged per key and not yet answered.
 	wt staging
+	// answerers caches the prefix each answering function consumes
+	// (replyLoop's alone).
+	answerers map[string]string
 	// watches holds a *nodeWatch per subscribed node (by address).
 	watches sync.Map
 	// unready holds, per cluster master not subscribed, why (a string).

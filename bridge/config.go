@@ -101,6 +101,7 @@ type testHooks struct {
 	ignoreLease               bool          // active at once, whoever holds the lease
 	stuckIdle                 time.Duration // instead of stuckIdle, so tests need not wait
 	noCallOrder               bool          // complete write-through calls in answer order, not call order
+	noAnswerCheck             bool          // complete a call answered by any function, whatever prefix it consumes
 	noRGSyncTake              bool          // leave rgsync's '#' to the worker's read instead of taking it at the notification
 	readLag                   time.Duration // a worker waits this long before each read: a busy bridge
 }

@@ -132,9 +132,18 @@ end)
 
 -- rgsync_ack writes rgsync's acknowledgement of token, if it has one: the
 -- stream {<key>}<id> recorded when the operation was read or staged.
-local function rgsync_ack(token, status, reason)
+-- owns reports whether key is of prefix (an empty prefix: any key): the
+-- bridge passes the prefix of the function that answered.
+local function owns(key, prefix)
+  return prefix == nil or prefix == '' or string.sub(key, 1, #prefix + 1) == prefix .. ':'
+end
+
+local function rgsync_ack(token, status, reason, prefix)
   local ref = 'jetsync:rgsync:ack:' .. token
   local stream = redis.call('GET', ref)
+  if stream and not owns(string.match(stream, '^{(.*)}') or '', prefix) then
+    return 'NOTYOURS'
+  end
   if stream then
     if status == 'done' then
       redis.call('XADD', stream, '*', 'status', 'done')
@@ -144,18 +153,24 @@ local function rgsync_ack(token, status, reason)
     redis.call('EXPIRE', stream, 3600)
     redis.call('DEL', ref)
   end
+  return status
 end
 
--- FCALL jetsync_wt_commit 0 <token> done|failed [reason]: called by the
--- bridge once the database answered. done writes the staged change into the
--- key; failed leaves the key as it is. Either way the caller is answered.
+-- FCALL jetsync_wt_commit 0 <token> done|failed [reason [prefix]]: called
+-- by the bridge once the database answered. done writes the staged change
+-- into the key; failed leaves the key as it is. Either way the caller is
+-- answered. A staged key not of prefix (the answering function's) is left
+-- alone: NOTYOURS.
 redis.register_function('jetsync_wt_commit', function(keys, args)
-  local token, status, reason = args[1], args[2], args[3] or ''
+  local token, status, reason, prefix = args[1], args[2], args[3] or '', args[4]
   local pending = 'jetsync:wt:pending:' .. token
   local staged = redis.call('HGETALL', pending)
   local w = {}
   for i = 1, #staged, 2 do
     w[staged[i]] = staged[i + 1]
+  end
+  if w.key and not owns(w.key, prefix) then
+    return 'NOTYOURS'
   end
   if status == 'done' and w.key then
     if w.op == 'del' then
@@ -171,7 +186,7 @@ redis.register_function('jetsync_wt_commit', function(keys, args)
   local reply = 'jetsync:reply:' .. token
   redis.call('XADD', reply, '*', 'status', status, 'error', reason)
   redis.call('EXPIRE', reply, 600)
-  rgsync_ack(token, status, reason)
+  rgsync_ack(token, status, reason, prefix)
   return status
 end)
 
@@ -288,12 +303,11 @@ redis.register_function('jetsync_rgsync_read', function(keys, args)
   return {'hash', answer, h}
 end)
 
--- FCALL jetsync_rgsync_ack 0 <token> done|failed [reason]: called by the
+-- FCALL jetsync_rgsync_ack 0 <token> done|failed [reason [prefix]]: called by the
 -- bridge once a function answered a change read by jetsync_rgsync_read:
 -- writes rgsync's acknowledgement to {<key>}<id>.
 redis.register_function('jetsync_rgsync_ack', function(keys, args)
-  rgsync_ack(args[1], args[2], args[3] or '')
-  return args[2]
+  return rgsync_ack(args[1], args[2], args[3] or '', args[4])
 end)
 
 -- FCALL jetsync_rgsync_stage 1 __{<key>}: rgsync's write-through form. The

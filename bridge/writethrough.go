@@ -3,6 +3,7 @@ package bridge
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"strings"
 	"sync"
 	"time"
@@ -10,6 +11,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/redis/go-redis/v9"
 
+	"github.com/jetsync/jetsync/bridge/change"
 	"github.com/jetsync/jetsync/bridge/streams"
 	"github.com/jetsync/jetsync/infra/platform"
 )
@@ -123,6 +125,20 @@ func (s *staging) answer(token, status, reason string, m jetstream.Msg) []*stage
 	return []*stagedWrite{{token: token, answer: &heldAnswer{status: status, reason: reason, msgs: []jetstream.Msg{m}}}}
 }
 
+// keyOf returns the key of token's staged write, if staging holds it.
+func (s *staging) keyOf(token string) (string, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for key, ws := range s.byKey {
+		for _, w := range ws {
+			if w.token == token {
+				return key, true
+			}
+		}
+	}
+	return "", false
+}
+
 // answered forgets the staged write of token.
 func (s *staging) answered(token string) {
 	s.mu.Lock()
@@ -164,6 +180,36 @@ func (b *Bridge) stagedLoop(ctx context.Context, prefix string) {
 	})
 }
 
+// answerer returns the prefix that function consumes (from its consumer's
+// filter, cached): the only prefix whose calls it may answer. A function
+// without a consumer gets "": it may answer none. Under the test hook
+// noAnswerCheck every function may answer every call ("").
+func (b *Bridge) answerer(ctx context.Context, function string) (string, error) {
+	if b.cfg.hooks.noAnswerCheck {
+		return "", nil
+	}
+	if p, ok := b.answerers[function]; ok {
+		return p, nil
+	}
+	cons, err := b.js.Consumer(ctx, b.cfg.StreamConfig.Name, function)
+	if errors.Is(err, jetstream.ErrConsumerNotFound) {
+		return "", nil
+	}
+	if err != nil {
+		return "", err
+	}
+	f := cons.CachedInfo().Config.FilterSubject
+	prefix, ok := strings.CutSuffix(strings.TrimPrefix(f, change.Root+"."), ".>")
+	if !ok || change.Filter(prefix) != f {
+		prefix = ""
+	}
+	if b.answerers == nil {
+		b.answerers = map[string]string{}
+	}
+	b.answerers[function] = prefix
+	return prefix, nil
+}
+
 // replyLoop consumes the functions' answers and completes each staged write:
 // jetsync_wt_commit writes it into the key (when committed) and answers the
 // caller, in one atomic call.
@@ -193,10 +239,22 @@ func (b *Bridge) replyLoop(ctx context.Context) {
 			continue
 		}
 		for m := range batch.Messages() {
-			token := strings.TrimPrefix(m.Subject(), streams.ReplyRoot+".")
+			function, token, _ := strings.Cut(strings.TrimPrefix(m.Subject(), streams.ReplyRoot+"."), ".")
 			var answer struct{ Status, Error string }
-			if json.Unmarshal(m.Data(), &answer) != nil || (answer.Status != "done" && answer.Status != "failed") {
-				b.log.Error("write-through: malformed answer; dropping it", "subject", m.Subject())
+			if token == "" || json.Unmarshal(m.Data(), &answer) != nil || (answer.Status != "done" && answer.Status != "failed") {
+				b.log.Error("write-through: malformed answer (or a function older than the bridge, without its name in the subject); dropping it", "subject", m.Subject())
+				_ = m.Ack()
+				continue
+			}
+			prefix, err := b.answerer(ctx, function)
+			if err != nil {
+				b.log.Warn("write-through: cannot look up the answering function yet", "function", function, "err", err)
+				_ = m.NakWithDelay(time.Second)
+				continue
+			}
+			if key, ok := b.wt.keyOf(token); !b.cfg.hooks.noAnswerCheck && (prefix == "" || ok && b.prefixOf(key) != prefix) {
+				b.log.Error("write-through: an answer from a function that does not consume the call's prefix; ignoring it", "function", function, "key", key)
+				delete(b.answerers, function) // looked up again next time
 				_ = m.Ack()
 				continue
 			}
@@ -211,7 +269,15 @@ func (b *Bridge) replyLoop(ctx context.Context) {
 				if strings.HasPrefix(w.token, rgsyncTokenPrefix) {
 					complete = "jetsync_rgsync_ack"
 				}
-				if err := b.rdb.FCall(ctx, complete, nil, w.token, w.answer.status, w.answer.reason).Err(); err != nil {
+				res, err := b.rdb.FCall(ctx, complete, nil, w.token, w.answer.status, w.answer.reason, prefix).Text()
+				if err == nil && res == "NOTYOURS" {
+					b.log.Error("write-through: an answer from a function that does not consume the call's prefix; ignoring it", "function", function, "token", w.token)
+					for _, m := range w.answer.msgs {
+						_ = m.Ack()
+					}
+					continue
+				}
+				if err != nil {
 					b.log.Warn("write-through: cannot complete a write yet", "token", w.token, "err", err)
 					for _, m := range w.answer.msgs {
 						_ = m.NakWithDelay(time.Second)

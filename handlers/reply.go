@@ -37,7 +37,7 @@ func (r *Runner) answer(ctx context.Context, replies map[string]string, refused 
 		}
 		body, _ := json.Marshal(answer)
 		for {
-			_, err := r.js.Publish(ctx, streams.ReplyRoot+"."+token, body)
+			_, err := r.js.Publish(ctx, streams.ReplySubject(r.cfg.Name, token), body)
 			if err == nil {
 				break
 			}

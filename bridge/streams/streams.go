@@ -133,6 +133,13 @@ func deadLetterConfig(stream string, replicas int) jetstream.StreamConfig {
 // jetsync-reply.<token>.
 const ReplyRoot = "jetsync-reply"
 
+// ReplySubject is the subject function answers a write-through call (or
+// an rgsync acknowledgement) token on: jetsync-reply.<function>.<token>.
+// The bridge completes the call only when function consumes the prefix of
+// the call's key, so a function's NATS user that may publish only its own
+// jetsync-reply.<function>.> cannot answer another prefix's callers.
+func ReplySubject(function, token string) string { return ReplyRoot + "." + function + "." + token }
+
 // ReplyStream is the name of the write-through reply stream of the change
 // stream name.
 func ReplyStream(stream string) string { return stream + "_REPLIES" }
