@@ -113,7 +113,8 @@ func aclDenials(t *testing.T, admin *redis.Client, user string) []string {
 // ACL user the README's Security section gives (parsed from it), on a
 // redis-server of its own whose notifications and function library an
 // administrator set up: a write (a journaled write, a write-through call
-// answered and committed) is carried, and Redis logged no refused command.
+// answered and committed) is carried, a hash too large for a change is
+// measured and dead-lettered, and Redis logged no refused command.
 // Control: the same users with JETSYNC_REDIS_CONFIGURE_NOTIFICATIONS=true
 // (the bridge reads CONFIG) fail at start, naming config|get.
 func TestMinimalRedisUsers(t *testing.T) {
@@ -155,6 +156,13 @@ func TestMinimalRedisUsers(t *testing.T) {
 			rec.waitFor(t, "person:0", func(last change.Change, _ []change.Change) error { return nil })
 			switch mode.name {
 			case "notification":
+				big := make([]any, 0, 2200)
+				for i := 0; i < 1100; i++ {
+					big = append(big, fmt.Sprintf("f%d", i), strings.Repeat("x", 1000))
+				}
+				// Too large for a change, and of more than 1000 fields: the
+				// bridge measures it (HLEN, HSCAN) and dead-letters it.
+				admin.HSet(ctx, "person:big", big...)
 				admin.HSet(ctx, "person:1", "n", "1")
 				admin.Del(ctx, "person:0")
 			case "journal":
@@ -171,6 +179,9 @@ func TestMinimalRedisUsers(t *testing.T) {
 				}
 				return nil
 			})
+			if mode.name == "notification" {
+				waitDeadLetters(t, cfg, map[string]string{"jetsync-dlq.bridge.person.big": "max_payload"})
+			}
 			if mode.name == "write-through" {
 				// The function's answer: the bridge commits the key and
 				// answers the caller, under its own user.

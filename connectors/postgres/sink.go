@@ -92,7 +92,7 @@ func Open(ctx context.Context, cfg Config, log *slog.Logger) (*Sink, error) {
 			return fmt.Errorf("postgres at %s, database %q, user %q: %w", cfg.Addr, cfg.Database, cfg.User, err)
 		}
 		if err := createStateTables(ctx, pool); err != nil {
-			if isConfigError(err) {
+			if isConfigError(err) && !errors.Is(err, errStateRights) {
 				return fmt.Errorf("create jetsync's state tables in database %q (grant this user CREATE once, or have them created from infra/sql/postgres/jetsync_state.sql): %w", cfg.Database, err)
 			}
 			return fmt.Errorf("postgres at %s, database %q, user %q: %w", cfg.Addr, cfg.Database, cfg.User, err)
@@ -109,7 +109,7 @@ func Open(ctx context.Context, cfg Config, log *slog.Logger) (*Sink, error) {
 // isConfigError reports errors that no retry fixes: bad credentials,
 // unknown database, no privilege, a server certificate not trusted.
 func isConfigError(err error) bool {
-	if connectors.IsCertificateError(err) {
+	if connectors.IsCertificateError(err) || errors.Is(err, errStateRights) {
 		return true
 	}
 	var pe *pgconn.PgError

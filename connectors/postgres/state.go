@@ -2,6 +2,9 @@ package postgres
 
 import (
 	"context"
+	"errors"
+	"fmt"
+	"strings"
 
 	"github.com/jackc/pgx/v5/pgxpool"
 
@@ -10,15 +13,17 @@ import (
 
 // createStateTables creates jetsync's state tables (see connectors/sqlsink)
 // unless both exist, so that a user without the CREATE privilege works once
-// a DBA has created them.
+// a DBA has created them. A table exists whether or not the user has rights
+// on it (to_regclass, not information_schema, which shows only tables the
+// user may use); checkStateRights then names a right the user lacks.
 func createStateTables(ctx context.Context, pool *pgxpool.Pool) error {
 	var n int
-	if err := pool.QueryRow(ctx, "SELECT COUNT(*) FROM information_schema.tables WHERE table_schema = current_schema() AND table_name IN ($1, $2)",
+	if err := pool.QueryRow(ctx, "SELECT (to_regclass($1) IS NOT NULL)::int + (to_regclass($2) IS NOT NULL)::int",
 		sqlsink.AppliedTable, sqlsink.CheckpointsTable).Scan(&n); err != nil {
 		return err
 	}
 	if n == 2 {
-		return nil
+		return checkStateRights(ctx, pool)
 	}
 	_, err := pool.Exec(ctx, `CREATE TABLE IF NOT EXISTS `+sqlsink.AppliedTable+` (
   function_name TEXT NOT NULL,
@@ -32,6 +37,32 @@ CREATE TABLE IF NOT EXISTS `+sqlsink.CheckpointsTable+` (
   updated_at    TIMESTAMPTZ NOT NULL
 )`)
 	return err
+}
+
+// errStateRights is a state table the user may not read and write: no
+// retry helps.
+var errStateRights = errors.New("missing rights on jetsync's state table")
+
+// checkStateRights fails, naming the table and the rights, when the user
+// lacks SELECT, INSERT, UPDATE or DELETE on a state table; without it the
+// function would start and fail on its first write.
+func checkStateRights(ctx context.Context, pool *pgxpool.Pool) error {
+	for _, t := range []string{sqlsink.AppliedTable, sqlsink.CheckpointsTable} {
+		var missing []string
+		for _, right := range []string{"SELECT", "INSERT", "UPDATE", "DELETE"} {
+			var ok bool
+			if err := pool.QueryRow(ctx, "SELECT has_table_privilege($1, $2)", t, right).Scan(&ok); err != nil {
+				return err
+			}
+			if !ok {
+				missing = append(missing, right)
+			}
+		}
+		if len(missing) > 0 {
+			return fmt.Errorf("%w: grant this user %s ON %s", errStateRights, strings.Join(missing, ", "), t)
+		}
+	}
+	return nil
 }
 
 // Claim raises the applied order of each key and returns the orders before,
