@@ -1,7 +1,10 @@
 package conformance
 
 import (
+	"cmp"
 	"database/sql"
+	"slices"
+	"strconv"
 	"strings"
 	"testing"
 )
@@ -68,4 +71,26 @@ func CreateSQL(spec Table, table string, quote func(string) string, typeOf func(
 		keys = append(keys, quote(c.Name))
 	}
 	return "CREATE TABLE " + quote(table) + " (" + strings.Join(defs, ", ") + ", PRIMARY KEY (" + strings.Join(keys, ", ") + "))" + suffix
+}
+
+// SortByKey orders rows (as Read returns them: the spec's key columns
+// first) by their key, integer keys numerically: for harnesses of targets
+// that return rows in no order.
+func SortByKey(rows [][]string, spec Table) {
+	slices.SortFunc(rows, func(a, b []string) int {
+		for i, c := range spec.Key {
+			if c.Type == Int || c.Type == BigInt {
+				x, _ := strconv.ParseInt(a[i], 10, 64)
+				y, _ := strconv.ParseInt(b[i], 10, 64)
+				if n := cmp.Compare(x, y); n != 0 {
+					return n
+				}
+				continue
+			}
+			if n := strings.Compare(a[i], b[i]); n != 0 {
+				return n
+			}
+		}
+		return 0
+	})
 }

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"os"
 	"slices"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -73,22 +72,7 @@ func readTable(t *testing.T, db *mongo.Database, table string, spec conformance.
 		}
 		rows = append(rows, row)
 	}
-	slices.SortFunc(rows, func(a, b []string) int {
-		for i, c := range spec.Key {
-			if c.Type == conformance.Int || c.Type == conformance.BigInt {
-				x, _ := strconv.ParseInt(a[i], 10, 64)
-				y, _ := strconv.ParseInt(b[i], 10, 64)
-				if x != y {
-					return map[bool]int{true: -1, false: 1}[x < y]
-				}
-				continue
-			}
-			if n := strings.Compare(a[i], b[i]); n != 0 {
-				return n
-			}
-		}
-		return 0
-	})
+	conformance.SortByKey(rows, spec)
 	return rows
 }
 

@@ -20,19 +20,7 @@ import (
 // function must stop at start naming the refused table.
 func TestMinimalDatabaseUser(t *testing.T) {
 	t.Parallel()
-	b, err := os.ReadFile("../../README.md")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var grants []string
-	for _, line := range strings.Split(string(b), "\n") {
-		if strings.HasPrefix(line, "GRANT ") && strings.Contains(line, "TO 'jetsync'@'%'") {
-			grants = append(grants, strings.TrimSuffix(line, ";"))
-		}
-	}
-	if len(grants) != 3 {
-		t.Fatalf("README: %d GRANT lines for 'jetsync'@'%%', want 3", len(grants))
-	}
+	grants := readmeGrants(t, "TO 'jetsync'@'%';", 3)
 	testenv.WithControl(t, "README grants", "no grant on jetsync_applied", func(t *testing.T, control bool) {
 		w := newWorld(t)
 		ctx := context.Background()
@@ -96,19 +84,7 @@ func TestMinimalDatabaseUser(t *testing.T) {
 // grant on jetsync_applied, and the function must stop at start naming it.
 func TestMinimalPostgresUser(t *testing.T) {
 	t.Parallel()
-	b, err := os.ReadFile("../../README.md")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var grants []string
-	for _, line := range strings.Split(string(b), "\n") {
-		if strings.HasPrefix(line, "GRANT ") && strings.HasSuffix(line, " TO jetsync;") {
-			grants = append(grants, strings.TrimSuffix(line, ";"))
-		}
-	}
-	if len(grants) != 4 {
-		t.Fatalf("README: %d GRANT lines for jetsync (PostgreSQL), want 4", len(grants))
-	}
+	grants := readmeGrants(t, " TO jetsync;", 4)
 	state, err := os.ReadFile("../../infra/sql/postgres/jetsync_state.sql")
 	if err != nil {
 		t.Fatal(err)
@@ -170,4 +146,24 @@ func TestMinimalPostgresUser(t *testing.T) {
 			return nil
 		})
 	})
+}
+
+// readmeGrants returns the README's GRANT lines that end with to (the
+// grantee and the semicolon), without the semicolon; there must be want.
+func readmeGrants(t *testing.T, to string, want int) []string {
+	t.Helper()
+	b, err := os.ReadFile("../../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var grants []string
+	for _, line := range strings.Split(string(b), "\n") {
+		if strings.HasPrefix(line, "GRANT ") && strings.HasSuffix(line, to) {
+			grants = append(grants, strings.TrimSuffix(line, ";"))
+		}
+	}
+	if len(grants) != want {
+		t.Fatalf("README: %d GRANT lines ending %q, want %d", len(grants), to, want)
+	}
+	return grants
 }
